@@ -1,0 +1,14 @@
+//! Edgebridge's domain model, free of I/O: connector specs and their validation, MongoDB
+//! connection strings and their redaction, naming rules, and reconfiguration plans.
+
+pub mod connection_string;
+pub mod filter;
+pub mod names;
+pub mod plan;
+pub mod spec;
+pub mod violation;
+
+pub use connection_string::{MongoUri, redact};
+pub use plan::{ReconfigurationPlan, plan_reconfiguration};
+pub use spec::{CollectionMapping, ConnectorDraft, ConnectorSpec, SecretRule, SyncMode, parse_connector};
+pub use violation::Violation;
