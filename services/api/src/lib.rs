@@ -1,1 +1,20 @@
-pub fn x(){}
+//! The Edgebridge api service: tenants, API keys and access tokens, MongoDB connectors with
+//! encrypted connection strings, and the OpenAPI document.
+
+pub mod admin;
+pub mod api_keys;
+pub mod apps;
+pub mod auth;
+pub mod config;
+pub mod connectors;
+pub mod crypto;
+pub mod error;
+pub mod http;
+pub mod openapi;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod tokens;
+
+pub use config::ApiConfig;
+pub use startup::{Application, migrate};

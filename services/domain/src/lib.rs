@@ -3,12 +3,14 @@
 
 pub mod connection_string;
 pub mod filter;
+pub mod merge_patch;
 pub mod names;
 pub mod plan;
 pub mod spec;
 pub mod violation;
 
 pub use connection_string::{MongoUri, redact};
+pub use merge_patch::merge_patch;
 pub use plan::{ReconfigurationPlan, plan_reconfiguration};
 pub use spec::{CollectionMapping, ConnectorDraft, ConnectorSpec, SecretRule, SyncMode, parse_connector};
 pub use violation::Violation;

@@ -1,0 +1,177 @@
+//! The `AuthContext` extractor: who is calling, for which organization, with which role and app
+//! scope. Handlers never parse headers themselves. Rate limiting per API key happens here too,
+//! since the key is known only once the caller is authenticated.
+
+use crate::auth::api_key;
+use crate::auth::role::Role;
+use crate::error::{ApiError, Result};
+use crate::state::AppState;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+use governor::clock::{Clock, DefaultClock};
+use uuid::Uuid;
+
+/// How the caller proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    ApiKey,
+    AccessToken,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthContext {
+    pub org_id: Uuid,
+    pub role: Role,
+    /// Set when the key is limited to one app.
+    pub app_scope: Option<Uuid>,
+    /// The API key behind the request (also for access tokens).
+    pub key_id: Uuid,
+    pub method: AuthMethod,
+}
+
+impl AuthContext {
+    /// Refuses callers below `needed`.
+    pub fn require(&self, needed: Role) -> Result<()> {
+        if self.role >= needed {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "This needs the `{needed}` role or higher; your key has `{}`. Ask an admin for a key with more rights.",
+                self.role
+            )))
+        }
+    }
+
+    /// Read-write access to apps and connectors.
+    pub fn require_write(&self) -> Result<()> {
+        self.require(Role::Developer)
+    }
+
+    /// An app outside the key's scope is invisible: 404, like another tenant's.
+    pub fn check_app(&self, app_id: Uuid) -> Result<()> {
+        match self.app_scope {
+            Some(scope) if scope != app_id => Err(ApiError::NotFound("app")),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    key_id: Uuid,
+    org_id: Uuid,
+    app_id: Option<Uuid>,
+    role: String,
+    secret_hash: Vec<u8>,
+    expires_at: Option<DateTime<Utc>>,
+    revoked_at: Option<DateTime<Utc>>,
+    last_used_at: Option<DateTime<Utc>>,
+}
+
+const KEY_COLUMNS: &str =
+    "key_id, org_id, app_id, role, secret_hash, expires_at, revoked_at, last_used_at";
+
+fn bearer_token(parts: &Parts) -> Result<&str> {
+    let value = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or(ApiError::Unauthenticated)?
+        .to_str()
+        .map_err(|_| ApiError::InvalidCredentials)?;
+    let (scheme, token) = value.split_once(' ').ok_or(ApiError::InvalidCredentials)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::InvalidCredentials);
+    }
+    Ok(token.trim())
+}
+
+impl KeyRow {
+    /// Usable now: not revoked, not expired.
+    fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
+async fn authenticate(state: &AppState, token: &str) -> Result<AuthContext> {
+    let now = Utc::now();
+    let (row, method) = if let Some(prefix) = api_key::parse_prefix(token) {
+        let row: Option<KeyRow> =
+            sqlx::query_as(&format!("select {KEY_COLUMNS} from api_keys where prefix = $1"))
+                .bind(prefix)
+                .fetch_optional(&state.pool)
+                .await?;
+        let row = row.ok_or(ApiError::InvalidCredentials)?;
+        if !api_key::verify(token, &row.secret_hash) {
+            return Err(ApiError::InvalidCredentials);
+        }
+        (row, AuthMethod::ApiKey)
+    } else {
+        let claims = state.jwt.verify(token).ok_or(ApiError::InvalidCredentials)?;
+        let row: Option<KeyRow> =
+            sqlx::query_as(&format!("select {KEY_COLUMNS} from api_keys where key_id = $1"))
+                .bind(claims.sub)
+                .fetch_optional(&state.pool)
+                .await?;
+        let row = row.ok_or(ApiError::InvalidCredentials)?;
+        if row.org_id != claims.org {
+            return Err(ApiError::InvalidCredentials);
+        }
+        (row, AuthMethod::AccessToken)
+    };
+    if !row.is_live(now) {
+        return Err(ApiError::InvalidCredentials);
+    }
+    let role: Role = row
+        .role
+        .parse()
+        .map_err(|e: String| ApiError::Internal(anyhow::anyhow!(e)))?;
+
+    // Record use at most once a minute, off the request path.
+    if row.last_used_at.is_none_or(|t| now - t > chrono::Duration::seconds(60)) {
+        let pool = state.pool.clone();
+        let key_id = row.key_id;
+        tokio::spawn(async move {
+            let _ = sqlx::query("update api_keys set last_used_at = now() where key_id = $1")
+                .bind(key_id)
+                .execute(&pool)
+                .await;
+        });
+    }
+
+    Ok(AuthContext {
+        org_id: row.org_id,
+        role,
+        app_scope: row.app_id,
+        key_id: row.key_id,
+        method,
+    })
+}
+
+fn check_rate(state: &AppState, key_id: Uuid) -> Result<()> {
+    let Some(limiter) = &state.limiter else {
+        return Ok(());
+    };
+    limiter.check_key(&key_id).map_err(|not_until| {
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        ApiError::RateLimited {
+            retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+        }
+    })
+}
+
+impl FromRequestParts<AppState> for AuthContext {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        if let Some(ctx) = parts.extensions.get::<AuthContext>() {
+            return Ok(ctx.clone());
+        }
+        let token = bearer_token(parts)?;
+        let ctx = authenticate(state, token).await?;
+        check_rate(state, ctx.key_id)?;
+        parts.extensions.insert(ctx.clone());
+        Ok(ctx)
+    }
+}

@@ -1,0 +1,9 @@
+//! Authentication (API keys, access tokens) and authorization (roles, app scope).
+
+pub mod api_key;
+mod context;
+pub mod jwt;
+pub mod role;
+
+pub use context::{AuthContext, AuthMethod};
+pub use role::Role;

@@ -1,0 +1,38 @@
+//! The api's configuration, already validated. The binary builds it from the environment.
+
+use crate::auth::jwt::JwtKeys;
+use crate::crypto::Keyring;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub const DEFAULT_RATE_LIMIT: u32 = 100;
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+
+#[derive(Debug)]
+pub struct ApiConfig {
+    pub listen: SocketAddr,
+    pub keyring: Keyring,
+    pub jwt: JwtKeys,
+    /// Requests per second per API key (burst of the same size); 0 turns limiting off.
+    pub rate_limit_per_sec: u32,
+    pub token_ttl: Duration,
+    pub request_timeout: Duration,
+    pub body_limit_bytes: usize,
+}
+
+impl ApiConfig {
+    /// A configuration with the defaults for everything but the keys.
+    pub fn new(listen: SocketAddr, keyring: Keyring, jwt: JwtKeys) -> Self {
+        Self {
+            listen,
+            keyring,
+            jwt,
+            rate_limit_per_sec: DEFAULT_RATE_LIMIT,
+            token_ttl: DEFAULT_TOKEN_TTL,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            body_limit_bytes: DEFAULT_BODY_LIMIT,
+        }
+    }
+}

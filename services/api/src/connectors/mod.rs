@@ -1,0 +1,19 @@
+//! `/v1/apps/{appId}/connectors`: MongoDB connectors of an app.
+
+pub mod handlers;
+pub mod model;
+pub mod repo;
+
+use crate::state::AppState;
+use handlers::*;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_connectors, create_connector))
+        .routes(routes!(validate_connector))
+        .routes(routes!(get_connector, replace_connector, update_connector, delete_connector))
+        .routes(routes!(pause_connector))
+        .routes(routes!(resume_connector))
+}

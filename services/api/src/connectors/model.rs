@@ -1,0 +1,179 @@
+//! Connector DTOs. The request body is validated by the domain crate from raw JSON (so every
+//! violation is reported at once); `ConnectorIn` documents its shape for the OpenAPI document.
+
+use chrono::{DateTime, Utc};
+use edgebridge_domain::plan::ReconfigurationPlan;
+use edgebridge_domain::{CollectionMapping, SyncMode, Violation};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Where the user wants the connector to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DesiredState {
+    Running,
+    Paused,
+}
+
+/// Where the connector is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ConnectorStatus {
+    /// Saved, not running yet.
+    Pending,
+    Running,
+    /// Stopped by an error; see `statusDetail`.
+    Failed,
+    /// Paused by the user.
+    Paused,
+}
+
+/// Why the connector is in its status (set for failures).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusDetail {
+    #[schema(example = "collection_not_found")]
+    pub code: Option<String>,
+    pub message: Option<String>,
+    /// What to do about it.
+    pub remediation: Option<String>,
+    pub since: DateTime<Utc>,
+}
+
+/// Settings of one synced collection, as sent.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectionMappingIn {
+    /// `["_id"]` to match IDs, one other top-level field, or several for a composite ID.
+    #[schema(example = json!(["_id"]))]
+    pub fields: Vec<String>,
+    /// Copy existing documents when the collection is added or its ID mapping changes. Default false.
+    pub initial_sync: Option<bool>,
+    /// `json` (default) or `ejson`.
+    pub mode: Option<SyncMode>,
+    /// Default true. Must be false for `ejson` and for settable counters.
+    pub dql_strict_mode: Option<bool>,
+    /// A MongoDB query document: only matching documents are synced.
+    #[schema(value_type = Option<Object>, example = json!({"deleted": false}))]
+    pub filter: Option<serde_json::Value>,
+    /// Numeric field paths synced as settable counters.
+    #[schema(example = json!(["quantity", "order.qty"]))]
+    pub settable_counters: Option<Vec<String>>,
+    /// The reference product's spelling of `settableCounters`, accepted for pasted specs.
+    pub ditto_types: Option<DittoTypesIn>,
+}
+
+/// `{"settableCounters": [...]}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DittoTypesIn {
+    pub settable_counters: Option<Vec<String>>,
+}
+
+/// A connector as sent on create, replace and validate.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "name": "retail",
+    "description": "store data for the retail app",
+    "connectionString": "mongodb+srv://user:pass@cluster.example.net/",
+    "database": "retail-demo",
+    "collections": {
+        "tasks": {"fields": ["_id"], "initialSync": true, "mode": "ejson", "dqlStrictMode": false},
+        "users": {"fields": ["userId"]},
+        "orders": {"fields": ["orderId", "storeId"], "initialSync": true, "filter": {"deleted": false},
+                   "settableCounters": ["quantity", "order.qty"], "dqlStrictMode": false}
+    }
+}))]
+pub struct ConnectorIn {
+    /// 1-64 letters, digits, '-', '_' or '.', unique in the app.
+    pub name: String,
+    pub description: Option<String>,
+    /// `mongodb://` or `mongodb+srv://`. Required on create; on replace, leave it out (or send
+    /// the redacted value you read) to keep the stored one. Never returned in clear.
+    pub connection_string: Option<String>,
+    /// The MongoDB database to sync.
+    pub database: String,
+    /// Collection name -> settings. At least one.
+    pub collections: BTreeMap<String, CollectionMappingIn>,
+}
+
+/// A connector. The connection string is shown only redacted.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorOut {
+    pub id: Uuid,
+    pub app_id: Uuid,
+    #[schema(example = "retail")]
+    pub name: String,
+    pub description: String,
+    /// The password and secret options replaced by `****`.
+    #[schema(example = "mongodb+srv://user:****@cluster.example.net/")]
+    pub connection_string: String,
+    #[schema(example = "retail-demo")]
+    pub database: String,
+    /// Collection name -> normalized settings (defaults filled in).
+    pub collections: BTreeMap<String, CollectionMapping>,
+    pub desired_state: DesiredState,
+    pub status: ConnectorStatus,
+    pub status_detail: Option<StatusDetail>,
+    /// The configuration version; the `ETag` is this number in quotes.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A connector spec as it would be saved (validate answers with this).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NormalizedConnector {
+    pub name: String,
+    pub description: String,
+    #[schema(example = "mongodb+srv://user:****@cluster.example.net/")]
+    pub connection_string: Option<String>,
+    pub database: String,
+    pub collections: BTreeMap<String, CollectionMapping>,
+}
+
+/// The answer to a replace or patch: the connector and what the change does.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorUpdate {
+    /// The connector after the change (with `dryRun`, as it would be; nothing was saved).
+    pub connector: ConnectorOut,
+    pub plan: ReconfigurationPlan,
+    /// True when nothing was saved.
+    pub dry_run: bool,
+}
+
+/// The answer to validate.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidationReport {
+    pub valid: bool,
+    /// Every problem found, each with its JSON pointer.
+    pub errors: Vec<Violation>,
+    /// The spec with defaults filled in, when valid.
+    pub connector: Option<NormalizedConnector>,
+}
+
+/// One page of connectors.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorPage {
+    pub items: Vec<ConnectorOut>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `?dryRun=true` on replace and patch.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct DryRunParams {
+    /// Answer with the plan and the resulting connector, but save nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}

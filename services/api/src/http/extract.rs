@@ -1,0 +1,285 @@
+//! Extractors that answer bad input in the same problem format as everything else, plus the
+//! small request-level helpers shared by the resources (pagination, ETags).
+
+use crate::error::{ApiError, Result};
+use axum::body::Bytes;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::header::{CONTENT_TYPE, IF_MATCH};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use utoipa::IntoParams;
+use uuid::Uuid;
+
+/// A JSON body. Wrong content type answers 415, a too-large body 413, broken JSON 400, and a
+/// body of the wrong shape 422 with the JSON pointer of the offending value.
+pub struct ApiJson<T>(pub T);
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// `a.b[2].c` (serde_path_to_error) as a JSON pointer `/a/b/2/c`.
+fn serde_path_to_pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("/{index}")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                out.push('/');
+                out.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            }
+            Segment::Unknown => out.push_str("/?"),
+        }
+    }
+    out
+}
+
+/// Parses JSON bytes into `T`, mapping errors to problems.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let inner = err.inner();
+        if inner.is_syntax() || inner.is_eof() {
+            ApiError::bad_request(
+                "invalid_json",
+                format!("The body is not valid JSON ({inner}). Send a JSON document."),
+            )
+        } else {
+            let message = inner.to_string();
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_owned();
+            ApiError::Validation(vec![edgebridge_domain::Violation {
+                path: serde_path_to_pointer(err.path()),
+                message,
+            }])
+        }
+    })
+}
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::bad_request("invalid_body", "The request body could not be read.")
+            }
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Path parameters; a malformed one (e.g. not a UUID) answers 400 naming it.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(v)| ApiPath(v))
+            .map_err(|rejection: PathRejection| {
+                ApiError::bad_request(
+                    "invalid_path_parameter",
+                    format!("{}. Identifiers in paths are UUIDs.", rejection.body_text()),
+                )
+            })
+    }
+}
+
+/// Query parameters; bad ones answer 400.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| ApiQuery(v))
+            .map_err(|rejection: QueryRejection| {
+                ApiError::bad_request("invalid_query_parameter", rejection.body_text())
+            })
+    }
+}
+
+pub const DEFAULT_PAGE_SIZE: u32 = 20;
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+/// Cursor pagination: pass `nextCursor` from one page as `cursor` to get the next.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Items per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<u32>,
+    /// The `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A resolved page request.
+pub struct PageRequest {
+    pub limit: i64,
+    pub after: Option<Uuid>,
+}
+
+impl PageParams {
+    pub fn resolve(&self) -> Result<PageRequest> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE_SIZE);
+        if !(1..=MAX_PAGE_SIZE).contains(&limit) {
+            return Err(ApiError::bad_field(
+                "invalid_query_parameter",
+                "/limit",
+                format!("`limit` must be between 1 and {MAX_PAGE_SIZE}"),
+            ));
+        }
+        let after = match self.cursor.as_deref() {
+            None | Some("") => None,
+            Some(cursor) => Some(decode_cursor(cursor).ok_or_else(|| {
+                ApiError::bad_field(
+                    "invalid_cursor",
+                    "/cursor",
+                    "`cursor` is not a cursor this API returned; pass `nextCursor` from the previous page unchanged",
+                )
+            })?),
+        };
+        Ok(PageRequest {
+            limit: i64::from(limit),
+            after,
+        })
+    }
+}
+
+pub fn encode_cursor(id: Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> Option<Uuid> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    Uuid::from_slice(&bytes).ok()
+}
+
+/// Trims a `limit + 1` fetch to a page and its next cursor.
+pub fn paginate<T>(mut rows: Vec<T>, page: &PageRequest, id: impl Fn(&T) -> Uuid) -> (Vec<T>, Option<String>) {
+    let limit = page.limit as usize;
+    if rows.len() > limit {
+        rows.truncate(limit);
+        let next = rows.last().map(|r| encode_cursor(id(r)));
+        (rows, next)
+    } else {
+        (rows, None)
+    }
+}
+
+/// The strong ETag of a resource version.
+pub fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header value")
+}
+
+/// Checks `If-Match` (a list of ETags or `*`) against the current version: 412 when stale,
+/// nothing when the header is absent.
+pub fn check_if_match(headers: &HeaderMap, version: i64) -> Result<()> {
+    let Some(value) = headers.get(IF_MATCH) else {
+        return Ok(());
+    };
+    let value = value.to_str().map_err(|_| {
+        ApiError::bad_request("invalid_if_match", "`If-Match` must be an ETag such as \"3\", or *")
+    })?;
+    let current = format!("\"{version}\"");
+    let matches = value.split(',').map(str::trim).any(|tag| {
+        tag == "*" || tag == current || tag.strip_prefix("W/") == Some(current.as_str())
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(ApiError::PreconditionFailed)
+    }
+}
+
+/// The `If-Match` version when one specific ETag was sent (for conditional deletes).
+pub fn if_match_version(headers: &HeaderMap) -> Result<Option<i64>> {
+    let Some(value) = headers.get(IF_MATCH) else {
+        return Ok(None);
+    };
+    let text = value.to_str().unwrap_or("").trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    let parsed = text
+        .trim_start_matches("W/")
+        .trim_matches('"')
+        .parse::<i64>()
+        .ok();
+    match parsed {
+        Some(v) => Ok(Some(v)),
+        None => Err(ApiError::PreconditionFailed),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursor_round_trip_and_garbage() {
+        let id = Uuid::now_v7();
+        assert_eq!(decode_cursor(&encode_cursor(id)), Some(id));
+        assert_eq!(decode_cursor("not a cursor"), None);
+        assert_eq!(decode_cursor("AAAA"), None);
+    }
+
+    #[test]
+    fn if_match_forms() {
+        let mut h = HeaderMap::new();
+        assert!(check_if_match(&h, 3).is_ok());
+        h.insert(IF_MATCH, HeaderValue::from_static("\"3\""));
+        assert!(check_if_match(&h, 3).is_ok());
+        assert!(matches!(check_if_match(&h, 4), Err(ApiError::PreconditionFailed)));
+        h.insert(IF_MATCH, HeaderValue::from_static("\"1\", W/\"4\""));
+        assert!(check_if_match(&h, 4).is_ok());
+        h.insert(IF_MATCH, HeaderValue::from_static("*"));
+        assert!(check_if_match(&h, 9).is_ok());
+    }
+
+    #[test]
+    fn shape_errors_carry_json_pointers() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct In {
+            items: Vec<Inner>,
+        }
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Inner {
+            n: u32,
+        }
+        match parse_json::<In>(br#"{"items":[{"n":1},{"n":"x"}]}"#) {
+            Err(ApiError::Validation(v)) => assert_eq!(v[0].path, "/items/1/n"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_json::<In>(b"{"),
+            Err(ApiError::BadRequest { code: "invalid_json", .. })
+        ));
+    }
+}

@@ -1,0 +1,111 @@
+//! The OpenAPI document: generated from the routes (utoipa), committed at `openapi/openapi.json`,
+//! and checked for drift by a test.
+
+use crate::error::Problem;
+use crate::state::AppState;
+use crate::{api_keys, apps, connectors, http::health, tokens};
+use axum::Router;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Edgebridge API",
+        description = "Manage MongoDB <-> edge store connectors: organizations' apps, API keys, and connectors with encrypted connection strings.\n\nAuthenticate with `Authorization: Bearer <API key>` or with a short-lived access token from `POST /v1/auth/token`. Errors are `application/problem+json` with a stable `code`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    security(("bearer" = [])),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "apps", description = "Apps group connectors, edge-store collections and API keys."),
+        (name = "connectors", description = "MongoDB connectors: configuration, validation, reconfiguration plans, pause and resume."),
+        (name = "apiKeys", description = "API keys of the organization (owners and admins)."),
+        (name = "auth", description = "Access tokens."),
+        (name = "health", description = "Liveness and readiness probes."),
+    ),
+    components(schemas(Problem, edgebridge_domain::Violation)),
+)]
+struct ApiDoc;
+
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, doc: &mut OpenApiDoc) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        let mut http = Http::new(HttpAuthScheme::Bearer);
+        http.description = Some(
+            "An API key (`ebk_...`) or an access token from POST /v1/auth/token.".to_owned(),
+        );
+        components.add_security_scheme("bearer", SecurityScheme::Http(http));
+    }
+}
+
+/// The error answers every authenticated operation can give, added to each so generated clients
+/// know their shape.
+fn add_standard_errors(op: &mut Operation) {
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+    };
+    let standard = [
+        ("400", "Malformed request: invalid JSON, path or query parameter"),
+        ("401", "Missing, unknown, revoked or expired credentials"),
+        ("403", "Your role does not allow this"),
+        ("429", "Rate limit of the API key exceeded; see Retry-After"),
+        ("500", "Internal error; report the x-request-id"),
+    ];
+    for (code, description) in standard {
+        op.responses
+            .responses
+            .entry(code.to_owned())
+            .or_insert_with(|| problem(description).into());
+    }
+}
+
+/// Every route with its documentation.
+pub fn api_router() -> (Router<AppState>, OpenApiDoc) {
+    let (router, mut doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(health::router())
+        .merge(tokens::router())
+        .merge(apps::router())
+        .merge(api_keys::router())
+        .merge(connectors::router())
+        .split_for_parts();
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        for op in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            add_standard_errors(op);
+        }
+    }
+    (router, doc)
+}
+
+/// The OpenAPI document as committed (pretty JSON with a trailing newline).
+pub fn document_json() -> String {
+    let (_, doc) = api_router();
+    let mut text = doc.to_pretty_json().expect("the OpenAPI document serializes");
+    text.push('\n');
+    text
+}

@@ -1,0 +1,88 @@
+//! `Application::build` -> `port()` -> `run_until_stopped()`: what the binary, the all-in-one mode
+//! and the tests start.
+
+use crate::config::ApiConfig;
+use crate::http;
+use crate::state::AppState;
+use anyhow::Context;
+use axum::Router;
+use sqlx::PgPool;
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// Applies pending migrations. sqlx holds a Postgres advisory lock meanwhile, so several api
+/// replicas starting together migrate once.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR
+        .run(pool)
+        .await
+        .context("applying database migrations")
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    address: SocketAddr,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    /// Migrates the database, binds the listener (port 0 picks a free port) and assembles the
+    /// router. `shutdown` stops the server gracefully and every background loop.
+    pub async fn build(config: ApiConfig, pool: PgPool, shutdown: CancellationToken) -> anyhow::Result<Self> {
+        migrate(&pool).await?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("binding {}", config.listen))?;
+        let address = listener.local_addr()?;
+        let request_timeout = config.request_timeout;
+        let body_limit = config.body_limit_bytes;
+        let state = AppState::new(pool, config);
+        spawn_limiter_cleanup(state.clone(), shutdown.clone());
+        let router = http::router(state, request_timeout, body_limit);
+        Ok(Self {
+            listener,
+            router,
+            address,
+            shutdown,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        tracing::info!(address = %self.address, "api listening");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(self.shutdown.cancelled_owned())
+            .await
+            .context("serving http")
+    }
+}
+
+/// Forgets rate-limit state of keys that have been quiet, so memory stays bounded.
+fn spawn_limiter_cleanup(state: AppState, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {
+                    if let Some(limiter) = &state.limiter {
+                        limiter.retain_recent();
+                        limiter.shrink_to_fit();
+                    }
+                }
+            }
+        }
+    });
+}

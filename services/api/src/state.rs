@@ -1,0 +1,45 @@
+//! What every handler shares.
+
+use crate::auth::jwt::JwtKeys;
+use crate::config::ApiConfig;
+use crate::crypto::Keyring;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use sqlx::PgPool;
+use std::num::NonZeroU32;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub pool: PgPool,
+    pub keyring: Keyring,
+    pub jwt: JwtKeys,
+    /// Per-API-key request limiter; `None` when limiting is off.
+    pub limiter: Option<DefaultKeyedRateLimiter<Uuid>>,
+    pub token_ttl: Duration,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, config: ApiConfig) -> Self {
+        let limiter = NonZeroU32::new(config.rate_limit_per_sec)
+            .map(|rate| RateLimiter::keyed(Quota::per_second(rate).allow_burst(rate)));
+        Self(Arc::new(Inner {
+            pool,
+            keyring: config.keyring,
+            jwt: config.jwt,
+            limiter,
+            token_ttl: config.token_ttl,
+        }))
+    }
+}

@@ -1,0 +1,166 @@
+//! Reading and validating configuration from the environment, and the development mode.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use edgebridge_api::ApiConfig;
+use edgebridge_api::auth::jwt::JwtKeys;
+use edgebridge_api::crypto::Keyring;
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use sqlx::migrate::MigrateDatabase;
+use sqlx::postgres::PgPoolOptions;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub const DEV_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/edgebridge";
+
+#[derive(Args, Clone)]
+pub struct DbArgs {
+    /// Postgres connection URL. With --dev it defaults to a local `edgebridge` database, created
+    /// when missing.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Most connections the pool opens.
+    #[arg(long, env = "EDGEBRIDGE_DB_MAX_CONNECTIONS", default_value_t = 20)]
+    db_max_connections: u32,
+}
+
+impl DbArgs {
+    pub async fn connect(&self, dev: bool) -> anyhow::Result<PgPool> {
+        let url = match (&self.database_url, dev) {
+            (Some(url), _) => url.clone(),
+            (None, true) => {
+                tracing::warn!("DATABASE_URL is not set; --dev uses {DEV_DATABASE_URL}");
+                DEV_DATABASE_URL.to_owned()
+            }
+            (None, false) => bail!(
+                "DATABASE_URL is not set: give the Postgres URL, e.g. postgres://user:password@localhost:5432/edgebridge"
+            ),
+        };
+        if dev && !sqlx::Postgres::database_exists(&url).await.unwrap_or(true) {
+            sqlx::Postgres::create_database(&url)
+                .await
+                .context("creating the development database")?;
+            tracing::warn!("created the development database");
+        }
+        PgPoolOptions::new()
+            .max_connections(self.db_max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&url)
+            .await
+            .context("connecting to Postgres (DATABASE_URL)")
+    }
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address to listen on.
+    #[arg(long, env = "EDGEBRIDGE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Requests per second allowed per API key (with a burst of the same size); 0 disables.
+    #[arg(long, env = "EDGEBRIDGE_RATE_LIMIT", default_value_t = edgebridge_api::config::DEFAULT_RATE_LIMIT)]
+    rate_limit: u32,
+    /// Lifetime of access tokens from POST /v1/auth/token, in seconds.
+    #[arg(long, env = "EDGEBRIDGE_TOKEN_TTL_SECS", default_value_t = 900)]
+    token_ttl_secs: u64,
+    /// Longest a request may take, in seconds.
+    #[arg(long, env = "EDGEBRIDGE_REQUEST_TIMEOUT_SECS", default_value_t = 30)]
+    request_timeout_secs: u64,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "EDGEBRIDGE_BODY_LIMIT_BYTES", default_value_t = 1024 * 1024)]
+    body_limit_bytes: usize,
+    /// How long open requests may finish after SIGTERM, in seconds.
+    #[arg(long, env = "EDGEBRIDGE_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    shutdown_grace_secs: u64,
+    /// Development mode: generate missing keys (ephemeral!), create the database and a default
+    /// organization, app and owner key. Never in production.
+    #[arg(long)]
+    pub dev: bool,
+}
+
+impl ServeArgs {
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    pub fn into_config(self) -> anyhow::Result<ApiConfig> {
+        if self.token_ttl_secs == 0 || self.request_timeout_secs == 0 || self.body_limit_bytes == 0 {
+            bail!("EDGEBRIDGE_TOKEN_TTL_SECS, EDGEBRIDGE_REQUEST_TIMEOUT_SECS and EDGEBRIDGE_BODY_LIMIT_BYTES must be above 0");
+        }
+        let keyring = match std::env::var("EDGEBRIDGE_ENCRYPTION_KEYS") {
+            Ok(spec) if !spec.trim().is_empty() => parse_keyring(&spec)?,
+            _ if self.dev => {
+                let (keyring, _) = Keyring::generate_ephemeral();
+                tracing::warn!(
+                    key_id = keyring.active_id(),
+                    "DEVELOPMENT MODE: EDGEBRIDGE_ENCRYPTION_KEYS is not set; generated an ephemeral key. Connection strings saved now cannot be decrypted after a restart."
+                );
+                keyring
+            }
+            _ => bail!(
+                "EDGEBRIDGE_ENCRYPTION_KEYS is not set: give `keyid:base64-32-bytes` (make one with `edgebridge keys generate`), or run with --dev for development"
+            ),
+        };
+        let jwt = match (
+            std::env::var("EDGEBRIDGE_JWT_KEYS").ok().filter(|s| !s.trim().is_empty()),
+            std::env::var("EDGEBRIDGE_JWT_SECRET").ok().filter(|s| !s.is_empty()),
+        ) {
+            (Some(keys), _) => JwtKeys::parse_keys(&keys).context("EDGEBRIDGE_JWT_KEYS")?,
+            (None, Some(secret)) => JwtKeys::from_secret(&secret).context("EDGEBRIDGE_JWT_SECRET")?,
+            (None, None) if self.dev => {
+                tracing::warn!(
+                    "DEVELOPMENT MODE: neither EDGEBRIDGE_JWT_KEYS nor EDGEBRIDGE_JWT_SECRET is set; generated an ephemeral signing key. Access tokens stop working after a restart."
+                );
+                JwtKeys::generate_ephemeral()
+            }
+            (None, None) => bail!(
+                "EDGEBRIDGE_JWT_KEYS (or EDGEBRIDGE_JWT_SECRET) is not set: give `kid:base64-32+-bytes` (make one with `edgebridge keys generate`), or run with --dev for development"
+            ),
+        };
+        let mut config = ApiConfig::new(self.listen, keyring, jwt);
+        config.rate_limit_per_sec = self.rate_limit;
+        config.token_ttl = Duration::from_secs(self.token_ttl_secs);
+        config.request_timeout = Duration::from_secs(self.request_timeout_secs);
+        config.body_limit_bytes = self.body_limit_bytes;
+        Ok(config)
+    }
+}
+
+fn parse_keyring(spec: &str) -> anyhow::Result<Keyring> {
+    Keyring::parse(spec).map_err(|e| {
+        anyhow::anyhow!("EDGEBRIDGE_ENCRYPTION_KEYS: {e}; expected `keyid:base64-32-bytes[,older...]` (make one with `edgebridge keys generate`)")
+    })
+}
+
+pub fn encryption_keys_from_env() -> anyhow::Result<Keyring> {
+    match std::env::var("EDGEBRIDGE_ENCRYPTION_KEYS") {
+        Ok(spec) if !spec.trim().is_empty() => parse_keyring(&spec),
+        _ => bail!("EDGEBRIDGE_ENCRYPTION_KEYS is not set: list the new active key first, then the old ones"),
+    }
+}
+
+pub fn generate_key_entry(id: &str) -> anyhow::Result<String> {
+    let (_, spec) = Keyring::generate_ephemeral();
+    let (_, key) = spec.split_once(':').context("generated key entry")?;
+    let entry = format!("{id}:{key}");
+    // Validate the id the same way the server will.
+    Keyring::parse(&entry).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(entry)
+}
+
+/// Prints how to reach the development server, with an owner key on first start.
+pub async fn announce_dev(pool: &PgPool, port: u16) -> anyhow::Result<()> {
+    eprintln!("\n  DEVELOPMENT MODE (--dev): ephemeral keys where none were configured; not for production.");
+    eprintln!("  API:       http://127.0.0.1:{port}/v1   (OpenAPI: /openapi.json)");
+    if let Some(boot) = edgebridge_api::admin::bootstrap_dev(pool).await? {
+        eprintln!("  Created organization `default` ({}) and app `default` ({}).", boot.org_id, boot.app_id);
+        eprintln!("  Owner API key (shown once, store it now):\n");
+        println!("{}", boot.api_key.expose_secret());
+        eprintln!();
+    } else {
+        eprintln!("  The database already has organizations; create more with `edgebridge org create NAME`.\n");
+    }
+    Ok(())
+}
