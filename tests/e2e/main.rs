@@ -1,1 +1,11 @@
+//! End-to-end tests: the real api (and the real binary) against the real Postgres, a fresh
+//! database per test (`#[sqlx::test]`, DATABASE_URL names the server).
 
+mod auth;
+mod cli;
+mod connectors;
+mod helpers;
+mod http;
+mod keys;
+mod openapi;
+mod tenancy;

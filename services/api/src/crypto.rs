@@ -71,7 +71,12 @@ impl Keyring {
     /// Parses `keyid:base64-32-bytes[,keyid:base64...]`; the first entry is active.
     pub fn parse(spec: &str) -> Result<Self, KeyConfigError> {
         let mut keys: Vec<DataKey> = Vec::new();
-        for (i, entry) in spec.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
+        for (i, entry) in spec
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .enumerate()
+        {
             let n = i + 1;
             let (id, b64) = entry.split_once(':').ok_or(KeyConfigError::Syntax(n))?;
             if !valid_key_id(id) {
@@ -86,7 +91,8 @@ impl Keyring {
             if keys.iter().any(|k| k.id == id) {
                 return Err(KeyConfigError::Duplicate(id.to_owned()));
             }
-            let cipher = Aes256Gcm::new_from_slice(&bytes).map_err(|_| KeyConfigError::Length(n, bytes.len()))?;
+            let cipher = Aes256Gcm::new_from_slice(&bytes)
+                .map_err(|_| KeyConfigError::Length(n, bytes.len()))?;
             keys.push(DataKey {
                 id: id.to_owned(),
                 cipher,
@@ -120,7 +126,13 @@ impl Keyring {
         let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
         let sealed = key
             .cipher
-            .encrypt(&nonce, Payload { msg: plaintext, aad })
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad,
+                },
+            )
             .expect("AES-GCM encryption of an in-memory buffer cannot fail");
         let mut out = Vec::with_capacity(2 + key.id.len() + NONCE_LEN + sealed.len());
         out.push(VERSION);
@@ -183,18 +195,28 @@ mod tests {
         let blob = k.encrypt(b"mongodb://u:p@h/", b"aad");
         assert_eq!(Keyring::key_id_of(&blob).unwrap(), "k1");
         assert_eq!(k.decrypt(&blob, b"aad").unwrap(), b"mongodb://u:p@h/");
-        assert_ne!(k.encrypt(b"x", b"a"), k.encrypt(b"x", b"a"), "nonce must be random");
+        assert_ne!(
+            k.encrypt(b"x", b"a"),
+            k.encrypt(b"x", b"a"),
+            "nonce must be random"
+        );
     }
 
     #[test]
     fn wrong_aad_and_tampering_fail() {
         let k = ring(&["k1"]);
         let blob = k.encrypt(b"secret", b"org-a/conn-1");
-        assert_eq!(k.decrypt(&blob, b"org-b/conn-1"), Err(CryptoError::Authentication));
+        assert_eq!(
+            k.decrypt(&blob, b"org-b/conn-1"),
+            Err(CryptoError::Authentication)
+        );
         for i in 0..blob.len() {
             let mut bad = blob.clone();
             bad[i] ^= 0x01;
-            assert!(k.decrypt(&bad, b"org-a/conn-1").is_err(), "flip at byte {i} went unnoticed");
+            assert!(
+                k.decrypt(&bad, b"org-a/conn-1").is_err(),
+                "flip at byte {i} went unnoticed"
+            );
         }
         for len in 0..blob.len() {
             assert!(k.decrypt(&blob[..len], b"org-a/conn-1").is_err());
@@ -218,8 +240,14 @@ mod tests {
     #[test]
     fn key_config_errors() {
         assert_eq!(Keyring::parse("").unwrap_err(), KeyConfigError::Empty);
-        assert_eq!(Keyring::parse("nocolon").unwrap_err(), KeyConfigError::Syntax(1));
-        assert_eq!(Keyring::parse("k1:!!!").unwrap_err(), KeyConfigError::Base64(1));
+        assert_eq!(
+            Keyring::parse("nocolon").unwrap_err(),
+            KeyConfigError::Syntax(1)
+        );
+        assert_eq!(
+            Keyring::parse("k1:!!!").unwrap_err(),
+            KeyConfigError::Base64(1)
+        );
         assert_eq!(
             Keyring::parse(&format!("k1:{}", STANDARD.encode([0u8; 16]))).unwrap_err(),
             KeyConfigError::Length(1, 16)
@@ -229,6 +257,9 @@ mod tests {
             Keyring::parse(&format!("k1:{good},k1:{good}")).unwrap_err(),
             KeyConfigError::Duplicate("k1".into())
         );
-        assert_eq!(Keyring::parse(&format!("b@d:{good}")).unwrap_err(), KeyConfigError::KeyId(1));
+        assert_eq!(
+            Keyring::parse(&format!("b@d:{good}")).unwrap_err(),
+            KeyConfigError::KeyId(1)
+        );
     }
 }

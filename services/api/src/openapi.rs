@@ -37,9 +37,8 @@ impl Modify for BearerScheme {
     fn modify(&self, doc: &mut OpenApiDoc) {
         let components = doc.components.get_or_insert_with(Default::default);
         let mut http = Http::new(HttpAuthScheme::Bearer);
-        http.description = Some(
-            "An API key (`ebk_...`) or an access token from POST /v1/auth/token.".to_owned(),
-        );
+        http.description =
+            Some("An API key (`ebk_...`) or an access token from POST /v1/auth/token.".to_owned());
         components.add_security_scheme("bearer", SecurityScheme::Http(http));
     }
 }
@@ -59,7 +58,10 @@ fn add_standard_errors(op: &mut Operation) {
             .build()
     };
     let standard = [
-        ("400", "Malformed request: invalid JSON, path or query parameter"),
+        (
+            "400",
+            "Malformed request: invalid JSON, path or query parameter",
+        ),
         ("401", "Missing, unknown, revoked or expired credentials"),
         ("403", "Your role does not allow this"),
         ("429", "Rate limit of the API key exceeded; see Retry-After"),
@@ -105,7 +107,9 @@ pub fn api_router() -> (Router<AppState>, OpenApiDoc) {
 /// The OpenAPI document as committed (pretty JSON with a trailing newline).
 pub fn document_json() -> String {
     let (_, doc) = api_router();
-    let mut text = doc.to_pretty_json().expect("the OpenAPI document serializes");
+    let mut text = doc
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
     text.push('\n');
     text
 }

@@ -33,7 +33,11 @@ pub struct Application {
 impl Application {
     /// Migrates the database, binds the listener (port 0 picks a free port) and assembles the
     /// router. `shutdown` stops the server gracefully and every background loop.
-    pub async fn build(config: ApiConfig, pool: PgPool, shutdown: CancellationToken) -> anyhow::Result<Self> {
+    pub async fn build(
+        config: ApiConfig,
+        pool: PgPool,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Self> {
         migrate(&pool).await?;
         let listener = TcpListener::bind(config.listen)
             .await

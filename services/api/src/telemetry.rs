@@ -19,7 +19,9 @@ impl std::str::FromStr for LogFormat {
             "auto" => Ok(Self::Auto),
             "json" => Ok(Self::Json),
             "text" => Ok(Self::Text),
-            other => Err(format!("unknown log format `{other}`: use auto, json or text")),
+            other => Err(format!(
+                "unknown log format `{other}`: use auto, json or text"
+            )),
         }
     }
 }

@@ -37,14 +37,23 @@ pub struct AccessToken {
         (status = 200, description = "A new access token", body = AccessToken),
         (status = 400, description = "An access token cannot be exchanged for another", body = Problem, content_type = "application/problem+json"),
     ))]
-async fn create_token(State(state): State<AppState>, auth: AuthContext) -> Result<Json<AccessToken>> {
+async fn create_token(
+    State(state): State<AppState>,
+    auth: AuthContext,
+) -> Result<Json<AccessToken>> {
     if auth.method != AuthMethod::ApiKey {
         return Err(ApiError::bad_request(
             "api_key_required",
             "Access tokens are exchanged for API keys only: authenticate this request with your API key.",
         ));
     }
-    let claims = jwt::new_claims(auth.key_id, auth.org_id, auth.role, auth.app_scope, state.token_ttl);
+    let claims = jwt::new_claims(
+        auth.key_id,
+        auth.org_id,
+        auth.role,
+        auth.app_scope,
+        state.token_ttl,
+    );
     let access_token = state.jwt.issue(&claims)?;
     let expires_at = DateTime::from_timestamp(claims.exp as i64, 0).unwrap_or_else(Utc::now);
     Ok(Json(AccessToken {

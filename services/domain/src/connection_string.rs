@@ -86,7 +86,11 @@ fn decode_component(value: &str, what: &str) -> Result<String, UriError> {
     percent_decode_str(value)
         .decode_utf8()
         .map(|s| s.into_owned())
-        .map_err(|_| UriError(format!("the {what} is not valid UTF-8 once percent-decoded")))
+        .map_err(|_| {
+            UriError(format!(
+                "the {what} is not valid UTF-8 once percent-decoded"
+            ))
+        })
 }
 
 fn validate_host(host: &str, scheme: Scheme) -> Result<(), UriError> {
@@ -99,7 +103,11 @@ fn validate_host(host: &str, scheme: Scheme) -> Result<(), UriError> {
             return err("an IPv6 host is missing its closing ']'");
         };
         let addr = &rest[..end];
-        if addr.is_empty() || !addr.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
+        if addr.is_empty()
+            || !addr
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
+        {
             return err("an IPv6 host is not a valid address");
         }
         let after = &rest[end + 1..];
@@ -212,7 +220,9 @@ impl MongoUri {
                 return err("mongodb+srv:// takes exactly one host name");
             }
             if !hosts[0].contains('.') {
-                return err("mongodb+srv:// needs a fully qualified DNS name such as cluster0.example.net");
+                return err(
+                    "mongodb+srv:// needs a fully qualified DNS name such as cluster0.example.net",
+                );
             }
         }
 
@@ -221,7 +231,9 @@ impl MongoUri {
             Some(db) => {
                 let db = decode_component(db, "database in the path")?;
                 if db.contains(['/', '\\', ' ', '"', '$', '\0']) {
-                    return err("the database in the path contains a character MongoDB does not allow");
+                    return err(
+                        "the database in the path contains a character MongoDB does not allow",
+                    );
                 }
                 Some(db)
             }
@@ -369,7 +381,10 @@ mod tests {
         assert_eq!(uri.scheme(), Scheme::Srv);
         assert_eq!(uri.username(), Some("user"));
         assert_eq!(uri.hosts(), ["cluster0.example.net"]);
-        assert_eq!(uri.redacted(), "mongodb+srv://user:****@cluster0.example.net/");
+        assert_eq!(
+            uri.redacted(),
+            "mongodb+srv://user:****@cluster0.example.net/"
+        );
         assert!(!format!("{uri:?}").contains("s3cr"));
     }
 

@@ -131,7 +131,7 @@ fn validate_condition(
             "$exists" if !arg.is_boolean() && !arg.is_number() => {
                 out.add(&here, "`$exists` takes true or false")
             }
-            "$size" if !arg.as_u64().is_some() => {
+            "$size" if arg.as_u64().is_none() => {
                 out.add(&here, "`$size` takes a non-negative integer")
             }
             "$mod" => {
@@ -152,7 +152,10 @@ fn validate_condition(
             },
             "$not" => match arg {
                 Value::Object(sub) => validate_condition(sub, &here, out, depth + 1),
-                _ => out.add(&here, "`$not` takes an operator document such as {\"$gt\": 5}"),
+                _ => out.add(
+                    &here,
+                    "`$not` takes an operator document such as {\"$gt\": 5}",
+                ),
             },
             "$type" if !arg.is_string() && !arg.is_number() && !arg.is_array() => {
                 out.add(&here, "`$type` takes a BSON type name or number")
@@ -189,10 +192,10 @@ mod tests {
         assert_eq!(check(json!({"a": {"$gtt": 1}})), ["/filter/a/$gtt"]);
         assert_eq!(check(json!({"a": {"$in": 1}})), ["/filter/a/$in"]);
         assert_eq!(check(json!({"$or": []})), ["/filter/$or"]);
-        assert_eq!(check(json!({"$and": [{"a": {"$size": -1}}, 3]})), [
-            "/filter/$and/0/a/$size",
-            "/filter/$and/1"
-        ]);
+        assert_eq!(
+            check(json!({"$and": [{"a": {"$size": -1}}, 3]})),
+            ["/filter/$and/0/a/$size", "/filter/$and/1"]
+        );
         assert_eq!(check(json!({"a": {"$eq": 1, "b": 2}})), ["/filter/a"]);
         assert_eq!(check(json!({"a..b": 1})), ["/filter/a..b"]);
     }

@@ -12,5 +12,7 @@ pub mod violation;
 pub use connection_string::{MongoUri, redact};
 pub use merge_patch::merge_patch;
 pub use plan::{ReconfigurationPlan, plan_reconfiguration};
-pub use spec::{CollectionMapping, ConnectorDraft, ConnectorSpec, SecretRule, SyncMode, parse_connector};
+pub use spec::{
+    CollectionMapping, ConnectorDraft, ConnectorSpec, SecretRule, SyncMode, parse_connector,
+};
 pub use violation::Violation;

@@ -38,10 +38,12 @@ pub fn check_database_name(name: &str) -> Result<(), String> {
     if name.len() >= 64 {
         return Err("must be shorter than 64 bytes (a MongoDB limit)".into());
     }
-    if let Some(c) = name
-        .chars()
-        .find(|c| matches!(c, '/' | '\\' | '.' | ' ' | '"' | '$' | '*' | '<' | '>' | ':' | '|' | '?' | '\0'))
-    {
+    if let Some(c) = name.chars().find(|c| {
+        matches!(
+            c,
+            '/' | '\\' | '.' | ' ' | '"' | '$' | '*' | '<' | '>' | ':' | '|' | '?' | '\0'
+        )
+    }) {
         return Err(format!(
             "must not contain {c:?}; MongoDB database names cannot contain / \\ . space \" $ * < > : | ? or NUL"
         ));
@@ -75,7 +77,10 @@ pub fn check_collection_name(database: &str, name: &str) -> Result<(), String> {
     }
     // The namespace `db.collection` is limited to 255 bytes.
     if database.len() + 1 + name.len() > 255 {
-        return Err("the namespace `database.collection` must be at most 255 bytes (a MongoDB limit)".into());
+        return Err(
+            "the namespace `database.collection` must be at most 255 bytes (a MongoDB limit)"
+                .into(),
+        );
     }
     Ok(())
 }

@@ -91,7 +91,9 @@ fn start(name: &str, mapping: &CollectionMapping, reason: ChangeReason) -> Colle
     } else {
         (
             CollectionAction::StartStreaming,
-            format!("`{name}`: stream changes from now on (initialSync is off, existing documents are not copied)"),
+            format!(
+                "`{name}`: stream changes from now on (initialSync is off, existing documents are not copied)"
+            ),
         )
     };
     CollectionChange {
@@ -140,7 +142,9 @@ fn compare(name: &str, old: &CollectionMapping, new: &CollectionMapping) -> Coll
     } else if !reasons.is_empty() {
         (
             CollectionAction::ApplySettings,
-            format!("`{name}`: the new settings apply to changes from now on; existing edge documents are not rewritten"),
+            format!(
+                "`{name}`: the new settings apply to changes from now on; existing edge documents are not rewritten"
+            ),
         )
     } else if toggled {
         (
@@ -194,7 +198,11 @@ pub fn plan_reconfiguration(
         ));
     }
 
-    let mut names: Vec<&String> = old.collections.keys().chain(new.collections.keys()).collect();
+    let mut names: Vec<&String> = old
+        .collections
+        .keys()
+        .chain(new.collections.keys())
+        .collect();
     names.sort();
     names.dedup();
     let collections = names
@@ -238,32 +246,73 @@ mod tests {
     }
 
     fn action_of(plan: &ReconfigurationPlan, name: &str) -> (CollectionAction, Vec<ChangeReason>) {
-        let c = plan.collections.iter().find(|c| c.collection == name).unwrap();
+        let c = plan
+            .collections
+            .iter()
+            .find(|c| c.collection == name)
+            .unwrap();
         (c.action, c.reasons.clone())
     }
 
     #[test]
     fn added_removed_and_toggled() {
         let old = spec(json!({"a": {"fields": ["_id"]}, "b": {"fields": ["_id"]}}));
-        let new = spec(json!({"a": {"fields": ["_id"], "initialSync": true}, "c": {"fields": ["_id"], "initialSync": true}, "d": {"fields": ["_id"]}}));
+        let new = spec(
+            json!({"a": {"fields": ["_id"], "initialSync": true}, "c": {"fields": ["_id"], "initialSync": true}, "d": {"fields": ["_id"]}}),
+        );
         let plan = plan_reconfiguration(&old, &new, None, None);
         assert_eq!(
             action_of(&plan, "a"),
-            (CollectionAction::None, vec![ChangeReason::InitialSyncToggled])
+            (
+                CollectionAction::None,
+                vec![ChangeReason::InitialSyncToggled]
+            )
         );
-        assert_eq!(action_of(&plan, "b"), (CollectionAction::Stop, vec![ChangeReason::CollectionRemoved]));
-        assert_eq!(action_of(&plan, "c"), (CollectionAction::InitialSync, vec![ChangeReason::CollectionAdded]));
-        assert_eq!(action_of(&plan, "d"), (CollectionAction::StartStreaming, vec![ChangeReason::CollectionAdded]));
+        assert_eq!(
+            action_of(&plan, "b"),
+            (
+                CollectionAction::Stop,
+                vec![ChangeReason::CollectionRemoved]
+            )
+        );
+        assert_eq!(
+            action_of(&plan, "c"),
+            (
+                CollectionAction::InitialSync,
+                vec![ChangeReason::CollectionAdded]
+            )
+        );
+        assert_eq!(
+            action_of(&plan, "d"),
+            (
+                CollectionAction::StartStreaming,
+                vec![ChangeReason::CollectionAdded]
+            )
+        );
         assert_eq!(plan.connection, ConnectionAction::Unchanged);
     }
 
     #[test]
     fn id_mapping_change_resyncs_only_with_initial_sync() {
-        let old = spec(json!({"a": {"fields": ["_id"], "initialSync": true}, "b": {"fields": ["_id"]}}));
-        let new = spec(json!({"a": {"fields": ["k"], "initialSync": true}, "b": {"fields": ["k"]}}));
+        let old =
+            spec(json!({"a": {"fields": ["_id"], "initialSync": true}, "b": {"fields": ["_id"]}}));
+        let new =
+            spec(json!({"a": {"fields": ["k"], "initialSync": true}, "b": {"fields": ["k"]}}));
         let plan = plan_reconfiguration(&old, &new, None, None);
-        assert_eq!(action_of(&plan, "a"), (CollectionAction::InitialSync, vec![ChangeReason::IdMappingChanged]));
-        assert_eq!(action_of(&plan, "b"), (CollectionAction::ApplySettings, vec![ChangeReason::IdMappingChanged]));
+        assert_eq!(
+            action_of(&plan, "a"),
+            (
+                CollectionAction::InitialSync,
+                vec![ChangeReason::IdMappingChanged]
+            )
+        );
+        assert_eq!(
+            action_of(&plan, "b"),
+            (
+                CollectionAction::ApplySettings,
+                vec![ChangeReason::IdMappingChanged]
+            )
+        );
     }
 
     #[test]
@@ -285,11 +334,18 @@ mod tests {
     #[test]
     fn settings_changes_apply_going_forward() {
         let old = spec(json!({"a": {"fields": ["_id"]}}));
-        let new = spec(json!({"a": {"fields": ["_id"], "dqlStrictMode": false, "filter": {"x": 1}}}));
+        let new =
+            spec(json!({"a": {"fields": ["_id"], "dqlStrictMode": false, "filter": {"x": 1}}}));
         let plan = plan_reconfiguration(&old, &new, None, None);
         assert_eq!(
             action_of(&plan, "a"),
-            (CollectionAction::ApplySettings, vec![ChangeReason::DqlStrictModeChanged, ChangeReason::FilterChanged])
+            (
+                CollectionAction::ApplySettings,
+                vec![
+                    ChangeReason::DqlStrictModeChanged,
+                    ChangeReason::FilterChanged
+                ]
+            )
         );
     }
 
@@ -299,7 +355,13 @@ mod tests {
         let mut new = old.clone();
         new.database = "other".into();
         let plan = plan_reconfiguration(&old, &new, None, None);
-        assert_eq!(action_of(&plan, "a"), (CollectionAction::StartStreaming, vec![ChangeReason::DatabaseChanged]));
+        assert_eq!(
+            action_of(&plan, "a"),
+            (
+                CollectionAction::StartStreaming,
+                vec![ChangeReason::DatabaseChanged]
+            )
+        );
         assert_eq!(plan.warnings.len(), 1);
     }
 }

@@ -127,7 +127,10 @@ const COLLECTION_KEYS: &[&str] = &[
 fn unknown_member(out: &mut Violations, at: &Pointer, key: &str, allowed: &[&str]) {
     out.add(
         &at.push(key),
-        format!("unknown field `{key}`; expected one of: {}", allowed.join(", ")),
+        format!(
+            "unknown field `{key}`; expected one of: {}",
+            allowed.join(", ")
+        ),
     );
 }
 
@@ -152,12 +155,21 @@ fn expect_string<'v>(v: &'v Value, at: &Pointer, out: &mut Violations) -> Option
     }
 }
 
-fn optional_bool(obj: &Map<String, Value>, key: &str, default: bool, at: &Pointer, out: &mut Violations) -> bool {
+fn optional_bool(
+    obj: &Map<String, Value>,
+    key: &str,
+    default: bool,
+    at: &Pointer,
+    out: &mut Violations,
+) -> bool {
     match obj.get(key) {
         None | Some(Value::Null) => default,
         Some(Value::Bool(b)) => *b,
         Some(other) => {
-            out.add(&at.push(key), format!("must be true or false, not {}", type_name(other)));
+            out.add(
+                &at.push(key),
+                format!("must be true or false, not {}", type_name(other)),
+            );
             default
         }
     }
@@ -168,7 +180,10 @@ pub fn parse_connector(body: &Value, secret: SecretRule) -> Result<ConnectorDraf
     let root = Pointer::root();
     let mut out = Violations::new();
     let Value::Object(obj) = body else {
-        out.add(&root, format!("must be a JSON object, not {}", type_name(body)));
+        out.add(
+            &root,
+            format!("must be a JSON object, not {}", type_name(body)),
+        );
         return Err(out.into_vec());
     };
     for key in obj.keys() {
@@ -179,7 +194,10 @@ pub fn parse_connector(body: &Value, secret: SecretRule) -> Result<ConnectorDraf
 
     let name = match obj.get("name") {
         None | Some(Value::Null) => {
-            out.add(&root.push("name"), "is required: give the connector a name such as \"retail\"");
+            out.add(
+                &root.push("name"),
+                "is required: give the connector a name such as \"retail\"",
+            );
             String::new()
         }
         Some(v) => match expect_string(v, &root.push("name"), &mut out) {
@@ -208,11 +226,15 @@ pub fn parse_connector(body: &Value, secret: SecretRule) -> Result<ConnectorDraf
         },
     };
 
-    let connection_string = parse_connection_string(obj.get("connectionString"), secret, &root, &mut out);
+    let connection_string =
+        parse_connection_string(obj.get("connectionString"), secret, &root, &mut out);
 
     let database = match obj.get("database") {
         None | Some(Value::Null) => {
-            out.add(&root.push("database"), "is required: name the MongoDB database to sync");
+            out.add(
+                &root.push("database"),
+                "is required: name the MongoDB database to sync",
+            );
             None
         }
         Some(v) => expect_string(v, &root.push("database"), &mut out).and_then(|s| {
@@ -226,7 +248,12 @@ pub fn parse_connector(body: &Value, secret: SecretRule) -> Result<ConnectorDraf
         }),
     };
 
-    let collections = parse_collections(obj.get("collections"), database.as_deref().unwrap_or(""), &root, &mut out);
+    let collections = parse_collections(
+        obj.get("collections"),
+        database.as_deref().unwrap_or(""),
+        &root,
+        &mut out,
+    );
 
     out.finish(ConnectorDraft {
         spec: ConnectorSpec {
@@ -261,7 +288,10 @@ fn parse_connection_string(
             match MongoUri::parse(s) {
                 Ok(uri) => Some((s.to_owned(), uri)),
                 Err(e) => {
-                    out.add(&at, format!("is not a valid MongoDB connection string: {e}"));
+                    out.add(
+                        &at,
+                        format!("is not a valid MongoDB connection string: {e}"),
+                    );
                     None
                 }
             }
@@ -287,7 +317,13 @@ fn parse_collections(
         }
         Some(Value::Object(map)) => map,
         Some(other) => {
-            out.add(&at, format!("must be an object keyed by collection name, not {}", type_name(other)));
+            out.add(
+                &at,
+                format!(
+                    "must be an object keyed by collection name, not {}",
+                    type_name(other)
+                ),
+            );
             return result;
         }
     };
@@ -295,7 +331,10 @@ fn parse_collections(
         out.add(&at, "must name at least one collection");
     }
     if map.len() > MAX_COLLECTIONS {
-        out.add(&at, format!("may name at most {MAX_COLLECTIONS} collections per connector"));
+        out.add(
+            &at,
+            format!("may name at most {MAX_COLLECTIONS} collections per connector"),
+        );
     }
     for (name, settings) in map {
         let here = at.push(name);
@@ -309,9 +348,19 @@ fn parse_collections(
     result
 }
 
-fn parse_collection(value: &Value, at: &Pointer, out: &mut Violations) -> Option<CollectionMapping> {
+fn parse_collection(
+    value: &Value,
+    at: &Pointer,
+    out: &mut Violations,
+) -> Option<CollectionMapping> {
     let Value::Object(obj) = value else {
-        out.add(at, format!("must be an object of collection settings, not {}", type_name(value)));
+        out.add(
+            at,
+            format!(
+                "must be an object of collection settings, not {}",
+                type_name(value)
+            ),
+        );
         return None;
     };
     for key in obj.keys() {
@@ -344,7 +393,11 @@ fn parse_collection(value: &Value, at: &Pointer, out: &mut Violations) -> Option
 
     let settable_counters = parse_counters(obj, &fields, at, out);
 
-    let strict_hint = if strict_explicit { "" } else { " (it defaults to true)" };
+    let strict_hint = if strict_explicit {
+        ""
+    } else {
+        " (it defaults to true)"
+    };
     if mode == SyncMode::Ejson && dql_strict_mode {
         out.add(
             &at.push("dqlStrictMode"),
@@ -380,7 +433,10 @@ fn parse_fields(value: Option<&Value>, at: &Pointer, out: &mut Violations) -> Ve
         }
         Some(Value::Array(items)) => items,
         Some(other) => {
-            out.add(&at, format!("must be an array of field names, not {}", type_name(other)));
+            out.add(
+                &at,
+                format!("must be an array of field names, not {}", type_name(other)),
+            );
             return Vec::new();
         }
     };
@@ -394,11 +450,16 @@ fn parse_fields(value: Option<&Value>, at: &Pointer, out: &mut Violations) -> Ve
     let mut seen = BTreeSet::new();
     for (i, item) in items.iter().enumerate() {
         let here = at.index(i);
-        let Some(field) = expect_string(item, &here, out) else { continue };
+        let Some(field) = expect_string(item, &here, out) else {
+            continue;
+        };
         if field.is_empty() {
             out.add(&here, "must not be empty");
         } else if field.contains('.') {
-            out.add(&here, "must be a top-level field: nested paths (with '.') cannot identify a document");
+            out.add(
+                &here,
+                "must be a top-level field: nested paths (with '.') cannot identify a document",
+            );
         } else if field.starts_with('$') {
             out.add(&here, "must not start with '$'");
         } else if !seen.insert(field) {
@@ -416,7 +477,12 @@ fn parse_fields(value: Option<&Value>, at: &Pointer, out: &mut Violations) -> Ve
     fields
 }
 
-fn parse_counters(obj: &Map<String, Value>, id_fields: &[String], at: &Pointer, out: &mut Violations) -> Vec<String> {
+fn parse_counters(
+    obj: &Map<String, Value>,
+    id_fields: &[String],
+    at: &Pointer,
+    out: &mut Violations,
+) -> Vec<String> {
     let direct = obj.get("settableCounters").filter(|v| !v.is_null());
     let nested = match obj.get("dittoTypes") {
         None | Some(Value::Null) => None,
@@ -427,7 +493,10 @@ fn parse_counters(obj: &Map<String, Value>, id_fields: &[String], at: &Pointer, 
             types.get("settableCounters").filter(|v| !v.is_null())
         }
         Some(other) => {
-            out.add(&at.push("dittoTypes"), format!("must be an object, not {}", type_name(other)));
+            out.add(
+                &at.push("dittoTypes"),
+                format!("must be an object, not {}", type_name(other)),
+            );
             None
         }
     };
@@ -444,7 +513,10 @@ fn parse_counters(obj: &Map<String, Value>, id_fields: &[String], at: &Pointer, 
         (None, None) => return Vec::new(),
     };
     let Value::Array(items) = value else {
-        out.add(&here, format!("must be an array of field paths, not {}", type_name(value)));
+        out.add(
+            &here,
+            format!("must be an array of field paths, not {}", type_name(value)),
+        );
         return Vec::new();
     };
     if items.len() > MAX_COUNTERS {
@@ -454,14 +526,22 @@ fn parse_counters(obj: &Map<String, Value>, id_fields: &[String], at: &Pointer, 
     let mut seen = BTreeSet::new();
     for (i, item) in items.iter().enumerate() {
         let p = here.index(i);
-        let Some(path) = expect_string(item, &p, out) else { continue };
+        let Some(path) = expect_string(item, &p, out) else {
+            continue;
+        };
         let segments: Vec<&str> = path.split('.').collect();
         if segments.iter().any(|s| s.is_empty()) {
-            out.add(&p, "must be a field path such as \"quantity\" or \"order.qty\" (no empty segments)");
+            out.add(
+                &p,
+                "must be a field path such as \"quantity\" or \"order.qty\" (no empty segments)",
+            );
         } else if segments.iter().any(|s| s.starts_with('$')) {
             out.add(&p, "path segments must not start with '$'");
         } else if id_fields.iter().any(|f| f == segments[0]) {
-            out.add(&p, format!("`{path}` is part of the document ID and cannot be a counter"));
+            out.add(
+                &p,
+                format!("`{path}` is part of the document ID and cannot be a counter"),
+            );
         } else if !seen.insert(path) {
             out.add(&p, format!("`{path}` is listed twice"));
         }
@@ -470,7 +550,10 @@ fn parse_counters(obj: &Map<String, Value>, id_fields: &[String], at: &Pointer, 
     // A counter cannot sit inside another counter.
     for (i, a) in counters.iter().enumerate() {
         if counters.iter().any(|b| a.starts_with(&format!("{b}."))) {
-            out.add(&here.index(i), format!("`{a}` lies inside another counter; counters must be leaf numbers"));
+            out.add(
+                &here.index(i),
+                format!("`{a}` lies inside another counter; counters must be leaf numbers"),
+            );
         }
     }
     counters
@@ -510,8 +593,13 @@ mod tests {
         assert_eq!(users.mode, SyncMode::Json);
         assert!(users.dql_strict_mode);
         assert_eq!(users.id_mapping(), IdMapping::SingleField("userId"));
-        assert_eq!(draft.spec.collections["tasks"].id_mapping(), IdMapping::MatchId);
-        assert!(matches!(draft.spec.collections["orders"].id_mapping(), IdMapping::Composite(f) if f.len() == 2));
+        assert_eq!(
+            draft.spec.collections["tasks"].id_mapping(),
+            IdMapping::MatchId
+        );
+        assert!(
+            matches!(draft.spec.collections["orders"].id_mapping(), IdMapping::Composite(f) if f.len() == 2)
+        );
         assert_eq!(draft.spec.description, "");
     }
 
@@ -522,7 +610,10 @@ mod tests {
             "fields": ["_id"], "dqlStrictMode": false, "dittoTypes": {"settableCounters": ["quantity"]}
         });
         let draft = parse_connector(&body, SecretRule::Required).unwrap();
-        assert_eq!(draft.spec.collections["inventory"].settable_counters, ["quantity"]);
+        assert_eq!(
+            draft.spec.collections["inventory"].settable_counters,
+            ["quantity"]
+        );
     }
 
     #[test]
@@ -560,7 +651,10 @@ mod tests {
             "/collections/d/settableCounters/0",
             "/collections/e",
         ] {
-            assert!(got.contains(&expected.to_string()), "missing {expected} in {got:?}");
+            assert!(
+                got.contains(&expected.to_string()),
+                "missing {expected} in {got:?}"
+            );
         }
     }
 
@@ -587,7 +681,10 @@ mod tests {
     fn counters_given_twice_or_nested_in_each_other_are_refused() {
         let mut body = valid();
         body["collections"]["orders"]["dittoTypes"] = json!({"settableCounters": ["a"]});
-        assert_eq!(paths(body), ["/collections/orders/dittoTypes/settableCounters"]);
+        assert_eq!(
+            paths(body),
+            ["/collections/orders/dittoTypes/settableCounters"]
+        );
         let mut body = valid();
         body["collections"]["orders"]["settableCounters"] = json!(["a", "a.b"]);
         assert_eq!(paths(body), ["/collections/orders/settableCounters/1"]);

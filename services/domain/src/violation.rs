@@ -11,7 +11,9 @@ pub struct Violation {
     #[schema(example = "/collections/tasks/dqlStrictMode")]
     pub path: String,
     /// What is wrong and how to fix it.
-    #[schema(example = "must be false when `mode` is `ejson`; set it to false or use `mode: json`")]
+    #[schema(
+        example = "must be false when `mode` is `ejson`; set it to false or use `mode: json`"
+    )]
     pub message: String,
 }
 

@@ -12,10 +12,19 @@ use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
-#[command(name = "edgebridge", version, about = "Keeps MongoDB and the edge store in sync, both ways")]
+#[command(
+    name = "edgebridge",
+    version,
+    about = "Keeps MongoDB and the edge store in sync, both ways"
+)]
 struct Cli {
     /// Log format: auto (JSON unless stderr is a terminal), json or text.
-    #[arg(long, env = "EDGEBRIDGE_LOG_FORMAT", default_value = "auto", global = true)]
+    #[arg(
+        long,
+        env = "EDGEBRIDGE_LOG_FORMAT",
+        default_value = "auto",
+        global = true
+    )]
     log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
@@ -72,7 +81,10 @@ enum KeysCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -86,8 +86,11 @@ impl ServeArgs {
     }
 
     pub fn into_config(self) -> anyhow::Result<ApiConfig> {
-        if self.token_ttl_secs == 0 || self.request_timeout_secs == 0 || self.body_limit_bytes == 0 {
-            bail!("EDGEBRIDGE_TOKEN_TTL_SECS, EDGEBRIDGE_REQUEST_TIMEOUT_SECS and EDGEBRIDGE_BODY_LIMIT_BYTES must be above 0");
+        if self.token_ttl_secs == 0 || self.request_timeout_secs == 0 || self.body_limit_bytes == 0
+        {
+            bail!(
+                "EDGEBRIDGE_TOKEN_TTL_SECS, EDGEBRIDGE_REQUEST_TIMEOUT_SECS and EDGEBRIDGE_BODY_LIMIT_BYTES must be above 0"
+            );
         }
         let keyring = match std::env::var("EDGEBRIDGE_ENCRYPTION_KEYS") {
             Ok(spec) if !spec.trim().is_empty() => parse_keyring(&spec)?,
@@ -104,11 +107,17 @@ impl ServeArgs {
             ),
         };
         let jwt = match (
-            std::env::var("EDGEBRIDGE_JWT_KEYS").ok().filter(|s| !s.trim().is_empty()),
-            std::env::var("EDGEBRIDGE_JWT_SECRET").ok().filter(|s| !s.is_empty()),
+            std::env::var("EDGEBRIDGE_JWT_KEYS")
+                .ok()
+                .filter(|s| !s.trim().is_empty()),
+            std::env::var("EDGEBRIDGE_JWT_SECRET")
+                .ok()
+                .filter(|s| !s.is_empty()),
         ) {
             (Some(keys), _) => JwtKeys::parse_keys(&keys).context("EDGEBRIDGE_JWT_KEYS")?,
-            (None, Some(secret)) => JwtKeys::from_secret(&secret).context("EDGEBRIDGE_JWT_SECRET")?,
+            (None, Some(secret)) => {
+                JwtKeys::from_secret(&secret).context("EDGEBRIDGE_JWT_SECRET")?
+            }
             (None, None) if self.dev => {
                 tracing::warn!(
                     "DEVELOPMENT MODE: neither EDGEBRIDGE_JWT_KEYS nor EDGEBRIDGE_JWT_SECRET is set; generated an ephemeral signing key. Access tokens stop working after a restart."
@@ -137,7 +146,9 @@ fn parse_keyring(spec: &str) -> anyhow::Result<Keyring> {
 pub fn encryption_keys_from_env() -> anyhow::Result<Keyring> {
     match std::env::var("EDGEBRIDGE_ENCRYPTION_KEYS") {
         Ok(spec) if !spec.trim().is_empty() => parse_keyring(&spec),
-        _ => bail!("EDGEBRIDGE_ENCRYPTION_KEYS is not set: list the new active key first, then the old ones"),
+        _ => bail!(
+            "EDGEBRIDGE_ENCRYPTION_KEYS is not set: list the new active key first, then the old ones"
+        ),
     }
 }
 
@@ -152,15 +163,22 @@ pub fn generate_key_entry(id: &str) -> anyhow::Result<String> {
 
 /// Prints how to reach the development server, with an owner key on first start.
 pub async fn announce_dev(pool: &PgPool, port: u16) -> anyhow::Result<()> {
-    eprintln!("\n  DEVELOPMENT MODE (--dev): ephemeral keys where none were configured; not for production.");
+    eprintln!(
+        "\n  DEVELOPMENT MODE (--dev): ephemeral keys where none were configured; not for production."
+    );
     eprintln!("  API:       http://127.0.0.1:{port}/v1   (OpenAPI: /openapi.json)");
     if let Some(boot) = edgebridge_api::admin::bootstrap_dev(pool).await? {
-        eprintln!("  Created organization `default` ({}) and app `default` ({}).", boot.org_id, boot.app_id);
+        eprintln!(
+            "  Created organization `default` ({}) and app `default` ({}).",
+            boot.org_id, boot.app_id
+        );
         eprintln!("  Owner API key (shown once, store it now):\n");
         println!("{}", boot.api_key.expose_secret());
         eprintln!();
     } else {
-        eprintln!("  The database already has organizations; create more with `edgebridge org create NAME`.\n");
+        eprintln!(
+            "  The database already has organizations; create more with `edgebridge org create NAME`.\n"
+        );
     }
     Ok(())
 }

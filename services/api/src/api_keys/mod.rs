@@ -81,20 +81,24 @@ async fn create_api_key(
         (Some(scope), Some(requested)) if scope != requested => {
             errors.push(Violation {
                 path: "/appId".into(),
-                message: "your key is limited to another app; you can only create keys for your app".into(),
+                message:
+                    "your key is limited to another app; you can only create keys for your app"
+                        .into(),
             });
             None
         }
         (Some(scope), _) => Some(scope),
         (None, requested) => requested,
     };
-    if let Some(app_id) = app_id {
-        if apps::repo::require(&state.pool, auth.org_id, app_id).await.is_err() {
-            errors.push(Violation {
-                path: "/appId".into(),
-                message: "no app with this id in your organization".into(),
-            });
-        }
+    if let Some(app_id) = app_id
+        && apps::repo::require(&state.pool, auth.org_id, app_id)
+            .await
+            .is_err()
+    {
+        errors.push(Violation {
+            path: "/appId".into(),
+            message: "no app with this id in your organization".into(),
+        });
     }
     if body.expires_at.is_some_and(|at| at <= Utc::now()) {
         errors.push(Violation {
@@ -127,7 +131,11 @@ async fn create_api_key(
         api_key: out,
         key: new.key.expose_secret().to_owned(),
     };
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(created)))
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(created),
+    ))
 }
 
 /// Revoke an API key

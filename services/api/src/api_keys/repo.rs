@@ -90,7 +90,11 @@ pub async fn list(
     rows.into_iter().map(TryInto::try_into).collect()
 }
 
-pub async fn get_live(db: impl PgExecutor<'_>, org_id: Uuid, key_id: Uuid) -> Result<Option<ApiKeyOut>> {
+pub async fn get_live(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    key_id: Uuid,
+) -> Result<Option<ApiKeyOut>> {
     let row: Option<Row> = sqlx::query_as(&format!(
         "select {COLUMNS} from api_keys where org_id = $1 and key_id = $2 and revoked_at is null"
     ))

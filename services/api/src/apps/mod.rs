@@ -93,7 +93,11 @@ async fn create_app(
     )
     .await?;
     let location = format!("/v1/apps/{}", app.id);
-    Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(app)))
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(app),
+    ))
 }
 
 /// Get an app

@@ -12,7 +12,9 @@ fn name_taken(e: sqlx::Error, name: &str) -> ApiError {
     if violated_constraint(&e) == Some("apps_org_name_key") {
         ApiError::conflict(
             "app_name_taken",
-            format!("An app named `{name}` already exists in this organization; choose another name."),
+            format!(
+                "An app named `{name}` already exists in this organization; choose another name."
+            ),
         )
     } else {
         e.into()

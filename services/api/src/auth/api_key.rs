@@ -85,7 +85,14 @@ mod tests {
 
     #[test]
     fn malformed_tokens_have_no_prefix() {
-        for t in ["", "ebk_", "ebk_short_x", "abc", "ebk_AAAAAAAAAAAA_tooshort", "eyJhbGciOi.x.y"] {
+        for t in [
+            "",
+            "ebk_",
+            "ebk_short_x",
+            "abc",
+            "ebk_AAAAAAAAAAAA_tooshort",
+            "eyJhbGciOi.x.y",
+        ] {
             assert_eq!(parse_prefix(t), None, "{t}");
         }
     }

@@ -97,23 +97,28 @@ impl KeyRow {
 async fn authenticate(state: &AppState, token: &str) -> Result<AuthContext> {
     let now = Utc::now();
     let (row, method) = if let Some(prefix) = api_key::parse_prefix(token) {
-        let row: Option<KeyRow> =
-            sqlx::query_as(&format!("select {KEY_COLUMNS} from api_keys where prefix = $1"))
-                .bind(prefix)
-                .fetch_optional(&state.pool)
-                .await?;
+        let row: Option<KeyRow> = sqlx::query_as(&format!(
+            "select {KEY_COLUMNS} from api_keys where prefix = $1"
+        ))
+        .bind(prefix)
+        .fetch_optional(&state.pool)
+        .await?;
         let row = row.ok_or(ApiError::InvalidCredentials)?;
         if !api_key::verify(token, &row.secret_hash) {
             return Err(ApiError::InvalidCredentials);
         }
         (row, AuthMethod::ApiKey)
     } else {
-        let claims = state.jwt.verify(token).ok_or(ApiError::InvalidCredentials)?;
-        let row: Option<KeyRow> =
-            sqlx::query_as(&format!("select {KEY_COLUMNS} from api_keys where key_id = $1"))
-                .bind(claims.sub)
-                .fetch_optional(&state.pool)
-                .await?;
+        let claims = state
+            .jwt
+            .verify(token)
+            .ok_or(ApiError::InvalidCredentials)?;
+        let row: Option<KeyRow> = sqlx::query_as(&format!(
+            "select {KEY_COLUMNS} from api_keys where key_id = $1"
+        ))
+        .bind(claims.sub)
+        .fetch_optional(&state.pool)
+        .await?;
         let row = row.ok_or(ApiError::InvalidCredentials)?;
         if row.org_id != claims.org {
             return Err(ApiError::InvalidCredentials);
@@ -129,7 +134,10 @@ async fn authenticate(state: &AppState, token: &str) -> Result<AuthContext> {
         .map_err(|e: String| ApiError::Internal(anyhow::anyhow!(e)))?;
 
     // Record use at most once a minute, off the request path.
-    if row.last_used_at.is_none_or(|t| now - t > chrono::Duration::seconds(60)) {
+    if row
+        .last_used_at
+        .is_none_or(|t| now - t > chrono::Duration::seconds(60))
+    {
         let pool = state.pool.clone();
         let key_id = row.key_id;
         tokio::spawn(async move {

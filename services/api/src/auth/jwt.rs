@@ -4,7 +4,9 @@
 use crate::auth::role::Role;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::time::Duration;
@@ -79,13 +81,20 @@ impl JwtKeys {
     /// `kid:base64secret[,kid:base64secret...]`, the first signs.
     pub fn parse_keys(spec: &str) -> Result<Self, JwtConfigError> {
         let mut entries = Vec::new();
-        for (i, entry) in spec.split(',').map(str::trim).filter(|e| !e.is_empty()).enumerate() {
+        for (i, entry) in spec
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .enumerate()
+        {
             let n = i + 1;
             let (kid, b64) = entry.split_once(':').ok_or(JwtConfigError::Syntax(n))?;
             if kid.is_empty() {
                 return Err(JwtConfigError::Syntax(n));
             }
-            let secret = STANDARD.decode(b64.trim()).map_err(|_| JwtConfigError::Base64(n))?;
+            let secret = STANDARD
+                .decode(b64.trim())
+                .map_err(|_| JwtConfigError::Base64(n))?;
             if secret.len() < MIN_SECRET_BYTES {
                 return Err(JwtConfigError::TooShort(n));
             }
@@ -104,8 +113,11 @@ impl JwtKeys {
 
     pub fn generate_ephemeral() -> Self {
         let secret: [u8; 32] = rand::random();
-        Self::from_secrets(vec![(format!("dev-{}", &Uuid::new_v4().simple().to_string()[..8]), secret.to_vec())])
-            .expect("one key")
+        Self::from_secrets(vec![(
+            format!("dev-{}", &Uuid::new_v4().simple().to_string()[..8]),
+            secret.to_vec(),
+        )])
+        .expect("one key")
     }
 
     pub fn issue(&self, claims: &Claims) -> anyhow::Result<String> {
@@ -165,7 +177,13 @@ mod tests {
     }
 
     fn claims() -> Claims {
-        new_claims(Uuid::now_v7(), Uuid::now_v7(), Role::Developer, None, Duration::from_secs(60))
+        new_claims(
+            Uuid::now_v7(),
+            Uuid::now_v7(),
+            Role::Developer,
+            None,
+            Duration::from_secs(60),
+        )
     }
 
     #[test]
@@ -188,7 +206,11 @@ mod tests {
         c.iss = "other".into();
         assert_eq!(k.verify(&k.issue(&c).unwrap()), None, "issuer");
         let other = keys(&[("a", 2)]);
-        assert_eq!(k.verify(&other.issue(&claims()).unwrap()), None, "signature");
+        assert_eq!(
+            k.verify(&other.issue(&claims()).unwrap()),
+            None,
+            "signature"
+        );
         // alg=none with the same claims
         let token = k.issue(&claims()).unwrap();
         let payload = token.split('.').nth(1).unwrap();
@@ -208,7 +230,10 @@ mod tests {
 
     #[test]
     fn config_errors() {
-        assert_eq!(JwtKeys::from_secret("short").unwrap_err(), JwtConfigError::SecretTooShort);
+        assert_eq!(
+            JwtKeys::from_secret("short").unwrap_err(),
+            JwtConfigError::SecretTooShort
+        );
         assert_eq!(JwtKeys::parse_keys("").unwrap_err(), JwtConfigError::Empty);
         assert_eq!(
             JwtKeys::parse_keys(&format!("a:{}", STANDARD.encode([0u8; 8]))).unwrap_err(),

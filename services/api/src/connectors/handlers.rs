@@ -35,15 +35,16 @@ fn with_etag(status: StatusCode, row: ConnectorRow, location: bool) -> Response 
     let tag = etag(row.version);
     let out = row.into_out();
     let mut response = (status, [(header::ETAG, tag)], Json(&out)).into_response();
-    if location {
-        if let Ok(value) = format!("/v1/apps/{}/connectors/{}", out.app_id, out.id).parse() {
-            response.headers_mut().insert(header::LOCATION, value);
-        }
+    if location && let Ok(value) = format!("/v1/apps/{}/connectors/{}", out.app_id, out.id).parse()
+    {
+        response.headers_mut().insert(header::LOCATION, value);
     }
     response
 }
 
-fn validation(draft: std::result::Result<ConnectorDraft, Vec<Violation>>) -> Result<ConnectorDraft> {
+fn validation(
+    draft: std::result::Result<ConnectorDraft, Vec<Violation>>,
+) -> Result<ConnectorDraft> {
     draft.map_err(ApiError::Validation)
 }
 
@@ -130,7 +131,9 @@ pub async fn create_connector(
     auth.require_write()?;
     let draft = validation(parse_connector(&body, SecretRule::Required))?;
     let Some((_, uri)) = &draft.connection_string else {
-        return Err(ApiError::Internal(anyhow::anyhow!("validated draft lacks its secret")));
+        return Err(ApiError::Internal(anyhow::anyhow!(
+            "validated draft lacks its secret"
+        )));
     };
     let connector_id = Uuid::now_v7();
     let sealed = Sealed::new(&state, auth.org_id, connector_id, uri);
@@ -244,7 +247,12 @@ async fn reconfigure(
         None => None,
     };
     let old_uri = new_uri.as_ref().and_then(|_| open_secret(state, &current));
-    let plan = plan_reconfiguration(&current.spec(), &draft.spec, old_uri.as_ref(), new_uri.as_ref());
+    let plan = plan_reconfiguration(
+        &current.spec(),
+        &draft.spec,
+        old_uri.as_ref(),
+        new_uri.as_ref(),
+    );
 
     if dry_run {
         tx.rollback().await?;
@@ -268,7 +276,13 @@ async fn reconfigure(
     let sealed = new_uri
         .as_ref()
         .map(|uri| Sealed::new(state, auth.org_id, connector_id, uri));
-    let row = repo::update_spec(&mut tx, &current, &draft.spec, sealed.as_ref().map(Sealed::as_secret)).await?;
+    let row = repo::update_spec(
+        &mut tx,
+        &current,
+        &draft.spec,
+        sealed.as_ref().map(Sealed::as_secret),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(%connector_id, version = row.version, "connector reconfigured");
     let tag = etag(row.version);
@@ -307,7 +321,16 @@ pub async fn replace_connector(
     headers: HeaderMap,
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response> {
-    reconfigure(&state, &auth, app_id, connector_id, &headers, params.dry_run, |_| body).await
+    reconfigure(
+        &state,
+        &auth,
+        app_id,
+        connector_id,
+        &headers,
+        params.dry_run,
+        |_| body,
+    )
+    .await
 }
 
 /// The stored settings in request form, as the base a merge patch applies to.
@@ -319,10 +342,10 @@ fn editable_view(row: &ConnectorRow, patch: &Value) -> Value {
         patch.get("collections").and_then(Value::as_object),
     ) {
         for (name, settings) in patched {
-            if settings.get("dittoTypes").is_some() {
-                if let Some(Value::Object(c)) = base.get_mut(name) {
-                    c.remove("settableCounters");
-                }
+            if settings.get("dittoTypes").is_some()
+                && let Some(Value::Object(c)) = base.get_mut(name)
+            {
+                c.remove("settableCounters");
             }
         }
     }
@@ -368,11 +391,19 @@ pub async fn update_connector(
             message: "a merge patch of a connector must be a JSON object".into(),
         }]));
     }
-    reconfigure(&state, &auth, app_id, connector_id, &headers, params.dry_run, |row| {
-        let mut merged = editable_view(row, &patch);
-        merge_patch(&mut merged, &patch);
-        merged
-    })
+    reconfigure(
+        &state,
+        &auth,
+        app_id,
+        connector_id,
+        &headers,
+        params.dry_run,
+        |row| {
+            let mut merged = editable_view(row, &patch);
+            merge_patch(&mut merged, &patch);
+            merged
+        },
+    )
     .await
 }
 

@@ -13,7 +13,12 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_connectors, create_connector))
         .routes(routes!(validate_connector))
-        .routes(routes!(get_connector, replace_connector, update_connector, delete_connector))
+        .routes(routes!(
+            get_connector,
+            replace_connector,
+            update_connector,
+            delete_connector
+        ))
         .routes(routes!(pause_connector))
         .routes(routes!(resume_connector))
 }

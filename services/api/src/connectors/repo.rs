@@ -65,14 +65,13 @@ impl ConnectorRow {
 
     pub fn into_out(self) -> ConnectorOut {
         let status = parse_status(&self.status);
-        let status_detail = (self.status_code.is_some() || self.status_message.is_some()).then(|| {
-            StatusDetail {
+        let status_detail = (self.status_code.is_some() || self.status_message.is_some())
+            .then_some(StatusDetail {
                 code: self.status_code,
                 message: self.status_message,
                 remediation: self.status_remediation,
                 since: self.status_changed_at,
-            }
-        });
+            });
         ConnectorOut {
             id: self.connector_id,
             app_id: self.app_id,
@@ -191,7 +190,12 @@ pub async fn list(
     .await?)
 }
 
-pub async fn name_exists(db: impl PgExecutor<'_>, org_id: Uuid, app_id: Uuid, name: &str) -> Result<bool> {
+pub async fn name_exists(
+    db: impl PgExecutor<'_>,
+    org_id: Uuid,
+    app_id: Uuid,
+    name: &str,
+) -> Result<bool> {
     let row: Option<(i32,)> =
         sqlx::query_as("select 1 from connectors where org_id = $1 and app_id = $2 and name = $3")
             .bind(org_id)

@@ -23,7 +23,12 @@ fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
         return false;
     };
-    let mime = value.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
@@ -180,7 +185,11 @@ fn decode_cursor(cursor: &str) -> Option<Uuid> {
 }
 
 /// Trims a `limit + 1` fetch to a page and its next cursor.
-pub fn paginate<T>(mut rows: Vec<T>, page: &PageRequest, id: impl Fn(&T) -> Uuid) -> (Vec<T>, Option<String>) {
+pub fn paginate<T>(
+    mut rows: Vec<T>,
+    page: &PageRequest,
+    id: impl Fn(&T) -> Uuid,
+) -> (Vec<T>, Option<String>) {
     let limit = page.limit as usize;
     if rows.len() > limit {
         rows.truncate(limit);
@@ -203,7 +212,10 @@ pub fn check_if_match(headers: &HeaderMap, version: i64) -> Result<()> {
         return Ok(());
     };
     let value = value.to_str().map_err(|_| {
-        ApiError::bad_request("invalid_if_match", "`If-Match` must be an ETag such as \"3\", or *")
+        ApiError::bad_request(
+            "invalid_if_match",
+            "`If-Match` must be an ETag such as \"3\", or *",
+        )
     })?;
     let current = format!("\"{version}\"");
     let matches = value.split(',').map(str::trim).any(|tag| {
@@ -254,7 +266,10 @@ mod tests {
         assert!(check_if_match(&h, 3).is_ok());
         h.insert(IF_MATCH, HeaderValue::from_static("\"3\""));
         assert!(check_if_match(&h, 3).is_ok());
-        assert!(matches!(check_if_match(&h, 4), Err(ApiError::PreconditionFailed)));
+        assert!(matches!(
+            check_if_match(&h, 4),
+            Err(ApiError::PreconditionFailed)
+        ));
         h.insert(IF_MATCH, HeaderValue::from_static("\"1\", W/\"4\""));
         assert!(check_if_match(&h, 4).is_ok());
         h.insert(IF_MATCH, HeaderValue::from_static("*"));
@@ -279,7 +294,10 @@ mod tests {
         }
         assert!(matches!(
             parse_json::<In>(b"{"),
-            Err(ApiError::BadRequest { code: "invalid_json", .. })
+            Err(ApiError::BadRequest {
+                code: "invalid_json",
+                ..
+            })
         ));
     }
 }

@@ -90,6 +90,10 @@ async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) 
             error,
         }],
     };
-    let code = if up { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if up {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (code, Json(body))
 }

@@ -63,7 +63,10 @@ pub fn router(state: AppState, request_timeout: Duration, body_limit: usize) -> 
         let document = document.clone();
         async move {
             (
-                [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
                 document.to_string(),
             )
         }
@@ -73,7 +76,9 @@ pub fn router(state: AppState, request_timeout: Duration, body_limit: usize) -> 
         .method_not_allowed_fallback(wrong_method)
         .layer(
             ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([header::AUTHORIZATION]))
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    header::AUTHORIZATION,
+                ]))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()
@@ -82,7 +87,10 @@ pub fn router(state: AppState, request_timeout: Duration, body_limit: usize) -> 
                 )
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(CatchPanicLayer::custom(panic_response))
-                .layer(middleware::from_fn_with_state(request_timeout, enforce_timeout))
+                .layer(middleware::from_fn_with_state(
+                    request_timeout,
+                    enforce_timeout,
+                ))
                 .layer(DefaultBodyLimit::max(body_limit)),
         )
         .with_state(state)
