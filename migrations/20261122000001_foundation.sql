@@ -50,8 +50,9 @@ create table connectors (
     name text not null,
     description text not null default '',
     database_name text not null,
-    -- Normalized collection mappings, keyed by collection name.
-    collections jsonb not null,
+    -- Normalized collection mappings, keyed by collection name. `json`, not `jsonb`: filters keep
+    -- their key order, which MongoDB exact embedded-document matches depend on.
+    collections json not null,
     -- AES-256-GCM: version, key id, nonce, ciphertext and tag; AAD binds org and connector.
     connection_ciphertext bytea not null,
     connection_key_id text not null,

@@ -18,7 +18,12 @@ async fn missing_or_bad_credentials_answer_401(pool: PgPool) {
     );
     assert_problem(res, StatusCode::UNAUTHORIZED, "unauthenticated").await;
 
-    let wrong_secret = format!("{}x", &app.owner_key[..app.owner_key.len() - 1]);
+    let last = app.owner_key.chars().last().unwrap();
+    let wrong_secret = format!(
+        "{}{}",
+        &app.owner_key[..app.owner_key.len() - 1],
+        if last == 'x' { 'y' } else { 'x' }
+    );
     for token in [
         "garbage",
         "ebk_AAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",
@@ -90,10 +95,15 @@ async fn api_keys_exchange_for_short_lived_tokens(pool: PgPool) {
     )
     .await;
 
-    // A token signed by another deployment's key is refused.
+    // A token for a real, live key but signed by another deployment's key is refused.
+    let owner_key_id: (Uuid,) = sqlx::query_as("select key_id from api_keys where prefix = $1")
+        .bind(&app.owner_key[4..16])
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
     let foreign = edgebridge_api::auth::jwt::JwtKeys::parse_keys(&key_entry("j1", 7)).unwrap();
     let claims = edgebridge_api::auth::jwt::new_claims(
-        Uuid::now_v7(),
+        owner_key_id.0,
         app.org_id,
         edgebridge_api::auth::Role::Owner,
         None,
@@ -432,4 +442,69 @@ async fn rate_limit_answers_429_with_retry_after_per_key(pool: PgPool) {
     assert_problem(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
     // Another key has its own budget.
     assert_eq!(app.get("/v1/apps", &other).await.status(), StatusCode::OK);
+}
+
+#[sqlx::test(migrations = false)]
+async fn repeated_failed_authentication_is_throttled_per_address(pool: PgPool) {
+    let app = TestApp::spawn_with(pool, |c| c.auth_failure_limit_per_sec = 3).await;
+    let bad = "ebk_AAAAAAAAAAAA_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB";
+    let mut throttled = None;
+    for _ in 0..10 {
+        let res = app.get("/v1/apps", bad).await;
+        if res.status() == StatusCode::TOO_MANY_REQUESTS {
+            throttled = Some(res);
+            break;
+        }
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let res = throttled.expect("failures past the budget are throttled");
+    assert!(res.headers().contains_key("retry-after"));
+    assert_problem(res, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn keys_never_outlive_the_key_that_created_them(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let expiry = chrono::Utc::now() + chrono::Duration::hours(1);
+    let created: Value = app
+        .post(
+            "/v1/api-keys",
+            &app.owner_key,
+            &json!({"name": "temp", "role": "admin", "expiresAt": expiry}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let temp = created["key"].as_str().unwrap();
+
+    // Left out: the child inherits the creator's expiry.
+    let child: Value = app
+        .post(
+            "/v1/api-keys",
+            temp,
+            &json!({"name": "child", "role": "viewer"}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let child_expiry: chrono::DateTime<chrono::Utc> =
+        child["expiresAt"].as_str().unwrap().parse().unwrap();
+    assert!((child_expiry - expiry).num_seconds().abs() <= 1, "{child}");
+
+    // Later than the creator's: refused.
+    let later = expiry + chrono::Duration::days(1);
+    let problem = assert_problem(
+        app.post(
+            "/v1/api-keys",
+            temp,
+            &json!({"name": "child", "role": "viewer", "expiresAt": later}),
+        )
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation_failed",
+    )
+    .await;
+    assert_eq!(error_paths(&problem), ["/expiresAt"]);
 }

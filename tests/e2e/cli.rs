@@ -180,11 +180,8 @@ async fn keys_rotate_command_reports_json(pool: PgPool) {
     assert_eq!(report["rotated"], 1);
     assert_eq!(report["activeKeyId"], "k2");
 
-    // Without the old key the secrets cannot be opened: reported, non-zero exit, nothing lost.
-    sqlx::query("update connectors set connection_key_id = 'k1'")
-        .execute(&app.pool)
-        .await
-        .unwrap();
+    // Without the key they are under now (k2) the secrets cannot be opened: reported, non-zero
+    // exit, nothing changed.
     let out = edgebridge(&url)
         .args(["keys", "rotate"])
         .env("EDGEBRIDGE_ENCRYPTION_KEYS", key_entry("k3", 3))
@@ -193,6 +190,12 @@ async fn keys_rotate_command_reports_json(pool: PgPool) {
     assert!(!out.status.success());
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["failed"].as_array().unwrap().len(), 1);
+    assert_eq!(report["rotated"], 0);
+    let (key_id,): (String,) = sqlx::query_as("select connection_key_id from connectors")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(key_id, "k2");
 
     let generated = Command::new(BIN)
         .args(["keys", "generate", "--id", "k9"])

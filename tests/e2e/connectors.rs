@@ -636,3 +636,165 @@ async fn deleting_an_app_with_connectors_is_refused(pool: PgPool) {
     )
     .await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn deleting_an_app_with_live_scoped_keys_is_refused(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let doomed = app.create_app(&app.owner_key, "doomed").await;
+    let key: Value = app
+        .post(
+            "/v1/api-keys",
+            &app.owner_key,
+            &json!({"name": "scoped admin", "role": "admin", "appId": doomed}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let developer = app.create_key(&app.owner_key, "developer", None).await;
+    let path = format!("/v1/apps/{doomed}");
+    // A developer cannot get rid of an admin key by deleting its app.
+    assert_problem(
+        app.delete(&path, &developer).await,
+        StatusCode::CONFLICT,
+        "app_has_api_keys",
+    )
+    .await;
+    assert_eq!(
+        app.get(&path, key["key"].as_str().unwrap()).await.status(),
+        StatusCode::OK
+    );
+    let res = app
+        .delete(
+            &format!("/v1/api-keys/{}", key["id"].as_str().unwrap()),
+            &app.owner_key,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.delete(&path, &developer).await.status(),
+        StatusCode::NO_CONTENT
+    );
+}
+
+#[sqlx::test(migrations = false)]
+async fn conditional_delete_takes_a_list_and_refuses_weak_or_malformed_tags(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let created = app.create_connector(&connector_spec("retail")).await;
+    let path = app.connector_path(app.app_id, id_of(&created));
+    for (tag, status, code) in [
+        (
+            "W/\"1\"",
+            StatusCode::PRECONDITION_FAILED,
+            "precondition_failed",
+        ),
+        ("1", StatusCode::BAD_REQUEST, "invalid_if_match"),
+    ] {
+        let res = app
+            .request(reqwest::Method::DELETE, &path, &app.owner_key)
+            .header("if-match", tag)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(res, status, code).await;
+    }
+    let res = app
+        .request(reqwest::Method::DELETE, &path, &app.owner_key)
+        .header("if-match", "\"7\", \"1\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+}
+
+#[sqlx::test(migrations = false)]
+async fn renaming_onto_a_taken_name_is_refused_also_in_a_dry_run(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.create_connector(&connector_spec("first")).await;
+    let second = app.create_connector(&connector_spec("second")).await;
+    let path = app.connector_path(app.app_id, id_of(&second));
+    for suffix in ["?dryRun=true", ""] {
+        assert_problem(
+            app.patch(
+                &format!("{path}{suffix}"),
+                &app.owner_key,
+                &json!({"name": "first"}),
+            )
+            .await,
+            StatusCode::CONFLICT,
+            "connector_name_taken",
+        )
+        .await;
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn resume_retries_a_failed_connector(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let created = app.create_connector(&connector_spec("retail")).await;
+    let id = id_of(&created);
+    sqlx::query(
+        "update connectors set status = 'failed', status_code = 'collection_not_found',
+           status_message = 'Collection tasks not found', status_remediation = 'Create it' where connector_id = $1",
+    )
+    .bind(id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let path = app.connector_path(app.app_id, id);
+    let failed: Value = app.get(&path, &app.owner_key).await.json().await.unwrap();
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["statusDetail"]["code"], "collection_not_found");
+    let resumed: Value = app
+        .post(&format!("{path}/resume"), &app.owner_key, &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resumed["status"], "pending");
+    assert_eq!(resumed["statusDetail"], Value::Null);
+}
+
+#[sqlx::test(migrations = false)]
+async fn filters_keep_their_key_order_and_counters_survive_a_null_ditto_types(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let mut spec = connector_spec("retail");
+    spec["collections"]["users"]["filter"] = json!({"addr": {"zip": "0150", "city": "Oslo"}});
+    let created = app.create_connector(&spec).await;
+    let path = app.connector_path(app.app_id, id_of(&created));
+    let text = app.get(&path, &app.owner_key).await.text().await.unwrap();
+    assert!(
+        text.contains(r#"{"addr":{"zip":"0150","city":"Oslo"}}"#),
+        "{text}"
+    );
+
+    let update: Value = app
+        .patch(
+            &format!("{path}?dryRun=true"),
+            &app.owner_key,
+            &json!({"collections": {"users": {"filter": {"addr": null}}}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        plan_entry(&update, "users")["reasons"],
+        json!(["filterChanged"])
+    );
+
+    let update: Value = app
+        .patch(
+            &path,
+            &app.owner_key,
+            &json!({"collections": {"orders": {"dittoTypes": null}}}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        update["connector"]["collections"]["orders"]["settableCounters"],
+        json!(["quantity", "order.qty"])
+    );
+}

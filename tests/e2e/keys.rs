@@ -71,7 +71,7 @@ async fn moved_or_tampered_ciphertexts_fail_to_open(pool: PgPool) {
 
     // Flip one byte of c's ciphertext.
     sqlx::query(
-        "update connectors set connection_ciphertext = overlay(connection_ciphertext placing '\\xff'::bytea from 20 for 1) where connector_id = $1",
+        "update connectors set connection_ciphertext = set_byte(connection_ciphertext, 19, get_byte(connection_ciphertext, 19) # 1) where connector_id = $1",
     )
     .bind(c)
     .execute(&app.pool)

@@ -68,7 +68,9 @@ async fn other_organizations_see_404_on_every_route(pool: PgPool) {
         (Method::POST, format!("{conn}/resume"), None),
         (Method::DELETE, format!("/v1/api-keys/{a_key_id}"), None),
     ];
-    for credential in [&b_owner, &b_token] {
+    // Also B's weakest key: a viewer must not learn more (403) than an owner (404).
+    let b_viewer = app.create_key(&b_owner, "viewer", None).await;
+    for credential in [&b_owner, &b_token, &b_viewer] {
         for (method, path, body) in &table {
             let mut req = app.request(method.clone(), path, credential);
             if let Some(body) = body {
@@ -122,4 +124,50 @@ async fn other_organizations_see_404_on_every_route(pool: PgPool) {
         .await
         .unwrap();
     assert!(a_key_still.to_string().contains(&a_key_id));
+}
+
+#[sqlx::test(migrations = false)]
+async fn app_limited_keys_cannot_reach_other_apps_objects_by_id(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let other_app = app.create_app(&app.owner_key, "other").await;
+    let res = app
+        .post(
+            &app.connectors_path(other_app),
+            &app.owner_key,
+            &connector_spec("theirs"),
+        )
+        .await;
+    let theirs = id_of(&res.json::<Value>().await.unwrap());
+    let scoped = app
+        .create_key(&app.owner_key, "developer", Some(app.app_id))
+        .await;
+    let conn = app.connector_path(other_app, theirs);
+    // Through the other app's path, and through its own app's path with the other app's id.
+    for path in [conn.clone(), app.connector_path(app.app_id, theirs)] {
+        for (method, body) in [
+            (Method::GET, None),
+            (Method::PATCH, Some(json!({"description": "x"}))),
+            (Method::DELETE, None),
+        ] {
+            let mut req = app.request(method.clone(), &path, &scoped);
+            if let Some(body) = body {
+                req = req.json(&body);
+            }
+            assert_problem(
+                req.send().await.unwrap(),
+                StatusCode::NOT_FOUND,
+                "not_found",
+            )
+            .await;
+        }
+        assert_problem(
+            app.post(&format!("{path}/pause"), &scoped, &json!({}))
+                .await,
+            StatusCode::NOT_FOUND,
+            "not_found",
+        )
+        .await;
+    }
+    let untouched: Value = app.get(&conn, &app.owner_key).await.json().await.unwrap();
+    assert_eq!(untouched["desiredState"], "running");
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub const DEFAULT_RATE_LIMIT: u32 = 100;
+pub const DEFAULT_AUTH_FAILURE_LIMIT: u32 = 10;
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -17,6 +18,8 @@ pub struct ApiConfig {
     pub jwt: JwtKeys,
     /// Requests per second per API key (burst of the same size); 0 turns limiting off.
     pub rate_limit_per_sec: u32,
+    /// Failed authentications per second per client address before it is throttled; 0 = off.
+    pub auth_failure_limit_per_sec: u32,
     pub token_ttl: Duration,
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
@@ -30,6 +33,7 @@ impl ApiConfig {
             keyring,
             jwt,
             rate_limit_per_sec: DEFAULT_RATE_LIMIT,
+            auth_failure_limit_per_sec: DEFAULT_AUTH_FAILURE_LIMIT,
             token_ttl: DEFAULT_TOKEN_TTL,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             body_limit_bytes: DEFAULT_BODY_LIMIT,

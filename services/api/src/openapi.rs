@@ -5,9 +5,11 @@ use crate::error::Problem;
 use crate::state::AppState;
 use crate::{api_keys, apps, connectors, http::health, tokens};
 use axum::Router;
+use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, Ref, ResponseBuilder};
+use utoipa::openapi::{ObjectBuilder, RefOr, Type};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
@@ -73,6 +75,30 @@ fn add_standard_errors(op: &mut Operation) {
             .entry(code.to_owned())
             .or_insert_with(|| problem(description).into());
     }
+    if let Some(RefOr::T(limited)) = op.responses.responses.get_mut("429") {
+        limited.headers.insert(
+            "Retry-After".to_owned(),
+            HeaderBuilder::new()
+                .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                .description(Some("Seconds to wait before retrying"))
+                .build(),
+        );
+    }
+}
+
+/// Every response carries the request id (sent back, or generated when the request had none).
+fn add_request_id_header(op: &mut Operation) {
+    for response in op.responses.responses.values_mut() {
+        if let RefOr::T(response) = response {
+            response.headers.insert(
+                "x-request-id".to_owned(),
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::String))
+                    .description(Some("The request's id; quote it when reporting a problem"))
+                    .build(),
+            );
+        }
+    }
 }
 
 /// Every route with its documentation.
@@ -85,9 +111,6 @@ pub fn api_router() -> (Router<AppState>, OpenApiDoc) {
         .merge(connectors::router())
         .split_for_parts();
     for (path, item) in doc.paths.paths.iter_mut() {
-        if !path.starts_with("/v1/") {
-            continue;
-        }
         for op in [
             &mut item.get,
             &mut item.put,
@@ -98,7 +121,10 @@ pub fn api_router() -> (Router<AppState>, OpenApiDoc) {
         .into_iter()
         .flatten()
         {
-            add_standard_errors(op);
+            if path.starts_with("/v1/") {
+                add_standard_errors(op);
+            }
+            add_request_id_header(op);
         }
     }
     (router, doc)

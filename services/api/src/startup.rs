@@ -66,7 +66,10 @@ impl Application {
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         tracing::info!(address = %self.address, "api listening");
-        axum::serve(self.listener, self.router)
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, service)
             .with_graceful_shutdown(self.shutdown.cancelled_owned())
             .await
             .context("serving http")
@@ -84,6 +87,9 @@ fn spawn_limiter_cleanup(state: AppState, shutdown: CancellationToken) {
                     if let Some(limiter) = &state.limiter {
                         limiter.retain_recent();
                         limiter.shrink_to_fit();
+                    }
+                    if let Some(guard) = &state.auth_failures {
+                        guard.cleanup();
                     }
                 }
             }

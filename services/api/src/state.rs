@@ -1,5 +1,6 @@
 //! What every handler shares.
 
+use crate::auth::failures::AuthFailureGuard;
 use crate::auth::jwt::JwtKeys;
 use crate::config::ApiConfig;
 use crate::crypto::Keyring;
@@ -20,6 +21,8 @@ pub struct Inner {
     pub jwt: JwtKeys,
     /// Per-API-key request limiter; `None` when limiting is off.
     pub limiter: Option<DefaultKeyedRateLimiter<Uuid>>,
+    /// Per-address throttle on failed authentications; `None` when off.
+    pub auth_failures: Option<AuthFailureGuard>,
     pub token_ttl: Duration,
 }
 
@@ -39,6 +42,7 @@ impl AppState {
             keyring: config.keyring,
             jwt: config.jwt,
             limiter,
+            auth_failures: AuthFailureGuard::new(config.auth_failure_limit_per_sec),
             token_ttl: config.token_ttl,
         }))
     }

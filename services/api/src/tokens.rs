@@ -16,7 +16,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 /// An access token: send it as `Authorization: Bearer <accessToken>` until it expires.
-#[derive(Debug, Serialize, ToSchema)]
+/// (No `Debug`: the token must not reach logs.)
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AccessToken {
     pub access_token: String,

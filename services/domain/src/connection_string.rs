@@ -230,7 +230,7 @@ impl MongoUri {
             None | Some("") => None,
             Some(db) => {
                 let db = decode_component(db, "database in the path")?;
-                if db.contains(['/', '\\', ' ', '"', '$', '\0']) {
+                if db.contains(['/', '\\', '.', ' ', '"', '$', '\0']) {
                     return err(
                         "the database in the path contains a character MongoDB does not allow",
                     );
@@ -321,11 +321,30 @@ impl MongoUri {
 
     /// True when both point at the same hosts (credentials and options may differ).
     pub fn same_hosts(&self, other: &MongoUri) -> bool {
-        let mut a = self.hosts.clone();
-        let mut b = other.hosts.clone();
-        a.sort();
-        b.sort();
-        self.scheme == other.scheme && a == b
+        self.scheme == other.scheme && self.normalized_hosts() == other.normalized_hosts()
+    }
+
+    /// Host names lowercased, with the default port made explicit, sorted.
+    fn normalized_hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|h| {
+                let h = h.to_ascii_lowercase();
+                let has_port = if h.starts_with('[') {
+                    h.contains("]:")
+                } else {
+                    h.contains(':')
+                };
+                if has_port || self.scheme == Scheme::Srv || h.ends_with(".sock") {
+                    h
+                } else {
+                    format!("{h}:27017")
+                }
+            })
+            .collect();
+        hosts.sort();
+        hosts
     }
 
     fn after_scheme(&self) -> &str {
@@ -453,5 +472,7 @@ mod tests {
         let c = MongoUri::parse("mongodb://v:b@h3/").unwrap();
         assert!(a.same_hosts(&b));
         assert!(!a.same_hosts(&c));
+        let d = MongoUri::parse("mongodb://v:b@H2:27017,h1/").unwrap();
+        assert!(a.same_hosts(&d));
     }
 }

@@ -135,18 +135,30 @@ fn validate_condition(
                 out.add(&here, "`$size` takes a non-negative integer")
             }
             "$mod" => {
-                let ok = arg
-                    .as_array()
-                    .is_some_and(|a| a.len() == 2 && a.iter().all(Value::is_number));
+                let ok = arg.as_array().is_some_and(|a| {
+                    a.len() == 2
+                        && a.iter().all(Value::is_number)
+                        && a[0].as_f64().is_some_and(|d| d != 0.0)
+                });
                 if !ok {
-                    out.add(&here, "`$mod` takes [divisor, remainder]");
+                    out.add(
+                        &here,
+                        "`$mod` takes [divisor, remainder] with a divisor other than 0",
+                    );
                 }
             }
             "$regex" if !arg.is_string() && !arg.is_object() => {
                 out.add(&here, "`$regex` takes a pattern string")
             }
             "$options" if !arg.is_string() => out.add(&here, "`$options` takes a string of flags"),
+            "$options" if !condition.contains_key("$regex") => {
+                out.add(&here, "`$options` needs a `$regex` beside it")
+            }
+            // Elements that are documents take a query; scalar elements take operators.
             "$elemMatch" => match arg {
+                Value::Object(sub) if !sub.is_empty() && sub.keys().all(|k| k.starts_with('$')) => {
+                    validate_condition(sub, &here, out, depth + 1)
+                }
                 Value::Object(sub) => validate_query(sub, &here, out, depth + 1),
                 _ => out.add(&here, "`$elemMatch` takes a query document"),
             },
@@ -183,6 +195,11 @@ mod tests {
         assert!(check(json!({"$or": [{"a": 1}, {"b.c": {"$exists": true}}]})).is_empty());
         assert!(check(json!({"addr": {"city": "Oslo"}})).is_empty());
         assert!(check(json!({"a": {"$not": {"$eq": 3}}})).is_empty());
+        assert!(check(json!({"scores": {"$elemMatch": {"$gte": 80, "$lt": 85}}})).is_empty());
+        assert!(
+            check(json!({"items": {"$elemMatch": {"sku": "a", "qty": {"$gt": 1}}}})).is_empty()
+        );
+        assert!(check(json!({"a": {"$regex": "^x", "$options": "i"}})).is_empty());
     }
 
     #[test]
@@ -198,5 +215,10 @@ mod tests {
         );
         assert_eq!(check(json!({"a": {"$eq": 1, "b": 2}})), ["/filter/a"]);
         assert_eq!(check(json!({"a..b": 1})), ["/filter/a..b"]);
+        assert_eq!(
+            check(json!({"a": {"$options": "i"}})),
+            ["/filter/a/$options"]
+        );
+        assert_eq!(check(json!({"a": {"$mod": [0, 1]}})), ["/filter/a/$mod"]);
     }
 }

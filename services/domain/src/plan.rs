@@ -4,6 +4,7 @@
 use crate::connection_string::MongoUri;
 use crate::spec::{CollectionMapping, ConnectorSpec};
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 /// What happens to one collection.
@@ -115,10 +116,21 @@ fn compare(name: &str, old: &CollectionMapping, new: &CollectionMapping) -> Coll
     if old.dql_strict_mode != new.dql_strict_mode {
         reasons.push(ChangeReason::DqlStrictModeChanged);
     }
-    if old.filter != new.filter {
+    // Key order matters to MongoDB's exact embedded-document matches, so compare the text.
+    let filter_text = |m: &CollectionMapping| {
+        m.filter
+            .as_ref()
+            .map(|f| Value::Object(f.clone()).to_string())
+    };
+    if filter_text(old) != filter_text(new) {
         reasons.push(ChangeReason::FilterChanged);
     }
-    if old.settable_counters != new.settable_counters {
+    let counters = |m: &CollectionMapping| {
+        let mut c = m.settable_counters.clone();
+        c.sort();
+        c
+    };
+    if counters(old) != counters(new) {
         reasons.push(ChangeReason::SettableCountersChanged);
     }
     let toggled = old.initial_sync != new.initial_sync;

@@ -84,8 +84,7 @@ pub struct ConnectorSpec {
 #[derive(Debug, Clone)]
 pub struct ConnectorDraft {
     pub spec: ConnectorSpec,
-    /// The raw string as given, for callers that must compare it with a redacted form.
-    pub connection_string: Option<(String, MongoUri)>,
+    pub connection_string: Option<MongoUri>,
 }
 
 /// Whether the body must carry `connectionString` (on create) or may leave it out (on replace,
@@ -271,7 +270,7 @@ fn parse_connection_string(
     secret: SecretRule,
     root: &Pointer,
     out: &mut Violations,
-) -> Option<(String, MongoUri)> {
+) -> Option<MongoUri> {
     let at = root.push("connectionString");
     match value {
         None | Some(Value::Null) => {
@@ -286,7 +285,7 @@ fn parse_connection_string(
         Some(v) => {
             let s = expect_string(v, &at, out)?;
             match MongoUri::parse(s) {
-                Ok(uri) => Some((s.to_owned(), uri)),
+                Ok(uri) => Some(uri),
                 Err(e) => {
                     out.add(
                         &at,

@@ -62,6 +62,10 @@ pub struct ServeArgs {
     /// Requests per second allowed per API key (with a burst of the same size); 0 disables.
     #[arg(long, env = "EDGEBRIDGE_RATE_LIMIT", default_value_t = edgebridge_api::config::DEFAULT_RATE_LIMIT)]
     rate_limit: u32,
+    /// Failed authentications allowed per second per client address before it is throttled
+    /// (429); 0 disables. Behind a proxy every client shares the proxy's address.
+    #[arg(long, env = "EDGEBRIDGE_AUTH_FAILURE_LIMIT", default_value_t = edgebridge_api::config::DEFAULT_AUTH_FAILURE_LIMIT)]
+    auth_failure_limit: u32,
     /// Lifetime of access tokens from POST /v1/auth/token, in seconds.
     #[arg(long, env = "EDGEBRIDGE_TOKEN_TTL_SECS", default_value_t = 900)]
     token_ttl_secs: u64,
@@ -130,6 +134,7 @@ impl ServeArgs {
         };
         let mut config = ApiConfig::new(self.listen, keyring, jwt);
         config.rate_limit_per_sec = self.rate_limit;
+        config.auth_failure_limit_per_sec = self.auth_failure_limit;
         config.token_ttl = Duration::from_secs(self.token_ttl_secs);
         config.request_timeout = Duration::from_secs(self.request_timeout_secs);
         config.body_limit_bytes = self.body_limit_bytes;

@@ -47,7 +47,8 @@ async fn list_api_keys(
 /// Create an API key
 ///
 /// The answer holds the key itself, shown this once. Needs `admin`; the new key's role may not
-/// exceed yours, and a key limited to one app can only create keys for that app.
+/// exceed yours, a key limited to one app can only create keys for that app, and the new key
+/// expires no later than yours.
 #[utoipa::path(post, path = "/v1/api-keys", operation_id = "createApiKey", tag = "apiKeys",
     request_body = ApiKeyIn,
     responses(
@@ -90,8 +91,10 @@ async fn create_api_key(
         (Some(scope), _) => Some(scope),
         (None, requested) => requested,
     };
+    // The app row stays locked (shared) until the key is saved, so it cannot vanish meanwhile.
+    let mut tx = state.pool.begin().await?;
     if let Some(app_id) = app_id
-        && apps::repo::require(&state.pool, auth.org_id, app_id)
+        && apps::repo::lock_shared(&mut tx, auth.org_id, app_id)
             .await
             .is_err()
     {
@@ -100,7 +103,21 @@ async fn create_api_key(
             message: "no app with this id in your organization".into(),
         });
     }
-    if body.expires_at.is_some_and(|at| at <= Utc::now()) {
+    // A key never outlives the key that created it.
+    let expires_at = match (body.expires_at, auth.expires_at) {
+        (None, limit) => limit,
+        (Some(at), Some(limit)) if at > limit => {
+            errors.push(Violation {
+                path: "/expiresAt".into(),
+                message: format!(
+                    "must not be later than your own key's expiry ({limit}); leave it out to use that"
+                ),
+            });
+            None
+        }
+        (Some(at), _) => Some(at),
+    };
+    if expires_at.is_some_and(|at| at <= Utc::now()) {
         errors.push(Violation {
             path: "/expiresAt".into(),
             message: "must be in the future".into(),
@@ -112,7 +129,7 @@ async fn create_api_key(
 
     let new = api_key::generate();
     let out = repo::insert(
-        &state.pool,
+        &mut *tx,
         repo::NewKeyRow {
             org_id: auth.org_id,
             app_id,
@@ -121,10 +138,11 @@ async fn create_api_key(
             prefix: &new.prefix,
             secret_hash: &new.hash,
             created_by: Some(auth.key_id),
-            expires_at: body.expires_at,
+            expires_at,
         },
     )
     .await?;
+    tx.commit().await?;
     tracing::info!(key_id = %out.id, role = %out.role, "api key created");
     let location = format!("/v1/api-keys/{}", out.id);
     let created = ApiKeyCreated {
@@ -153,13 +171,13 @@ async fn revoke_api_key(
     auth: AuthContext,
     ApiPath(key_id): ApiPath<Uuid>,
 ) -> Result<StatusCode> {
-    auth.require(Role::Admin)?;
     let key = repo::get_live(&state.pool, auth.org_id, key_id)
         .await?
         .ok_or(ApiError::NotFound("API key"))?;
     if auth.app_scope.is_some() && key.app_id != auth.app_scope {
         return Err(ApiError::NotFound("API key"));
     }
+    auth.require(Role::Admin)?;
     if key.role > auth.role {
         return Err(ApiError::forbidden(format!(
             "Only an `{}` may revoke this key.",

@@ -35,14 +35,18 @@ pub struct ApiKeyIn {
     pub role: Role,
     /// Limit the key to one app.
     #[serde(default)]
+    #[schema(nullable = false)]
     pub app_id: Option<Uuid>,
-    /// When the key stops working; never when absent.
+    /// When the key stops working (RFC 3339 with an offset, e.g. `2027-01-01T00:00:00Z`). When
+    /// absent: never, or when the creating key expires if it does.
     #[serde(default)]
+    #[schema(nullable = false, example = "2027-01-01T00:00:00Z")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// The created key. `key` is shown this once and cannot be retrieved later: store it now.
-#[derive(Debug, Serialize, ToSchema)]
+/// (No `Debug`: the key must not reach logs.)
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApiKeyCreated {
     #[serde(flatten)]

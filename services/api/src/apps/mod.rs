@@ -26,6 +26,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 const MAX_DESCRIPTION: usize = 1024;
 
+/// Refuses a caller without write access, but answers 404 first when the app is not visible.
+async fn require_write_on(state: &AppState, auth: &AuthContext, app_id: Uuid) -> Result<()> {
+    if let Err(forbidden) = auth.require_write() {
+        repo::require(&state.pool, auth.org_id, app_id).await?;
+        return Err(forbidden);
+    }
+    Ok(())
+}
+
 fn check_fields(name: Option<&str>, description: Option<&str>) -> Result<()> {
     let mut errors = Vec::new();
     if let Some(Err(message)) = name.map(check_resource_name) {
@@ -138,7 +147,7 @@ async fn update_app(
     ApiJson(body): ApiJson<AppPatch>,
 ) -> Result<Json<AppOut>> {
     auth.check_app(app_id)?;
-    auth.require_write()?;
+    require_write_on(&state, &auth, app_id).await?;
     check_fields(body.name.as_deref(), body.description.as_deref())?;
     repo::update(
         &state.pool,
@@ -154,14 +163,14 @@ async fn update_app(
 
 /// Delete an app
 ///
-/// Refused (409 `app_has_connectors`) while the app has connectors. Keys limited to the app are
-/// deleted with it.
+/// Refused while the app has connectors (409 `app_has_connectors`) or live API keys limited to
+/// it (409 `app_has_api_keys`): delete or revoke them first.
 #[utoipa::path(delete, path = "/v1/apps/{appId}", operation_id = "deleteApp", tag = "apps",
     params(("appId" = Uuid, Path, description = "The app's id")),
     responses(
         (status = 204, description = "The app was deleted"),
         (status = 404, description = "No such app", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The app still has connectors", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The app still has connectors or live API keys", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn delete_app(
     State(state): State<AppState>,
@@ -169,10 +178,7 @@ async fn delete_app(
     ApiPath(app_id): ApiPath<Uuid>,
 ) -> Result<StatusCode> {
     auth.check_app(app_id)?;
-    auth.require_write()?;
-    if repo::delete(&state.pool, auth.org_id, app_id).await? {
-        Ok(StatusCode::NO_CONTENT)
-    } else {
-        Err(ApiError::NotFound("app"))
-    }
+    require_write_on(&state, &auth, app_id).await?;
+    repo::delete(&state.pool, auth.org_id, app_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -26,7 +26,9 @@ pub struct AppOut {
 pub struct AppIn {
     /// 1-64 letters, digits, '-', '_' or '.', unique in the organization.
     pub name: String,
+    /// Up to 1024 characters.
     #[serde(default)]
+    #[schema(nullable = false)]
     pub description: Option<String>,
 }
 
@@ -35,7 +37,9 @@ pub struct AppIn {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({"description": "Renamed store data"}))]
 pub struct AppPatch {
+    #[schema(nullable = false)]
     pub name: Option<String>,
+    #[schema(nullable = false)]
     pub description: Option<String>,
 }
 

@@ -3,7 +3,7 @@
 use super::model::AppOut;
 use crate::error::{ApiError, Result, violated_constraint};
 use crate::http::extract::PageRequest;
-use sqlx::PgExecutor;
+use sqlx::{PgExecutor, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 const COLUMNS: &str = "app_id, name, description, created_at, updated_at";
@@ -99,12 +99,52 @@ pub async fn update(
     .map_err(|e| name_taken(e, name.unwrap_or_default()))
 }
 
-/// Deletes the app; refused while it still has connectors.
-pub async fn delete(db: impl PgExecutor<'_>, org_id: Uuid, app_id: Uuid) -> Result<bool> {
-    let result = sqlx::query("delete from apps where org_id = $1 and app_id = $2")
+/// Locks the app row for the rest of the transaction (shared: writers that need it to stay).
+pub async fn lock_shared(
+    tx: &mut Transaction<'_, Postgres>,
+    org_id: Uuid,
+    app_id: Uuid,
+) -> Result<()> {
+    let found: Option<(i32,)> =
+        sqlx::query_as("select 1 from apps where org_id = $1 and app_id = $2 for share")
+            .bind(org_id)
+            .bind(app_id)
+            .fetch_optional(&mut **tx)
+            .await?;
+    found.map(|_| ()).ok_or(ApiError::NotFound("app"))
+}
+
+/// Deletes the app; refused while it has connectors or live keys limited to it (deleting those
+/// keys with the app would let a developer remove keys it may not revoke). Revoked and expired
+/// keys of the app go with it.
+pub async fn delete(pool: &PgPool, org_id: Uuid, app_id: Uuid) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    let found: Option<(i32,)> =
+        sqlx::query_as("select 1 from apps where org_id = $1 and app_id = $2 for update")
+            .bind(org_id)
+            .bind(app_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    found.ok_or(ApiError::NotFound("app"))?;
+    let (live_keys,): (i64,) = sqlx::query_as(
+        "select count(*) from api_keys where app_id = $1 and revoked_at is null
+           and (expires_at is null or expires_at > now())",
+    )
+    .bind(app_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    if live_keys > 0 {
+        return Err(ApiError::conflict(
+            "app_has_api_keys",
+            format!(
+                "{live_keys} live API key(s) are limited to this app. Revoke them first (DELETE /v1/api-keys/{{keyId}}), then delete the app."
+            ),
+        ));
+    }
+    sqlx::query("delete from apps where org_id = $1 and app_id = $2")
         .bind(org_id)
         .bind(app_id)
-        .execute(db)
+        .execute(&mut *tx)
         .await
         .map_err(|e| {
             if violated_constraint(&e) == Some("connectors_app_id_fkey") {
@@ -116,5 +156,6 @@ pub async fn delete(db: impl PgExecutor<'_>, org_id: Uuid, app_id: Uuid) -> Resu
                 e.into()
             }
         })?;
-    Ok(result.rows_affected() == 1)
+    tx.commit().await?;
+    Ok(())
 }

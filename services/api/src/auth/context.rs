@@ -6,11 +6,12 @@ use crate::auth::api_key;
 use crate::auth::role::Role;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
-use axum::extract::FromRequestParts;
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use governor::clock::{Clock, DefaultClock};
+use std::net::SocketAddr;
 use uuid::Uuid;
 
 /// How the caller proved who it is.
@@ -28,6 +29,8 @@ pub struct AuthContext {
     pub app_scope: Option<Uuid>,
     /// The API key behind the request (also for access tokens).
     pub key_id: Uuid,
+    /// When that key expires, if it does.
+    pub expires_at: Option<DateTime<Utc>>,
     pub method: AuthMethod,
 }
 
@@ -153,6 +156,7 @@ async fn authenticate(state: &AppState, token: &str) -> Result<AuthContext> {
         role,
         app_scope: row.app_id,
         key_id: row.key_id,
+        expires_at: row.expires_at,
         method,
     })
 }
@@ -177,7 +181,27 @@ impl FromRequestParts<AppState> for AuthContext {
             return Ok(ctx.clone());
         }
         let token = bearer_token(parts)?;
-        let ctx = authenticate(state, token).await?;
+        let client = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let guard = state.auth_failures.as_ref().zip(client);
+        if let Some((guard, ip)) = guard
+            && let Some(wait) = guard.blocked_for(ip)
+        {
+            return Err(ApiError::RateLimited {
+                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            });
+        }
+        let ctx = match authenticate(state, token).await {
+            Err(ApiError::InvalidCredentials) => {
+                if let Some((guard, ip)) = guard {
+                    guard.record_failure(ip);
+                }
+                return Err(ApiError::InvalidCredentials);
+            }
+            other => other?,
+        };
         check_rate(state, ctx.key_id)?;
         parts.extensions.insert(ctx.clone());
         Ok(ctx)

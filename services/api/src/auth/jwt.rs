@@ -60,6 +60,8 @@ pub enum JwtConfigError {
     TooShort(usize),
     #[error("EDGEBRIDGE_JWT_SECRET must be at least 32 characters")]
     SecretTooShort,
+    #[error("key id `{0}` appears twice")]
+    Duplicate(String),
 }
 
 impl JwtKeys {
@@ -97,6 +99,9 @@ impl JwtKeys {
                 .map_err(|_| JwtConfigError::Base64(n))?;
             if secret.len() < MIN_SECRET_BYTES {
                 return Err(JwtConfigError::TooShort(n));
+            }
+            if entries.iter().any(|(k, _)| k == kid) {
+                return Err(JwtConfigError::Duplicate(kid.to_owned()));
             }
             entries.push((kid.to_owned(), secret));
         }
@@ -235,6 +240,11 @@ mod tests {
             JwtConfigError::SecretTooShort
         );
         assert_eq!(JwtKeys::parse_keys("").unwrap_err(), JwtConfigError::Empty);
+        let k = STANDARD.encode([1u8; 32]);
+        assert_eq!(
+            JwtKeys::parse_keys(&format!("a:{k},a:{k}")).unwrap_err(),
+            JwtConfigError::Duplicate("a".into())
+        );
         assert_eq!(
             JwtKeys::parse_keys(&format!("a:{}", STANDARD.encode([0u8; 8]))).unwrap_err(),
             JwtConfigError::TooShort(1)

@@ -2,6 +2,7 @@
 
 pub mod api_key;
 mod context;
+pub mod failures;
 pub mod jwt;
 pub mod role;
 

@@ -2,8 +2,8 @@
 //! plans with dry run, ETag/If-Match, pause and resume.
 
 use super::model::{
-    ConnectorIn, ConnectorOut, ConnectorPage, ConnectorUpdate, DesiredState, DryRunParams,
-    NormalizedConnector, ValidationReport,
+    ConnectorDraft, ConnectorIn, ConnectorOut, ConnectorPage, ConnectorUpdate, DesiredState,
+    DryRunParams, NormalizedConnector, ValidationReport,
 };
 use super::repo::{self, ConnectorRow, SealedSecret};
 use crate::apps;
@@ -11,14 +11,14 @@ use crate::auth::AuthContext;
 use crate::crypto::connector_secret_aad;
 use crate::error::{ApiError, Problem, Result};
 use crate::http::extract::{
-    ApiJson, ApiPath, ApiQuery, PageParams, check_if_match, etag, if_match_version, paginate,
+    ApiJson, ApiPath, ApiQuery, PageParams, check_if_match, etag, if_match_versions, paginate,
 };
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use edgebridge_domain::spec::ConnectorDraft;
+use edgebridge_domain::spec::ConnectorDraft as ParsedConnector;
 use edgebridge_domain::{
     MongoUri, SecretRule, Violation, merge_patch, parse_connector, plan_reconfiguration,
 };
@@ -43,9 +43,26 @@ fn with_etag(status: StatusCode, row: ConnectorRow, location: bool) -> Response 
 }
 
 fn validation(
-    draft: std::result::Result<ConnectorDraft, Vec<Violation>>,
-) -> Result<ConnectorDraft> {
+    draft: std::result::Result<ParsedConnector, Vec<Violation>>,
+) -> Result<ParsedConnector> {
     draft.map_err(ApiError::Validation)
+}
+
+/// Refuses a caller without write access, but answers 404 first when the connector is not
+/// visible to it (another tenant's objects never answer anything but 404).
+async fn require_write_on(
+    state: &AppState,
+    auth: &AuthContext,
+    app_id: Uuid,
+    connector_id: Uuid,
+) -> Result<()> {
+    if let Err(forbidden) = auth.require_write() {
+        repo::get(&state.pool, auth.org_id, app_id, connector_id)
+            .await?
+            .ok_or(ApiError::NotFound("connector"))?;
+        return Err(forbidden);
+    }
+    Ok(())
 }
 
 /// The encrypted form of a connection string, bound to its organization and connector.
@@ -130,7 +147,7 @@ pub async fn create_connector(
     require_app(&state, &auth, app_id).await?;
     auth.require_write()?;
     let draft = validation(parse_connector(&body, SecretRule::Required))?;
-    let Some((_, uri)) = &draft.connection_string else {
+    let Some(uri) = &draft.connection_string else {
         return Err(ApiError::Internal(anyhow::anyhow!(
             "validated draft lacks its secret"
         )));
@@ -157,7 +174,7 @@ pub async fn create_connector(
 /// taken in the app.
 #[utoipa::path(post, path = "/v1/apps/{appId}/connectors/validate", operation_id = "validateConnector", tag = "connectors",
     params(("appId" = Uuid, Path, description = "The app's id")),
-    request_body = ConnectorIn,
+    request_body(content = ConnectorDraft, description = "A connector spec as for create; it may be incomplete: every problem is reported"),
     responses(
         (status = 200, description = "The validation result", body = ValidationReport),
         (status = 404, description = "No such app", body = Problem, content_type = "application/problem+json"),
@@ -192,7 +209,7 @@ pub async fn validate_connector(
                 connector: Some(NormalizedConnector {
                     name: draft.spec.name,
                     description: draft.spec.description,
-                    connection_string: draft.connection_string.map(|(_, uri)| uri.redacted()),
+                    connection_string: draft.connection_string.map(|uri| uri.redacted()),
                     database: draft.spec.database,
                     collections: draft.spec.collections,
                 }),
@@ -233,7 +250,7 @@ async fn reconfigure(
     make_body: impl FnOnce(&ConnectorRow) -> Value,
 ) -> Result<Response> {
     auth.check_app(app_id)?;
-    auth.require_write()?;
+    require_write_on(state, auth, app_id, connector_id).await?;
     let mut tx = state.pool.begin().await?;
     let current = repo::lock(&mut tx, auth.org_id, app_id, connector_id).await?;
     check_if_match(headers, current.version)?;
@@ -241,11 +258,15 @@ async fn reconfigure(
     let draft = validation(parse_connector(&body, SecretRule::Optional))?;
 
     // Sending back the redacted value read from the API keeps the stored secret.
-    let new_uri = match draft.connection_string {
-        Some((raw, _)) if raw == current.connection_redacted => None,
-        Some((_, uri)) => Some(uri),
-        None => None,
-    };
+    let new_uri = draft
+        .connection_string
+        .filter(|uri| uri.expose() != current.connection_redacted);
+    // Checked here too so that a dry run does not promise what the real change would refuse.
+    if draft.spec.name != current.name
+        && repo::name_exists(&mut *tx, auth.org_id, app_id, &draft.spec.name).await?
+    {
+        return Err(repo::name_conflict(&draft.spec.name));
+    }
     let old_uri = new_uri.as_ref().and_then(|_| open_secret(state, &current));
     let plan = plan_reconfiguration(
         &current.spec(),
@@ -302,7 +323,7 @@ async fn reconfigure(
 /// the ETag you read to refuse lost updates (412).
 #[utoipa::path(put, path = "/v1/apps/{appId}/connectors/{connectorId}", operation_id = "replaceConnector", tag = "connectors",
     params(("appId" = Uuid, Path, description = "The app's id"), ("connectorId" = Uuid, Path, description = "The connector's id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the connector changed since"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag you read; 412 if the connector changed since"),
         DryRunParams),
     request_body = ConnectorIn,
     responses(
@@ -342,7 +363,7 @@ fn editable_view(row: &ConnectorRow, patch: &Value) -> Value {
         patch.get("collections").and_then(Value::as_object),
     ) {
         for (name, settings) in patched {
-            if settings.get("dittoTypes").is_some()
+            if settings.get("dittoTypes").is_some_and(|v| !v.is_null())
                 && let Some(Value::Object(c)) = base.get_mut(name)
             {
                 c.remove("settableCounters");
@@ -364,10 +385,10 @@ fn editable_view(row: &ConnectorRow, patch: &Value) -> Value {
 /// plan; `?dryRun=true` saves nothing.
 #[utoipa::path(patch, path = "/v1/apps/{appId}/connectors/{connectorId}", operation_id = "updateConnector", tag = "connectors",
     params(("appId" = Uuid, Path, description = "The app's id"), ("connectorId" = Uuid, Path, description = "The connector's id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the connector changed since"),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag you read; 412 if the connector changed since"),
         DryRunParams),
-    request_body(content = Object, content_type = "application/merge-patch+json",
-        description = "A JSON merge patch of the connector spec (also accepted as application/json)",
+    request_body(content = ConnectorDraft, content_type = "application/merge-patch+json",
+        description = "A JSON merge patch of the connector spec (also accepted as application/json): members left out stay, `null` removes",
         example = json!({"collections": {"users": null, "orders": {"initialSync": false}}})),
     responses(
         (status = 200, description = "The connector and the plan", body = ConnectorUpdate,
@@ -413,7 +434,7 @@ pub async fn update_connector(
 /// store is kept.
 #[utoipa::path(delete, path = "/v1/apps/{appId}/connectors/{connectorId}", operation_id = "deleteConnector", tag = "connectors",
     params(("appId" = Uuid, Path, description = "The app's id"), ("connectorId" = Uuid, Path, description = "The connector's id"),
-        ("If-Match" = Option<String>, Header, description = "The ETag you read; 412 if the connector changed since")),
+        ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag you read; 412 if the connector changed since")),
     responses(
         (status = 204, description = "The connector was deleted"),
         (status = 404, description = "No such connector", body = Problem, content_type = "application/problem+json"),
@@ -426,8 +447,8 @@ pub async fn delete_connector(
     headers: HeaderMap,
 ) -> Result<StatusCode> {
     auth.check_app(app_id)?;
-    auth.require_write()?;
-    let expected = if_match_version(&headers)?;
+    require_write_on(&state, &auth, app_id, connector_id).await?;
+    let expected = if_match_versions(&headers)?;
     match repo::delete(&state.pool, auth.org_id, app_id, connector_id, expected).await? {
         Some(true) => {
             tracing::info!(%connector_id, "connector deleted");
@@ -446,7 +467,7 @@ async fn set_state(
     desired: DesiredState,
 ) -> Result<Response> {
     auth.check_app(app_id)?;
-    auth.require_write()?;
+    require_write_on(state, auth, app_id, connector_id).await?;
     let row = repo::set_desired_state(&state.pool, auth.org_id, app_id, connector_id, desired)
         .await?
         .ok_or(ApiError::NotFound("connector"))?;
@@ -460,7 +481,8 @@ async fn set_state(
 #[utoipa::path(post, path = "/v1/apps/{appId}/connectors/{connectorId}/pause", operation_id = "pauseConnector", tag = "connectors",
     params(("appId" = Uuid, Path, description = "The app's id"), ("connectorId" = Uuid, Path, description = "The connector's id")),
     responses(
-        (status = 200, description = "The paused connector", body = ConnectorOut),
+        (status = 200, description = "The paused connector", body = ConnectorOut,
+            headers(("ETag" = String, description = "The new configuration version"))),
         (status = 404, description = "No such connector", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn pause_connector(
@@ -474,11 +496,12 @@ pub async fn pause_connector(
 /// Resume a connector
 ///
 /// Sets the desired state to `running`; the connector is `pending` until a worker runs it.
-/// Resuming a running connector changes nothing.
+/// Resuming a failed connector retries it; resuming a running one changes nothing.
 #[utoipa::path(post, path = "/v1/apps/{appId}/connectors/{connectorId}/resume", operation_id = "resumeConnector", tag = "connectors",
     params(("appId" = Uuid, Path, description = "The app's id"), ("connectorId" = Uuid, Path, description = "The connector's id")),
     responses(
-        (status = 200, description = "The resumed connector", body = ConnectorOut),
+        (status = 200, description = "The resumed connector", body = ConnectorOut,
+            headers(("ETag" = String, description = "The new configuration version"))),
         (status = 404, description = "No such connector", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn resume_connector(

@@ -72,7 +72,24 @@ pub struct DittoTypesIn {
     pub settable_counters: Option<Vec<String>>,
 }
 
-/// A connector as sent on create, replace and validate.
+/// A connector spec in which every member may be left out: the body of validate (every problem
+/// is reported) and of a merge patch (members left out stay as they are; `null` removes one, e.g.
+/// a collection).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"collections": {"users": null, "stores": {"fields": ["_id"], "initialSync": true}}}))]
+pub struct ConnectorDraft {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Never returned in clear; sending the redacted value you read keeps the stored one.
+    pub connection_string: Option<String>,
+    pub database: Option<String>,
+    /// Collection name -> settings (or `null` in a merge patch to stop syncing it).
+    #[schema(value_type = Option<BTreeMap<String, CollectionMappingIn>>)]
+    pub collections: Option<BTreeMap<String, Option<CollectionMappingIn>>>,
+}
+
+/// A connector as sent on create and replace.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({
@@ -155,7 +172,8 @@ pub struct ValidationReport {
     pub valid: bool,
     /// Every problem found, each with its JSON pointer.
     pub errors: Vec<Violation>,
-    /// The spec with defaults filled in, when valid.
+    /// The spec with defaults filled in, whenever it is well-formed (also when the only problem is
+    /// a name already taken).
     pub connector: Option<NormalizedConnector>,
 }
 

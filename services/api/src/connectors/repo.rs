@@ -90,14 +90,19 @@ impl ConnectorRow {
     }
 }
 
+pub fn name_conflict(name: &str) -> ApiError {
+    ApiError::conflict(
+        "connector_name_taken",
+        format!("A connector named `{name}` already exists in this app; choose another name."),
+    )
+}
+
+/// Maps constraint violations: the name taken (409), or the app deleted meanwhile (404).
 pub fn name_taken(e: sqlx::Error, name: &str) -> ApiError {
-    if violated_constraint(&e) == Some("connectors_app_name_key") {
-        ApiError::conflict(
-            "connector_name_taken",
-            format!("A connector named `{name}` already exists in this app; choose another name."),
-        )
-    } else {
-        e.into()
+    match violated_constraint(&e) {
+        Some("connectors_app_name_key") => name_conflict(name),
+        Some("connectors_app_id_fkey") => ApiError::NotFound("app"),
+        _ => e.into(),
     }
 }
 
@@ -256,7 +261,8 @@ pub async fn set_desired_state(
         "update connectors set desired_state = $4, status = $5, status_code = null,
              status_message = null, status_remediation = null, status_changed_at = now(),
              version = version + 1, updated_at = now()
-         where org_id = $1 and app_id = $2 and connector_id = $3 and desired_state <> $4
+         where org_id = $1 and app_id = $2 and connector_id = $3
+           and (desired_state <> $4 or ($4 = 'running' and status = 'failed'))
          returning {COLUMNS}"
     ))
     .bind(org_id)
@@ -272,23 +278,23 @@ pub async fn set_desired_state(
     }
 }
 
-/// Deletes the connector, only at `expected_version` when given. `Ok(None)` = not found,
-/// `Ok(Some(false))` = version mismatch.
+/// Deletes the connector, only at one of `expected_versions` when given. `Ok(None)` = not
+/// found, `Ok(Some(false))` = version mismatch.
 pub async fn delete(
     db: &sqlx::PgPool,
     org_id: Uuid,
     app_id: Uuid,
     connector_id: Uuid,
-    expected_version: Option<i64>,
+    expected_versions: Option<Vec<i64>>,
 ) -> Result<Option<bool>> {
     let result = sqlx::query(
         "delete from connectors where org_id = $1 and app_id = $2 and connector_id = $3
-           and ($4::bigint is null or version = $4)",
+           and ($4::bigint[] is null or version = any($4))",
     )
     .bind(org_id)
     .bind(app_id)
     .bind(connector_id)
-    .bind(expected_version)
+    .bind(expected_versions)
     .execute(db)
     .await?;
     if result.rows_affected() == 1 {

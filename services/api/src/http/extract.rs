@@ -205,47 +205,60 @@ pub fn etag(version: i64) -> HeaderValue {
     HeaderValue::from_str(&format!("\"{version}\"")).expect("digits are a valid header value")
 }
 
-/// Checks `If-Match` (a list of ETags or `*`) against the current version: 412 when stale,
-/// nothing when the header is absent.
-pub fn check_if_match(headers: &HeaderMap, version: i64) -> Result<()> {
+/// What `If-Match` asks for.
+enum IfMatch {
+    Any,
+    Versions(Vec<i64>),
+}
+
+/// Parses `If-Match`: `*` or a list of strong ETags (`"3"`). Weak ETags never match (RFC 9110
+/// requires strong comparison); a malformed header answers 400.
+fn parse_if_match(headers: &HeaderMap) -> Result<Option<IfMatch>> {
     let Some(value) = headers.get(IF_MATCH) else {
-        return Ok(());
+        return Ok(None);
     };
-    let value = value.to_str().map_err(|_| {
+    let malformed = || {
         ApiError::bad_request(
             "invalid_if_match",
-            "`If-Match` must be an ETag such as \"3\", or *",
+            "`If-Match` must be * or a list of ETags as returned in the ETag header, e.g. \"3\"",
         )
-    })?;
-    let current = format!("\"{version}\"");
-    let matches = value.split(',').map(str::trim).any(|tag| {
-        tag == "*" || tag == current || tag.strip_prefix("W/") == Some(current.as_str())
-    });
-    if matches {
-        Ok(())
-    } else {
-        Err(ApiError::PreconditionFailed)
+    };
+    let text = value.to_str().map_err(|_| malformed())?.trim();
+    if text == "*" {
+        return Ok(Some(IfMatch::Any));
+    }
+    let mut versions = Vec::new();
+    for tag in text.split(',').map(str::trim) {
+        if tag.starts_with("W/") {
+            continue;
+        }
+        let inner = tag
+            .strip_prefix('"')
+            .and_then(|t| t.strip_suffix('"'))
+            .ok_or_else(malformed)?;
+        // An ETag that is not one of ours can never match.
+        if let Ok(v) = inner.parse::<i64>() {
+            versions.push(v);
+        }
+    }
+    Ok(Some(IfMatch::Versions(versions)))
+}
+
+/// Checks `If-Match` against the current version: 412 when stale, nothing when absent.
+pub fn check_if_match(headers: &HeaderMap, version: i64) -> Result<()> {
+    match parse_if_match(headers)? {
+        None | Some(IfMatch::Any) => Ok(()),
+        Some(IfMatch::Versions(v)) if v.contains(&version) => Ok(()),
+        Some(IfMatch::Versions(_)) => Err(ApiError::PreconditionFailed),
     }
 }
 
-/// The `If-Match` version when one specific ETag was sent (for conditional deletes).
-pub fn if_match_version(headers: &HeaderMap) -> Result<Option<i64>> {
-    let Some(value) = headers.get(IF_MATCH) else {
-        return Ok(None);
-    };
-    let text = value.to_str().unwrap_or("").trim();
-    if text == "*" {
-        return Ok(None);
-    }
-    let parsed = text
-        .trim_start_matches("W/")
-        .trim_matches('"')
-        .parse::<i64>()
-        .ok();
-    match parsed {
-        Some(v) => Ok(Some(v)),
-        None => Err(ApiError::PreconditionFailed),
-    }
+/// The versions `If-Match` accepts, for conditional statements; `None` = any.
+pub fn if_match_versions(headers: &HeaderMap) -> Result<Option<Vec<i64>>> {
+    Ok(match parse_if_match(headers)? {
+        None | Some(IfMatch::Any) => None,
+        Some(IfMatch::Versions(v)) => Some(v),
+    })
 }
 
 #[cfg(test)]
@@ -270,8 +283,19 @@ mod tests {
             check_if_match(&h, 4),
             Err(ApiError::PreconditionFailed)
         ));
-        h.insert(IF_MATCH, HeaderValue::from_static("\"1\", W/\"4\""));
+        h.insert(IF_MATCH, HeaderValue::from_static("\"1\", \"4\""));
         assert!(check_if_match(&h, 4).is_ok());
+        assert_eq!(if_match_versions(&h).unwrap(), Some(vec![1, 4]));
+        h.insert(IF_MATCH, HeaderValue::from_static("W/\"4\""));
+        assert!(matches!(
+            check_if_match(&h, 4),
+            Err(ApiError::PreconditionFailed)
+        ));
+        h.insert(IF_MATCH, HeaderValue::from_static("4"));
+        assert!(matches!(
+            check_if_match(&h, 4),
+            Err(ApiError::BadRequest { .. })
+        ));
         h.insert(IF_MATCH, HeaderValue::from_static("*"));
         assert!(check_if_match(&h, 9).is_ok());
     }
