@@ -1,0 +1,8 @@
+//! The edge store's pure core: hybrid logical clocks and the CRDT document model (DESIGN §4
+//! "Conflicts", §7). No I/O: the api stores these states in Postgres.
+
+pub mod crdt;
+pub mod hlc;
+
+pub use crdt::{DocState, FieldChange, ObjectMode, Stamp};
+pub use hlc::{Hlc, HlcClock};
