@@ -1,4 +1,4 @@
-//! The edge store's pure core: hybrid logical clocks and the CRDT document model (DESIGN §4
+//! The edge store's pure core: hybrid logical clocks, the CRDT document model and DQL (DESIGN §4
 //! "Conflicts", §7). No I/O: the api stores these states in Postgres.
 
 pub mod crdt;
@@ -6,3 +6,4 @@ pub mod hlc;
 
 pub use crdt::{DocState, FieldChange, ObjectMode, Stamp};
 pub use hlc::{Hlc, HlcClock};
+pub mod dql;
