@@ -103,7 +103,8 @@ impl TestApp {
             app_id: Uuid::nil(),
             shutdown,
         };
-        let (org_id, owner_key) = test.create_org("acme").await;
+        let org_name = format!("acme-{}", &Uuid::now_v7().simple().to_string()[20..]);
+        let (org_id, owner_key) = test.create_org(&org_name).await;
         test.org_id = org_id;
         test.owner_key = owner_key.clone();
         test.app_id = test.create_app(&owner_key, "retail").await;

@@ -8,4 +8,5 @@ mod helpers;
 mod http;
 mod keys;
 mod openapi;
+mod store;
 mod tenancy;

@@ -2,6 +2,7 @@
 
 use crate::auth::jwt::JwtKeys;
 use crate::crypto::Keyring;
+use crate::store::execute::StoreLimits;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ pub struct ApiConfig {
     pub token_ttl: Duration,
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
+    pub store_limits: StoreLimits,
 }
 
 impl ApiConfig {
@@ -37,6 +39,7 @@ impl ApiConfig {
             token_ttl: DEFAULT_TOKEN_TTL,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             body_limit_bytes: DEFAULT_BODY_LIMIT,
+            store_limits: StoreLimits::default(),
         }
     }
 }

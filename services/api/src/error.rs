@@ -43,6 +43,16 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A statement that does not parse: where, and what was expected.
+    #[error("{0}")]
+    DqlParse(edgebridge_edge::dql::ParseError),
+    /// Any other refusal with its own status and stable code.
+    #[error("{detail}")]
+    Other {
+        status: StatusCode,
+        code: &'static str,
+        detail: String,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -67,6 +77,22 @@ pub struct Problem {
     /// For validation failures: every problem found, with its JSON pointer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<Violation>>,
+    /// For DQL parse errors: where in the statement, and what was expected there.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statement_error: Option<StatementError>,
+}
+
+/// Where a DQL statement stopped parsing.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatementError {
+    /// Byte offset into the statement.
+    pub position: usize,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    pub expected: Vec<String>,
 }
 
 impl ApiError {
@@ -97,6 +123,14 @@ impl ApiError {
         Self::Forbidden(detail.into())
     }
 
+    pub fn other(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self::Other {
+            status,
+            code,
+            detail: detail.into(),
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
@@ -112,6 +146,8 @@ impl ApiError {
             Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::DqlParse(_) => StatusCode::BAD_REQUEST,
+            Self::Other { status, .. } => *status,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -131,6 +167,8 @@ impl ApiError {
             Self::Timeout => "request_timeout",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Unavailable(_) => "unavailable",
+            Self::DqlParse(_) => "dql_syntax_error",
+            Self::Other { code, .. } => code,
             Self::Internal(_) => "internal",
         }
     }
@@ -151,6 +189,8 @@ impl ApiError {
             Self::Timeout => "Request timed out",
             Self::MethodNotAllowed => "Method not allowed",
             Self::Unavailable(_) => "Service unavailable",
+            Self::DqlParse(_) => "Statement does not parse",
+            Self::Other { status, .. } => status.canonical_reason().unwrap_or("Error"),
             Self::Internal(_) => "Internal server error",
         }
     }
@@ -179,6 +219,8 @@ impl ApiError {
             Self::Timeout => "The request took longer than the server allows; retry later.".to_owned(),
             Self::MethodNotAllowed => "This path does not support that HTTP method.".to_owned(),
             Self::Unavailable(what) => format!("A dependency is unavailable: {what}."),
+            Self::DqlParse(e) => format!("The statement does not parse at {e}."),
+            Self::Other { detail, .. } => detail.clone(),
             Self::Internal(_) => "Something went wrong on our side. Retry later; if it persists, report the x-request-id of this response.".to_owned(),
         }
     }
@@ -196,6 +238,15 @@ impl ApiError {
             }]),
             _ => None,
         };
+        let statement_error = match self {
+            Self::DqlParse(e) => Some(StatementError {
+                position: e.position,
+                line: e.line,
+                column: e.column,
+                expected: e.expected.clone(),
+            }),
+            _ => None,
+        };
         Problem {
             problem_type: format!("urn:edgebridge:problem:{}", self.code()),
             title: self.title().to_owned(),
@@ -203,6 +254,7 @@ impl ApiError {
             detail: self.detail(),
             code: self.code().to_owned(),
             errors,
+            statement_error,
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod http;
 pub mod openapi;
 pub mod startup;
 pub mod state;
+pub mod store;
 pub mod telemetry;
 pub mod tokens;
 

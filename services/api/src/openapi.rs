@@ -3,7 +3,7 @@
 
 use crate::error::Problem;
 use crate::state::AppState;
-use crate::{api_keys, apps, connectors, http::health, tokens};
+use crate::{api_keys, apps, connectors, http::health, store, tokens};
 use axum::Router;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
@@ -26,6 +26,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "apps", description = "Apps group connectors, edge-store collections and API keys."),
         (name = "connectors", description = "MongoDB connectors: configuration, validation, reconfiguration plans, pause and resume."),
         (name = "apiKeys", description = "API keys of the organization (owners and admins)."),
+        (name = "store", description = "The edge store: DQL statements and the change feed."),
         (name = "auth", description = "Access tokens."),
         (name = "health", description = "Liveness and readiness probes."),
     ),
@@ -109,6 +110,7 @@ pub fn api_router() -> (Router<AppState>, OpenApiDoc) {
         .merge(apps::router())
         .merge(api_keys::router())
         .merge(connectors::router())
+        .merge(store::router())
         .split_for_parts();
     for (path, item) in doc.paths.paths.iter_mut() {
         for op in [
@@ -121,7 +123,7 @@ pub fn api_router() -> (Router<AppState>, OpenApiDoc) {
         .into_iter()
         .flatten()
         {
-            if path.starts_with("/v1/") {
+            if path.starts_with("/v1/") || path.contains("/api/v4/") {
                 add_standard_errors(op);
             }
             add_request_id_header(op);

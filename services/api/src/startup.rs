@@ -47,6 +47,11 @@ impl Application {
         let body_limit = config.body_limit_bytes;
         let state = AppState::new(pool, config);
         spawn_limiter_cleanup(state.clone(), shutdown.clone());
+        crate::store::feed::spawn_listener(
+            state.pool.clone(),
+            state.store_notifications.clone(),
+            shutdown.clone(),
+        );
         let router = http::router(state, request_timeout, body_limit);
         Ok(Self {
             listener,

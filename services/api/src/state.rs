@@ -4,12 +4,18 @@ use crate::auth::failures::AuthFailureGuard;
 use crate::auth::jwt::JwtKeys;
 use crate::config::ApiConfig;
 use crate::crypto::Keyring;
+use crate::store::execute::StoreLimits;
+use edgebridge_edge::HlcClock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sqlx::PgPool;
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::ops::Deref;
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
+use std::time::Instant;
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
 #[derive(Clone)]
@@ -24,6 +30,13 @@ pub struct Inner {
     /// Per-address throttle on failed authentications; `None` when off.
     pub auth_failures: Option<AuthFailureGuard>,
     pub token_ttl: Duration,
+    /// Issues the edge store's write stamps (hybrid logical clock).
+    pub clock: Mutex<HlcClock>,
+    pub store_limits: StoreLimits,
+    /// Documents per app, cached for the quota check.
+    pub doc_counts: Mutex<HashMap<Uuid, (Instant, i64)>>,
+    /// App ids whose change feed has new changes (from Postgres notifications).
+    pub store_notifications: broadcast::Sender<Uuid>,
 }
 
 impl Deref for AppState {
@@ -44,6 +57,10 @@ impl AppState {
             limiter,
             auth_failures: AuthFailureGuard::new(config.auth_failure_limit_per_sec),
             token_ttl: config.token_ttl,
+            clock: Mutex::new(HlcClock::new()),
+            store_limits: config.store_limits,
+            doc_counts: Mutex::new(HashMap::new()),
+            store_notifications: broadcast::channel(1024).0,
         }))
     }
 }

@@ -6,4 +6,6 @@ pub mod hlc;
 
 pub use crdt::{DocState, FieldChange, ObjectMode, Stamp};
 pub use hlc::{Hlc, HlcClock};
+pub mod apply;
 pub mod dql;
+pub mod ids;

@@ -12,6 +12,61 @@ use std::fmt;
 pub use ast::Statement;
 pub use parser::parse;
 
+use ast::{Expr, InList, UpdateAction};
+use std::collections::BTreeSet;
+
+/// The `:names` a statement uses.
+pub fn arguments(statement: &Statement) -> BTreeSet<String> {
+    fn walk(e: &Expr, out: &mut BTreeSet<String>) {
+        match e {
+            Expr::Arg(name) => {
+                out.insert(name.clone());
+            }
+            Expr::Literal(_) | Expr::Path(_) => {}
+            Expr::Array(items) => items.iter().for_each(|i| walk(i, out)),
+            Expr::Object(members) => members.iter().for_each(|(_, v)| walk(v, out)),
+            Expr::Not(x) | Expr::Neg(x) => walk(x, out),
+            Expr::And(a, b) | Expr::Or(a, b) | Expr::Compare(_, a, b) | Expr::Arith(_, a, b) => {
+                walk(a, out);
+                walk(b, out);
+            }
+            Expr::In { expr, list, .. } => {
+                walk(expr, out);
+                match list {
+                    InList::Items(items) => items.iter().for_each(|i| walk(i, out)),
+                    InList::Array(a) => walk(a, out),
+                }
+            }
+            Expr::Like { expr, pattern, .. } => {
+                walk(expr, out);
+                walk(pattern, out);
+            }
+            Expr::IsNull { expr, .. } | Expr::IsMissing { expr, .. } => walk(expr, out),
+        }
+    }
+    let mut out = BTreeSet::new();
+    match statement {
+        Statement::Select(s) => {
+            for e in s.filter.iter().chain(s.limit.iter()).chain(s.offset.iter()) {
+                walk(e, &mut out);
+            }
+        }
+        Statement::Insert(s) => s.documents.iter().for_each(|d| walk(d, &mut out)),
+        Statement::Update(s) => {
+            walk(&s.filter, &mut out);
+            for action in &s.actions {
+                match action {
+                    UpdateAction::Set(_, e) | UpdateAction::Increment(_, e) => walk(e, &mut out),
+                    UpdateAction::Restart(_, Some(e)) => walk(e, &mut out),
+                    UpdateAction::Restart(_, None) | UpdateAction::Unset(_) => {}
+                }
+            }
+        }
+        Statement::Delete(s) => walk(&s.filter, &mut out),
+    }
+    out
+}
+
 /// Why a statement does not parse: where (byte offset, line, column) and what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -314,6 +369,19 @@ mod tests {
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn arguments_are_collected_from_every_clause() {
+        let s = p(
+            "UPDATE t SET a = :x + 1 APPLY q INCREMENT BY :by, r RESTART WITH :r WHERE _id IN (:ids) AND b LIKE :p",
+        );
+        assert_eq!(
+            arguments(&s).into_iter().collect::<Vec<_>>(),
+            ["by", "ids", "p", "r", "x"]
+        );
+        let s = p("SELECT * FROM t WHERE a = 1 LIMIT :n OFFSET :o");
+        assert_eq!(arguments(&s).len(), 2);
     }
 
     #[test]

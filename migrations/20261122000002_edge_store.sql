@@ -1,0 +1,33 @@
+-- The edge store (issue 3): per-app collections of CRDT documents and an ordered change feed.
+
+create table store_documents (
+    app_id uuid not null references apps (app_id) on delete cascade,
+    collection text not null,
+    -- Canonical JSON of the document's `_id` ({"a":1,"b":2} and {"b":2,"a":1} are one key).
+    doc_key text not null,
+    -- The replicated CRDT state (JSON bytes; the api merges it, Postgres never parses it).
+    state bytea not null,
+    -- The visible document with its `_id` (JSON bytes); null while deleted (a tombstone).
+    value bytea,
+    created_at timestamptz not null default now(),
+    updated_at timestamptz not null default now(),
+    primary key (app_id, collection, doc_key)
+);
+
+-- One row per document change. Readers order by (tx_id, change_id) and only read rows whose
+-- transaction is older than every transaction still running (pg_snapshot_xmin), so a row that
+-- commits late is never skipped by a reader that already moved past its change_id.
+create table store_changes (
+    app_id uuid not null references apps (app_id) on delete cascade,
+    tx_id xid8 not null default pg_current_xact_id(),
+    change_id bigint generated always as identity,
+    collection text not null,
+    doc_key text not null,
+    -- The resulting document (JSON bytes), or null for a deletion.
+    value bytea,
+    -- The writer's origin tag (so a consumer can skip its own writes) and actor.
+    origin text,
+    actor text not null,
+    committed_at timestamptz not null default now(),
+    primary key (app_id, tx_id, change_id)
+);

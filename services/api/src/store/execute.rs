@@ -1,0 +1,768 @@
+//! Executing DQL against the Postgres-backed store. Reads evaluate in Rust over the visible JSON;
+//! writes lock the documents they touch, merge CRDT deltas, and record each change in the feed,
+//! all in one transaction: a statement applies completely or not at all.
+
+use super::model::ExecuteOut;
+use super::repo;
+use crate::error::{ApiError, Result};
+use crate::state::AppState;
+use axum::http::StatusCode;
+use edgebridge_edge::apply::{ApplyError, StampSource, apply_update, visible, write_document};
+use edgebridge_edge::dql::ast::{
+    CompareOp, Delete, Expr, InList, Insert, OnConflict, Projection, Select, Statement, Update,
+};
+use edgebridge_edge::dql::eval::{Scope, collate, eval, is_true, read_path};
+use edgebridge_edge::ids::{document_key, id_from_key};
+use edgebridge_edge::{DocState, ObjectMode, Stamp};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use uuid::Uuid;
+
+/// Limits that keep one statement or one app from hurting the others.
+#[derive(Debug, Clone)]
+pub struct StoreLimits {
+    pub max_statement_chars: usize,
+    pub max_document_bytes: usize,
+    /// Items a SELECT answers without LIMIT.
+    pub default_result_items: usize,
+    /// The largest LIMIT, and the most documents one UPDATE or DELETE may change.
+    pub max_result_items: usize,
+    pub max_documents_per_app: i64,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        Self {
+            max_statement_chars: 64 * 1024,
+            max_document_bytes: 256 * 1024,
+            default_result_items: 1000,
+            max_result_items: 10_000,
+            max_documents_per_app: 1_000_000,
+        }
+    }
+}
+
+/// Who writes, how, and into which app.
+pub struct ExecContext {
+    pub app_id: Uuid,
+    pub actor: String,
+    pub origin: Option<String>,
+    pub mode: ObjectMode,
+}
+
+const SCAN_BATCH: i64 = 1000;
+
+fn apply_error(e: ApplyError) -> ApiError {
+    match e {
+        ApplyError::Eval(e) => ApiError::bad_request("dql_missing_argument", e.to_string()),
+        other => ApiError::other(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "dql_invalid_write",
+            other.to_string(),
+        ),
+    }
+}
+
+fn eval_error(e: edgebridge_edge::dql::eval::EvalError) -> ApiError {
+    ApiError::bad_request("dql_missing_argument", e.to_string())
+}
+
+/// The documents a WHERE clause pins by `_id` (`_id = x`, `_id IN (...)` as a top-level
+/// conjunct), so they are read by key instead of scanning the collection.
+fn pinned_ids(filter: &Expr, args: &Map<String, Value>) -> Result<Option<Vec<Value>>> {
+    let scope = Scope { doc: None, args };
+    let constant = |e: &Expr| !matches!(e, Expr::Path(_));
+    match filter {
+        Expr::And(a, b) => Ok(match pinned_ids(a, args)? {
+            Some(ids) => Some(ids),
+            None => pinned_ids(b, args)?,
+        }),
+        Expr::Compare(CompareOp::Eq, a, b) => {
+            let value = match (a.as_ref(), b.as_ref()) {
+                (Expr::Path(p), e) | (e, Expr::Path(p)) if p.is_id() && constant(e) => {
+                    eval(e, &scope).map_err(eval_error)?
+                }
+                _ => return Ok(None),
+            };
+            Ok(Some(value.into_iter().collect()))
+        }
+        Expr::In {
+            expr,
+            list,
+            negated: false,
+        } if matches!(expr.as_ref(), Expr::Path(p) if p.is_id()) => {
+            let values = match list {
+                InList::Items(items) => {
+                    if !items.iter().all(constant) {
+                        return Ok(None);
+                    }
+                    let mut out = Vec::new();
+                    for item in items {
+                        out.extend(eval(item, &scope).map_err(eval_error)?);
+                    }
+                    out
+                }
+                InList::Array(e) => match eval(e, &scope).map_err(eval_error)? {
+                    Some(Value::Array(a)) => a,
+                    _ => Vec::new(),
+                },
+            };
+            Ok(Some(values))
+        }
+        _ => Ok(None),
+    }
+}
+
+fn parse_doc(bytes: &[u8]) -> Result<Map<String, Value>> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored document is not JSON: {e}")))
+}
+
+fn matches(
+    filter: Option<&Expr>,
+    doc: &Map<String, Value>,
+    args: &Map<String, Value>,
+) -> Result<bool> {
+    match filter {
+        None => Ok(true),
+        Some(f) => Ok(is_true(
+            &eval(
+                f,
+                &Scope {
+                    doc: Some(doc),
+                    args,
+                },
+            )
+            .map_err(eval_error)?,
+        )),
+    }
+}
+
+/// The visible documents a filter selects, in key order; stops after `stop_after` matches.
+async fn find(
+    state: &AppState,
+    app_id: Uuid,
+    collection: &str,
+    filter: Option<&Expr>,
+    args: &Map<String, Value>,
+    stop_after: Option<usize>,
+) -> Result<Vec<(String, Map<String, Value>)>> {
+    let mut found = Vec::new();
+    if let Some(ids) = filter.map(|f| pinned_ids(f, args)).transpose()?.flatten() {
+        let keys: Vec<String> = ids.iter().filter_map(|id| document_key(id).ok()).collect();
+        for row in repo::values_by_keys(&state.pool, app_id, collection, &keys).await? {
+            let doc = parse_doc(&row.value)?;
+            if matches(filter, &doc, args)? {
+                found.push((row.doc_key, doc));
+            }
+        }
+        return Ok(found);
+    }
+    let mut after: Option<String> = None;
+    loop {
+        let rows = repo::scan_values(
+            &state.pool,
+            app_id,
+            collection,
+            after.as_deref(),
+            SCAN_BATCH,
+        )
+        .await?;
+        let done = (rows.len() as i64) < SCAN_BATCH;
+        after = rows.last().map(|r| r.doc_key.clone());
+        for row in rows {
+            let doc = parse_doc(&row.value)?;
+            if matches(filter, &doc, args)? {
+                found.push((row.doc_key, doc));
+                if stop_after.is_some_and(|n| found.len() >= n) {
+                    return Ok(found);
+                }
+            }
+        }
+        if done {
+            return Ok(found);
+        }
+    }
+}
+
+fn count_arg(expr: &Option<Expr>, args: &Map<String, Value>, what: &str) -> Result<Option<usize>> {
+    let Some(expr) = expr else { return Ok(None) };
+    match eval(expr, &Scope { doc: None, args }).map_err(eval_error)? {
+        Some(Value::Number(n)) if n.as_u64().is_some() => Ok(n.as_u64().map(|n| n as usize)),
+        _ => Err(ApiError::bad_request(
+            "dql_invalid_value",
+            format!("{what} must be a non-negative integer"),
+        )),
+    }
+}
+
+fn project(doc: Map<String, Value>, projection: &Projection) -> Value {
+    match projection {
+        Projection::All => Value::Object(doc),
+        Projection::Paths(paths) => {
+            let mut out = Map::new();
+            for path in paths {
+                if let Some(v) = read_path(&doc, path) {
+                    out.insert(path.output_name(), v.clone());
+                }
+            }
+            Value::Object(out)
+        }
+    }
+}
+
+async fn select(
+    state: &AppState,
+    ctx: &ExecContext,
+    s: Select,
+    args: &Map<String, Value>,
+) -> Result<ExecuteOut> {
+    let limits = &state.store_limits;
+    let limit = count_arg(&s.limit, args, "LIMIT")?;
+    let offset = count_arg(&s.offset, args, "OFFSET")?.unwrap_or(0);
+    if limit.is_some_and(|l| l > limits.max_result_items) {
+        return Err(ApiError::bad_request(
+            "dql_limit_too_large",
+            format!(
+                "LIMIT may be at most {}; page with OFFSET or narrow WHERE",
+                limits.max_result_items
+            ),
+        ));
+    }
+    let mut warnings = Vec::new();
+    let effective_limit = limit.unwrap_or(limits.default_result_items);
+    // Without ORDER BY the key order is the order, so the scan can stop early (one extra to know
+    // whether the default limit truncated the answer).
+    let stop_after = s
+        .order_by
+        .is_empty()
+        .then_some(offset + effective_limit + 1);
+    let mut found = find(
+        state,
+        ctx.app_id,
+        &s.collection,
+        s.filter.as_ref(),
+        args,
+        stop_after,
+    )
+    .await?;
+    if !s.order_by.is_empty() {
+        found.sort_by(|(_, a), (_, b)| {
+            for key in &s.order_by {
+                let ord = collate(read_path(a, &key.path), read_path(b, &key.path));
+                let ord = if key.descending { ord.reverse() } else { ord };
+                if ord != std::cmp::Ordering::Equal {
+                    return ord;
+                }
+            }
+            std::cmp::Ordering::Equal
+        });
+    }
+    let available = found.len().saturating_sub(offset);
+    if limit.is_none() && available > effective_limit {
+        warnings.push(format!(
+            "the result was cut to {effective_limit} documents; use LIMIT and OFFSET to page through all of them"
+        ));
+    }
+    let items: Vec<Value> = found
+        .into_iter()
+        .skip(offset)
+        .take(effective_limit)
+        .map(|(_, doc)| project(doc, &s.projection))
+        .collect();
+    Ok(ExecuteOut {
+        query_type: "select".into(),
+        items,
+        mutated_document_ids: Vec::new(),
+        total_warnings_count: warnings.len(),
+        warnings,
+    })
+}
+
+/// Stamps for one statement's writes: strictly increasing, after everything the documents hold.
+struct Stamps<'a> {
+    state: &'a AppState,
+    actor: &'a str,
+}
+
+impl Stamps<'_> {
+    fn observe(&self, doc: &DocState) {
+        if let Some(s) = doc.max_stamp() {
+            self.state
+                .clock
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .observe(s.at);
+        }
+    }
+}
+
+impl StampSource for Stamps<'_> {
+    fn next_stamp(&mut self) -> Stamp {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let at = self
+            .state
+            .clock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .tick(now);
+        Stamp::new(at, self.actor)
+    }
+}
+
+/// A document about to be written: its key, `_id`, new state and visible value.
+struct Written {
+    key: String,
+    id: Value,
+    state: DocState,
+    was_new: bool,
+}
+
+fn encode(w: &Written) -> Result<(Vec<u8>, Option<Vec<u8>>)> {
+    let state = serde_json::to_vec(&w.state).map_err(|e| ApiError::Internal(e.into()))?;
+    let value = visible(&w.state, &w.id)
+        .map(|doc| serde_json::to_vec(&doc))
+        .transpose()
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok((state, value))
+}
+
+/// Persists written documents and their changes in the open transaction.
+async fn persist(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    ctx: &ExecContext,
+    collection: &str,
+    written: &[Written],
+    max_bytes: usize,
+) -> Result<()> {
+    let (mut new_keys, mut new_states, mut new_values) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut old_keys, mut old_states, mut old_values) = (Vec::new(), Vec::new(), Vec::new());
+    let mut change_values = Vec::with_capacity(written.len());
+    for w in written {
+        let (state, value) = encode(w)?;
+        if value.as_ref().is_some_and(|v| v.len() > max_bytes) {
+            return Err(ApiError::other(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "document_too_large",
+                format!(
+                    "the document with _id {} would be larger than {max_bytes} bytes",
+                    w.id
+                ),
+            ));
+        }
+        change_values.push(value.clone());
+        if w.was_new {
+            new_keys.push(w.key.clone());
+            new_states.push(state);
+            new_values.push(value);
+        } else {
+            old_keys.push(w.key.clone());
+            old_states.push(state);
+            old_values.push(value);
+        }
+    }
+    if !new_keys.is_empty() {
+        let inserted = repo::insert_new(
+            tx,
+            ctx.app_id,
+            collection,
+            &new_keys,
+            &new_states,
+            &new_values,
+        )
+        .await?;
+        if inserted.len() != new_keys.len() {
+            // Someone created one of these documents since we looked: retry the statement.
+            return Err(ApiError::other(
+                StatusCode::CONFLICT,
+                "concurrent_insert",
+                "another writer created one of these documents at the same moment; retry the statement",
+            ));
+        }
+    }
+    if !old_keys.is_empty() {
+        repo::update_docs(
+            tx,
+            ctx.app_id,
+            collection,
+            &old_keys,
+            &old_states,
+            &old_values,
+        )
+        .await?;
+    }
+    let keys: Vec<String> = written.iter().map(|w| w.key.clone()).collect();
+    repo::record_changes(
+        tx,
+        ctx.app_id,
+        collection,
+        &keys,
+        &change_values,
+        ctx.origin.as_deref(),
+        &ctx.actor,
+    )
+    .await
+}
+
+/// Refuses documents past the app's quota. The count is cached for a few seconds (the quota is
+/// enforced within that window); it is read on the statement's own connection.
+async fn check_quota(
+    state: &AppState,
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    app_id: Uuid,
+    adding: i64,
+) -> Result<()> {
+    let limit = state.store_limits.max_documents_per_app;
+    let cached = state
+        .doc_counts
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&app_id)
+        .filter(|(at, _)| at.elapsed() < Duration::from_secs(5))
+        .map(|(_, n)| *n);
+    let count = match cached {
+        Some(n) => n,
+        None => {
+            let n = repo::count_docs(&mut **tx, app_id).await?;
+            state
+                .doc_counts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(app_id, (Instant::now(), n));
+            n
+        }
+    };
+    if count + adding > limit {
+        return Err(ApiError::other(
+            StatusCode::FORBIDDEN,
+            "quota_exceeded",
+            format!(
+                "the app holds {count} documents and may hold at most {limit}; delete documents or ask the operator for a larger quota"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Keeps the cached count in step once a statement committed.
+fn adjust_count(state: &AppState, app_id: Uuid, delta: i64) {
+    if let Some((_, n)) = state
+        .doc_counts
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get_mut(&app_id)
+    {
+        *n += delta;
+    }
+}
+
+async fn insert(
+    state: &AppState,
+    ctx: &ExecContext,
+    s: Insert,
+    args: &Map<String, Value>,
+) -> Result<ExecuteOut> {
+    // Evaluate every document first: nothing is written if any is invalid.
+    let mut docs: Vec<(String, Value, Map<String, Value>)> = Vec::with_capacity(s.documents.len());
+    let scope = Scope { doc: None, args };
+    for (i, expr) in s.documents.iter().enumerate() {
+        let doc = match eval(expr, &scope).map_err(eval_error)? {
+            Some(Value::Object(doc)) => doc,
+            _ => {
+                return Err(ApiError::other(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_document",
+                    format!("document {} of the INSERT is not an object", i + 1),
+                ));
+            }
+        };
+        let id = doc
+            .get("_id")
+            .cloned()
+            .unwrap_or_else(|| Value::String(Uuid::now_v7().to_string()));
+        let key = document_key(&id).map_err(|e| {
+            ApiError::other(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_document_id",
+                format!("document {}: {e}", i + 1),
+            )
+        })?;
+        docs.push((key, id, doc));
+    }
+    let keys: Vec<String> = docs.iter().map(|(k, _, _)| k.clone()).collect();
+    let mut tx = state.pool.begin().await?;
+    let existing: BTreeMap<String, repo::DocRow> =
+        repo::lock_docs(&mut tx, ctx.app_id, &s.collection, &keys)
+            .await?
+            .into_iter()
+            .map(|r| (r.doc_key.clone(), r))
+            .collect();
+
+    let mut stamps = Stamps {
+        state,
+        actor: &ctx.actor,
+    };
+    let mut written: Vec<Written> = Vec::new();
+    let mut index: BTreeMap<String, usize> = BTreeMap::new();
+    let mut mutated = Vec::new();
+    let mut created = 0i64;
+    for (key, id, doc) in docs {
+        // The state to build on: written earlier in this statement, stored, or nothing.
+        let (mut doc_state, was_new) = match index.get(&key) {
+            Some(&i) => (written[i].state.clone(), written[i].was_new),
+            None => match existing.get(&key) {
+                Some(row) => (
+                    serde_json::from_slice::<DocState>(&row.state)
+                        .map_err(|e| ApiError::Internal(e.into()))?,
+                    false,
+                ),
+                None => (DocState::default(), true),
+            },
+        };
+        if doc_state.exists() {
+            match s.on_conflict {
+                OnConflict::Fail => {
+                    return Err(ApiError::other(
+                        StatusCode::CONFLICT,
+                        "document_id_conflict",
+                        format!(
+                            "a document with _id {id} already exists in `{}`; use ON ID CONFLICT DO UPDATE or DO NOTHING",
+                            s.collection
+                        ),
+                    ));
+                }
+                OnConflict::DoNothing => continue,
+                OnConflict::DoUpdate => {}
+            }
+        } else {
+            created += 1;
+        }
+        stamps.observe(&doc_state);
+        write_document(&mut doc_state, &doc, ctx.mode, &mut stamps);
+        mutated.push(id.clone());
+        match index.get(&key) {
+            Some(&i) => written[i].state = doc_state,
+            None => {
+                index.insert(key.clone(), written.len());
+                written.push(Written {
+                    key,
+                    id,
+                    state: doc_state,
+                    was_new,
+                });
+            }
+        }
+    }
+    if created > 0 {
+        check_quota(state, &mut tx, ctx.app_id, created).await?;
+    }
+    if !written.is_empty() {
+        persist(
+            &mut tx,
+            ctx,
+            &s.collection,
+            &written,
+            state.store_limits.max_document_bytes,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    adjust_count(state, ctx.app_id, created);
+    Ok(write_result("insert", mutated))
+}
+
+fn write_result(query_type: &str, mutated: Vec<Value>) -> ExecuteOut {
+    ExecuteOut {
+        query_type: query_type.into(),
+        items: Vec::new(),
+        mutated_document_ids: mutated,
+        warnings: Vec::new(),
+        total_warnings_count: 0,
+    }
+}
+
+/// The keys of the documents a write's WHERE selects (read before the write's transaction, so
+/// one statement never holds two connections).
+async fn matching_keys(
+    state: &AppState,
+    ctx: &ExecContext,
+    collection: &str,
+    filter: &Expr,
+    args: &Map<String, Value>,
+) -> Result<Vec<String>> {
+    let max = state.store_limits.max_result_items;
+    let found = find(
+        state,
+        ctx.app_id,
+        collection,
+        Some(filter),
+        args,
+        Some(max + 1),
+    )
+    .await?;
+    if found.len() > max {
+        return Err(ApiError::other(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_many_documents",
+            format!(
+                "the statement would change more than {max} documents; narrow WHERE and repeat"
+            ),
+        ));
+    }
+    Ok(found.into_iter().map(|(k, _)| k).collect())
+}
+
+/// Locks the selected documents and rechecks the filter on the locked versions (a document
+/// changed in between is judged as it is now).
+async fn lock_matching(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    ctx: &ExecContext,
+    collection: &str,
+    keys: &[String],
+    filter: &Expr,
+    args: &Map<String, Value>,
+) -> Result<Vec<(String, Map<String, Value>, DocState)>> {
+    let mut out = Vec::with_capacity(keys.len());
+    for row in repo::lock_docs(tx, ctx.app_id, collection, keys).await? {
+        let Some(value) = &row.value else { continue };
+        let doc = parse_doc(value)?;
+        if !matches(Some(filter), &doc, args)? {
+            continue;
+        }
+        let doc_state: DocState =
+            serde_json::from_slice(&row.state).map_err(|e| ApiError::Internal(e.into()))?;
+        out.push((row.doc_key, doc, doc_state));
+    }
+    Ok(out)
+}
+
+async fn update(
+    state: &AppState,
+    ctx: &ExecContext,
+    s: Update,
+    args: &Map<String, Value>,
+) -> Result<ExecuteOut> {
+    let keys = matching_keys(state, ctx, &s.collection, &s.filter, args).await?;
+    let mut tx = state.pool.begin().await?;
+    let targets = lock_matching(&mut tx, ctx, &s.collection, &keys, &s.filter, args).await?;
+    let mut stamps = Stamps {
+        state,
+        actor: &ctx.actor,
+    };
+    let mut written = Vec::with_capacity(targets.len());
+    for (key, before, mut doc_state) in targets {
+        stamps.observe(&doc_state);
+        apply_update(
+            &mut doc_state,
+            &before,
+            &s.actions,
+            args,
+            ctx.mode,
+            &mut stamps,
+        )
+        .map_err(apply_error)?;
+        written.push(Written {
+            id: id_from_key(&key),
+            key,
+            state: doc_state,
+            was_new: false,
+        });
+    }
+    if !written.is_empty() {
+        persist(
+            &mut tx,
+            ctx,
+            &s.collection,
+            &written,
+            state.store_limits.max_document_bytes,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(write_result(
+        "update",
+        written.into_iter().map(|w| w.id).collect(),
+    ))
+}
+
+async fn delete(
+    state: &AppState,
+    ctx: &ExecContext,
+    s: Delete,
+    args: &Map<String, Value>,
+) -> Result<ExecuteOut> {
+    let keys = matching_keys(state, ctx, &s.collection, &s.filter, args).await?;
+    let mut tx = state.pool.begin().await?;
+    let targets = lock_matching(&mut tx, ctx, &s.collection, &keys, &s.filter, args).await?;
+    let mut stamps = Stamps {
+        state,
+        actor: &ctx.actor,
+    };
+    let mut written = Vec::with_capacity(targets.len());
+    for (key, _, mut doc_state) in targets {
+        stamps.observe(&doc_state);
+        doc_state.join(&DocState::delete_delta(&stamps.next_stamp()));
+        written.push(Written {
+            id: id_from_key(&key),
+            key,
+            state: doc_state,
+            was_new: false,
+        });
+    }
+    if !written.is_empty() {
+        persist(
+            &mut tx,
+            ctx,
+            &s.collection,
+            &written,
+            state.store_limits.max_document_bytes,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    adjust_count(state, ctx.app_id, -(written.len() as i64));
+    Ok(write_result(
+        "delete",
+        written.into_iter().map(|w| w.id).collect(),
+    ))
+}
+
+pub async fn execute(
+    state: &AppState,
+    ctx: &ExecContext,
+    statement: Statement,
+    args: &Map<String, Value>,
+) -> Result<ExecuteOut> {
+    // Every argument the statement names must be given, whatever the data.
+    if let Some(missing) = edgebridge_edge::dql::arguments(&statement)
+        .into_iter()
+        .find(|name| !args.contains_key(name))
+    {
+        return Err(ApiError::bad_request(
+            "dql_missing_argument",
+            format!("the statement uses :{missing} but `args` has no `{missing}`"),
+        ));
+    }
+    match statement {
+        Statement::Select(s) => select(state, ctx, s, args).await,
+        Statement::Insert(s) => {
+            // Two writers creating the same new `_id` at once: the loser retries on the
+            // winner's document (it then conflicts, merges or skips as the statement says).
+            let mut attempt = 0;
+            loop {
+                match insert(state, ctx, s.clone(), args).await {
+                    Err(ApiError::Other {
+                        code: "concurrent_insert",
+                        ..
+                    }) if attempt < 3 => attempt += 1,
+                    other => return other,
+                }
+            }
+        }
+        Statement::Update(s) => update(state, ctx, s, args).await,
+        Statement::Delete(s) => delete(state, ctx, s, args).await,
+    }
+}
