@@ -39,6 +39,23 @@ impl TestApp {
         out
     }
 
+    /// Waits until the feed from the start shows `n` changes (a change becomes readable once
+    /// every older transaction in the cluster has ended, and tests run side by side).
+    async fn feed_settles_at(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let page = self.changes("limit=1000").await;
+            if page["changes"].as_array().unwrap().len() >= n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the feed did not reach {n} changes: {page}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn changes(&self, query: &str) -> Value {
         let res = self
             .get(
@@ -499,6 +516,7 @@ async fn change_feed_orders_filters_and_resumes(pool: PgPool) {
     .await;
     app.dql("UPDATE a SET v = 2 WHERE _id = 1", json!({})).await;
     app.dql("DELETE FROM a WHERE _id = 1", json!({})).await;
+    app.feed_settles_at(4).await;
 
     let page = app.changes("").await;
     let changes = page["changes"].as_array().unwrap();

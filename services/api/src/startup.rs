@@ -45,7 +45,7 @@ impl Application {
         let address = listener.local_addr()?;
         let request_timeout = config.request_timeout;
         let body_limit = config.body_limit_bytes;
-        let state = AppState::new(pool, config);
+        let state = AppState::new(pool, config, shutdown.clone());
         spawn_limiter_cleanup(state.clone(), shutdown.clone());
         crate::store::feed::spawn_listener(
             state.pool.clone(),

@@ -5,6 +5,7 @@ use crate::auth::jwt::JwtKeys;
 use crate::config::ApiConfig;
 use crate::crypto::Keyring;
 use crate::store::execute::StoreLimits;
+use crate::store::feed::ChangeSignal;
 use edgebridge_edge::HlcClock;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use sqlx::PgPool;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 use std::time::Instant;
-use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 #[derive(Clone)]
@@ -35,8 +36,8 @@ pub struct Inner {
     pub store_limits: StoreLimits,
     /// Documents per app, cached for the quota check.
     pub doc_counts: Mutex<HashMap<Uuid, (Instant, i64)>>,
-    /// App ids whose change feed has new changes (from Postgres notifications).
-    pub store_notifications: broadcast::Sender<Uuid>,
+    /// Wakes change-feed long polls after writes (here and in other api processes).
+    pub store_notifications: ChangeSignal,
 }
 
 impl Deref for AppState {
@@ -47,7 +48,8 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(pool: PgPool, config: ApiConfig) -> Self {
+    pub fn new(pool: PgPool, config: ApiConfig, shutdown: CancellationToken) -> Self {
+        let pool_for_signal = pool.clone();
         let limiter = NonZeroU32::new(config.rate_limit_per_sec)
             .map(|rate| RateLimiter::keyed(Quota::per_second(rate).allow_burst(rate)));
         Self(Arc::new(Inner {
@@ -60,7 +62,7 @@ impl AppState {
             clock: Mutex::new(HlcClock::new()),
             store_limits: config.store_limits,
             doc_counts: Mutex::new(HashMap::new()),
-            store_notifications: broadcast::channel(1024).0,
+            store_notifications: ChangeSignal::new(pool_for_signal, shutdown),
         }))
     }
 }

@@ -44,6 +44,9 @@ impl DbArgs {
             tracing::warn!("created the development database");
         }
         PgPoolOptions::new()
+            // No ping before each use (a round trip per query); a dead connection fails its
+            // query and is dropped from the pool.
+            .test_before_acquire(false)
             .max_connections(self.db_max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect(&url)

@@ -4,6 +4,7 @@
 
 use super::model::ExecuteOut;
 use super::repo;
+use crate::apps;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
 use axum::http::StatusCode;
@@ -45,6 +46,7 @@ impl Default for StoreLimits {
 
 /// Who writes, how, and into which app.
 pub struct ExecContext {
+    pub org_id: Uuid,
     pub app_id: Uuid,
     pub actor: String,
     pub origin: Option<String>,
@@ -330,17 +332,19 @@ fn encode(w: &Written) -> Result<(Vec<u8>, Option<Vec<u8>>)> {
     Ok((state, value))
 }
 
-/// Persists written documents and their changes in the open transaction.
-async fn persist(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    ctx: &ExecContext,
-    collection: &str,
-    written: &[Written],
-    max_bytes: usize,
-) -> Result<()> {
-    let (mut new_keys, mut new_states, mut new_values) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut old_keys, mut old_states, mut old_values) = (Vec::new(), Vec::new(), Vec::new());
-    let mut change_values = Vec::with_capacity(written.len());
+/// Each written document's state and visible value, refusing any over the size limit.
+struct Encoded {
+    keys: Vec<String>,
+    states: Vec<Vec<u8>>,
+    values: Vec<Option<Vec<u8>>>,
+}
+
+fn encode_all<'w>(written: impl Iterator<Item = &'w Written>, max_bytes: usize) -> Result<Encoded> {
+    let mut out = Encoded {
+        keys: Vec::new(),
+        states: Vec::new(),
+        values: Vec::new(),
+    };
     for w in written {
         let (state, value) = encode(w)?;
         if value.as_ref().is_some_and(|v| v.len() > max_bytes) {
@@ -353,80 +357,113 @@ async fn persist(
                 ),
             ));
         }
-        change_values.push(value.clone());
-        if w.was_new {
-            new_keys.push(w.key.clone());
-            new_states.push(state);
-            new_values.push(value);
-        } else {
-            old_keys.push(w.key.clone());
-            old_states.push(state);
-            old_values.push(value);
-        }
+        out.keys.push(w.key.clone());
+        out.states.push(state);
+        out.values.push(value);
     }
-    if !new_keys.is_empty() {
+    Ok(out)
+}
+
+/// Persists written documents and their changes in the open transaction.
+async fn persist(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    ctx: &ExecContext,
+    collection: &str,
+    written: &[Written],
+    max_bytes: usize,
+) -> Result<()> {
+    let new = encode_all(written.iter().filter(|w| w.was_new), max_bytes)?;
+    let old = encode_all(written.iter().filter(|w| !w.was_new), max_bytes)?;
+    if !new.keys.is_empty() {
         let inserted = repo::insert_new(
             tx,
             ctx.app_id,
             collection,
-            &new_keys,
-            &new_states,
-            &new_values,
+            &new.keys,
+            &new.states,
+            &new.values,
         )
         .await?;
-        if inserted.len() != new_keys.len() {
+        if inserted.len() != new.keys.len() {
             // Someone created one of these documents since we looked: retry the statement.
-            return Err(ApiError::other(
-                StatusCode::CONFLICT,
-                "concurrent_insert",
-                "another writer created one of these documents at the same moment; retry the statement",
-            ));
+            return Err(concurrent_insert());
         }
     }
-    if !old_keys.is_empty() {
+    if !old.keys.is_empty() {
         repo::update_docs(
             tx,
             ctx.app_id,
             collection,
-            &old_keys,
-            &old_states,
-            &old_values,
+            &old.keys,
+            &old.states,
+            &old.values,
         )
         .await?;
     }
-    let keys: Vec<String> = written.iter().map(|w| w.key.clone()).collect();
+    let keys: Vec<String> = new.keys.iter().chain(&old.keys).cloned().collect();
+    let values: Vec<Option<Vec<u8>>> = new.values.into_iter().chain(old.values).collect();
     repo::record_changes(
         tx,
         ctx.app_id,
         collection,
         &keys,
-        &change_values,
+        &values,
         ctx.origin.as_deref(),
         &ctx.actor,
     )
     .await
 }
 
+fn concurrent_insert() -> ApiError {
+    ApiError::other(
+        StatusCode::CONFLICT,
+        "concurrent_insert",
+        "another writer created one of these documents at the same moment; retry the statement",
+    )
+}
+
 /// Refuses documents past the app's quota. The count is cached for a few seconds (the quota is
 /// enforced within that window); it is read on the statement's own connection.
 async fn check_quota(
     state: &AppState,
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    db: impl sqlx::PgExecutor<'_>,
     app_id: Uuid,
     adding: i64,
 ) -> Result<()> {
     let limit = state.store_limits.max_documents_per_app;
-    let cached = state
-        .doc_counts
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&app_id)
-        .filter(|(at, _)| at.elapsed() < Duration::from_secs(5))
-        .map(|(_, n)| *n);
-    let count = match cached {
-        Some(n) => n,
-        None => {
-            let n = repo::count_docs(&mut **tx, app_id).await?;
+    // One statement refreshes an expired count; the others go on with the previous one.
+    enum Cached {
+        Fresh(i64),
+        Refresh(i64),
+        Missing,
+    }
+    let decision = {
+        let mut counts = state.doc_counts.lock().unwrap_or_else(|p| p.into_inner());
+        match counts.get_mut(&app_id) {
+            Some((at, n)) if at.elapsed() < Duration::from_secs(5) => Cached::Fresh(*n),
+            Some((at, n)) => {
+                *at = Instant::now();
+                Cached::Refresh(*n)
+            }
+            None => Cached::Missing,
+        }
+    };
+    let count = match decision {
+        Cached::Fresh(n) => n,
+        Cached::Refresh(stale) => {
+            let fresh = repo::count_docs(db, app_id).await.unwrap_or(stale);
+            if let Some((_, n)) = state
+                .doc_counts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get_mut(&app_id)
+            {
+                *n = fresh;
+            }
+            fresh
+        }
+        Cached::Missing => {
+            let n = repo::count_docs(db, app_id).await?;
             state
                 .doc_counts
                 .lock()
@@ -459,11 +496,15 @@ fn adjust_count(state: &AppState, app_id: Uuid, delta: i64) {
     }
 }
 
+/// Inserts documents. The `optimistic` attempt assumes every `_id` is new and skips reading:
+/// one statement writes the documents and their changes. If any `_id` turns out to be taken,
+/// the attempt is rolled back and the statement runs again, locking and merging what exists.
 async fn insert(
     state: &AppState,
     ctx: &ExecContext,
     s: Insert,
     args: &Map<String, Value>,
+    optimistic: bool,
 ) -> Result<ExecuteOut> {
     // Evaluate every document first: nothing is written if any is invalid.
     let mut docs: Vec<(String, Value, Map<String, Value>)> = Vec::with_capacity(s.documents.len());
@@ -493,13 +534,21 @@ async fn insert(
         docs.push((key, id, doc));
     }
     let keys: Vec<String> = docs.iter().map(|(k, _, _)| k.clone()).collect();
-    let mut tx = state.pool.begin().await?;
-    let existing: BTreeMap<String, repo::DocRow> =
-        repo::lock_docs(&mut tx, ctx.app_id, &s.collection, &keys)
+    // The optimistic attempt reads nothing and holds no transaction open.
+    let mut tx = if optimistic {
+        None
+    } else {
+        apps::repo::require(&state.pool, ctx.org_id, ctx.app_id).await?;
+        Some(state.pool.begin().await?)
+    };
+    let existing: BTreeMap<String, repo::DocRow> = match &mut tx {
+        None => BTreeMap::new(),
+        Some(tx) => repo::lock_docs(tx, ctx.app_id, &s.collection, &keys)
             .await?
             .into_iter()
             .map(|r| (r.doc_key.clone(), r))
-            .collect();
+            .collect(),
+    };
 
     let mut stamps = Stamps {
         state,
@@ -556,21 +605,45 @@ async fn insert(
             }
         }
     }
-    if created > 0 {
-        check_quota(state, &mut tx, ctx.app_id, created).await?;
+    let max_bytes = state.store_limits.max_document_bytes;
+    match tx {
+        None => {
+            if created > 0 {
+                check_quota(state, &state.pool, ctx.app_id, created).await?;
+            }
+            let docs = encode_all(written.iter(), max_bytes)?;
+            let all_new = repo::insert_fresh(
+                &state.pool,
+                ctx.org_id,
+                ctx.app_id,
+                &s.collection,
+                repo::DocBatch {
+                    keys: &docs.keys,
+                    states: &docs.states,
+                    values: &docs.values,
+                },
+                ctx.origin.as_deref(),
+                &ctx.actor,
+            )
+            .await?;
+            if !all_new {
+                return Err(concurrent_insert());
+            }
+        }
+        Some(mut tx) => {
+            if created > 0 {
+                check_quota(state, &mut *tx, ctx.app_id, created).await?;
+            }
+            if !written.is_empty() {
+                persist(&mut tx, ctx, &s.collection, &written, max_bytes).await?;
+            }
+            tx.commit().await?;
+        }
     }
-    if !written.is_empty() {
-        persist(
-            &mut tx,
-            ctx,
-            &s.collection,
-            &written,
-            state.store_limits.max_document_bytes,
-        )
-        .await?;
-    }
-    tx.commit().await?;
     adjust_count(state, ctx.app_id, created);
+    if !written.is_empty() {
+        state.store_notifications.changed(ctx.app_id);
+    }
     Ok(write_result("insert", mutated))
 }
 
@@ -724,6 +797,9 @@ async fn delete(
     }
     tx.commit().await?;
     adjust_count(state, ctx.app_id, -(written.len() as i64));
+    if !written.is_empty() {
+        state.store_notifications.changed(ctx.app_id);
+    }
     Ok(write_result(
         "delete",
         written.into_iter().map(|w| w.id).collect(),
@@ -746,6 +822,10 @@ pub async fn execute(
             format!("the statement uses :{missing} but `args` has no `{missing}`"),
         ));
     }
+    // INSERT checks the app inside its own statements; the others check it first.
+    if !matches!(statement, Statement::Insert(_)) {
+        apps::repo::require(&state.pool, ctx.org_id, ctx.app_id).await?;
+    }
     match statement {
         Statement::Select(s) => select(state, ctx, s, args).await,
         Statement::Insert(s) => {
@@ -753,11 +833,11 @@ pub async fn execute(
             // winner's document (it then conflicts, merges or skips as the statement says).
             let mut attempt = 0;
             loop {
-                match insert(state, ctx, s.clone(), args).await {
+                match insert(state, ctx, s.clone(), args, attempt == 0).await {
                     Err(ApiError::Other {
                         code: "concurrent_insert",
                         ..
-                    }) if attempt < 3 => attempt += 1,
+                    }) if attempt < 4 => attempt += 1,
                     other => return other,
                 }
             }

@@ -10,7 +10,7 @@ use edgebridge_edge::ids::id_from_key;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use std::time::Duration;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -32,8 +32,59 @@ fn decode_cursor(cursor: &str) -> Option<(String, i64)> {
     Some((tx.to_owned(), change.parse().ok()?))
 }
 
+/// Wakes this process's long polls at once, and every other api process through a NOTIFY that
+/// a background task sends for many writes together.
+#[derive(Clone)]
+pub struct ChangeSignal {
+    local: broadcast::Sender<Uuid>,
+    remote: mpsc::UnboundedSender<Uuid>,
+}
+
+impl ChangeSignal {
+    pub fn new(pool: PgPool, shutdown: CancellationToken) -> Self {
+        let (local, _) = broadcast::channel(1024);
+        let (remote, mut pending) = mpsc::unbounded_channel::<Uuid>();
+        tokio::spawn(async move {
+            loop {
+                let first = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    app = pending.recv() => match app { Some(a) => a, None => return },
+                };
+                // Gather what else arrived meanwhile, then notify once per app.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                let mut apps = vec![first];
+                while let Ok(a) = pending.try_recv() {
+                    apps.push(a);
+                }
+                apps.sort();
+                apps.dedup();
+                if let Err(e) = repo::notify_apps(&pool, &apps).await {
+                    tracing::warn!(error = %e, "could not notify other api processes of store changes");
+                }
+            }
+        });
+        Self { local, remote }
+    }
+
+    /// Called after a write committed.
+    pub fn changed(&self, app: Uuid) {
+        let _ = self.local.send(app);
+        let _ = self.remote.send(app);
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Uuid> {
+        self.local.subscribe()
+    }
+
+    /// For the listener: wakes local readers only (the change came from another process, or
+    /// from this one, whose readers were already woken; waking twice is harmless).
+    fn wake_local(&self, app: Uuid) {
+        let _ = self.local.send(app);
+    }
+}
+
 /// Forwards `NOTIFY edgebridge_store_changes '<app id>'` to waiting readers until shutdown.
-pub fn spawn_listener(pool: PgPool, sender: broadcast::Sender<Uuid>, shutdown: CancellationToken) {
+pub fn spawn_listener(pool: PgPool, signal: ChangeSignal, shutdown: CancellationToken) {
     tokio::spawn(async move {
         loop {
             let mut listener = match PgListener::connect_with(&pool).await {
@@ -56,7 +107,7 @@ pub fn spawn_listener(pool: PgPool, sender: broadcast::Sender<Uuid>, shutdown: C
                     message = listener.recv() => match message {
                         Ok(n) => {
                             if let Ok(app) = n.payload().parse::<Uuid>() {
-                                let _ = sender.send(app);
+                                signal.wake_local(app);
                             }
                         }
                         Err(e) => {

@@ -37,7 +37,6 @@ async fn run(
     body: ExecuteIn,
 ) -> Result<ExecuteOut> {
     auth.check_app(app_id)?;
-    apps::repo::require(&state.pool, auth.org_id, app_id).await?;
     let limits = &state.store_limits;
     if body.statement.chars().count() > limits.max_statement_chars {
         return Err(ApiError::bad_field(
@@ -61,13 +60,18 @@ async fn run(
         ));
     }
     let statement = dql::parse(&body.statement).map_err(ApiError::DqlParse)?;
-    if !statement.is_read_only() {
-        auth.require_write()?;
+    if !statement.is_read_only()
+        && let Err(forbidden) = auth.require_write()
+    {
+        // Another tenant's app answers 404 whatever the caller's role.
+        apps::repo::require(&state.pool, auth.org_id, app_id).await?;
+        return Err(forbidden);
     }
     let actor = match auth.method {
         AuthMethod::ApiKey | AuthMethod::AccessToken => format!("key:{}", auth.key_id),
     };
     let ctx = ExecContext {
+        org_id: auth.org_id,
         app_id,
         actor: body.origin.clone().unwrap_or(actor),
         origin: body.origin,

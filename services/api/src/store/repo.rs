@@ -1,8 +1,20 @@
 //! Edge store persistence: documents (CRDT state plus the visible JSON) and the change log.
+//!
+//! Statements driven by arrays of keys are not kept as prepared statements
+//! (`persistent(false)`): a cached generic plan, made while a collection was small, can keep
+//! filtering a whole collection instead of probing the index for each key once it has grown.
+//! Unnamed statements are planned with the actual arguments every time.
 
 use crate::error::Result;
 use sqlx::{PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
+
+/// Documents to write, column by column: key, CRDT state, visible value (None = deleted).
+pub struct DocBatch<'a> {
+    pub keys: &'a [String],
+    pub states: &'a [Vec<u8>],
+    pub values: &'a [Option<Vec<u8>>],
+}
 
 #[derive(Debug, sqlx::FromRow)]
 pub struct DocRow {
@@ -29,6 +41,7 @@ pub async fn values_by_keys(
          where app_id = $1 and collection = $2 and doc_key = any($3) and value is not null
          order by doc_key",
     )
+    .persistent(false)
     .bind(app_id)
     .bind(collection)
     .bind(keys)
@@ -50,6 +63,7 @@ pub async fn scan_values(
            and ($3::text is null or doc_key > $3)
          order by doc_key limit $4",
     )
+    .persistent(false)
     .bind(app_id)
     .bind(collection)
     .bind(after_key)
@@ -70,6 +84,7 @@ pub async fn lock_docs(
          where app_id = $1 and collection = $2 and doc_key = any($3)
          order by doc_key for update",
     )
+    .persistent(false)
     .bind(app_id)
     .bind(collection)
     .bind(keys)
@@ -103,6 +118,52 @@ pub async fn insert_new(
     Ok(rows.into_iter().map(|(k,)| k).collect())
 }
 
+/// The fast path of an INSERT whose `_id`s are all new: documents and changes in one
+/// autocommitted statement, all or nothing. Answers `false` (and writes nothing) when an `_id`
+/// was taken or the app is not the organization's: the statement then divides by zero, which
+/// rolls back every row it wrote.
+pub async fn insert_fresh(
+    db: &sqlx::PgPool,
+    org_id: Uuid,
+    app_id: Uuid,
+    collection: &str,
+    docs: DocBatch<'_>,
+    origin: Option<&str>,
+    actor: &str,
+) -> Result<bool> {
+    let result = sqlx::query(
+        "with app as (
+             select 1 from apps where app_id = $1 and org_id = $8
+         ), inserted as (
+             insert into store_documents (app_id, collection, doc_key, state, value)
+             select $1, $2, k, s, v from unnest($3::text[], $4::bytea[], $5::bytea[]) as t(k, s, v)
+             where exists (select 1 from app)
+             on conflict (app_id, collection, doc_key) do nothing
+             returning 1
+         ), logged as (
+             insert into store_changes (app_id, collection, doc_key, value, origin, actor)
+             select $1, $2, k, v, $6, $7 from unnest($3::text[], $5::bytea[]) as t(k, v)
+             where exists (select 1 from app)
+         )
+         select 1 / (case when (select count(*) from inserted) = cardinality($3::text[]) then 1 else 0 end)",
+    )
+    .bind(app_id)
+    .bind(collection)
+    .bind(docs.keys)
+    .bind(docs.states)
+    .bind(docs.values)
+    .bind(origin)
+    .bind(actor)
+    .bind(org_id)
+    .execute(db)
+    .await;
+    match result {
+        Ok(_) => Ok(true),
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("22012") => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Overwrites locked documents with their merged state.
 pub async fn update_docs(
     tx: &mut Transaction<'_, Postgres>,
@@ -117,6 +178,7 @@ pub async fn update_docs(
          from unnest($3::text[], $4::bytea[], $5::bytea[]) as t(k, s, v)
          where d.app_id = $1 and d.collection = $2 and d.doc_key = t.k",
     )
+    .persistent(false)
     .bind(app_id)
     .bind(collection)
     .bind(keys)
@@ -127,7 +189,8 @@ pub async fn update_docs(
     Ok(())
 }
 
-/// Appends changes to the feed and wakes long-polling readers once the transaction commits.
+/// Appends changes to the feed. (Readers are woken after the commit, outside the transaction:
+/// a NOTIFY inside it would serialize every writer's commit on Postgres' notification lock.)
 pub async fn record_changes(
     tx: &mut Transaction<'_, Postgres>,
     app_id: Uuid,
@@ -149,10 +212,17 @@ pub async fn record_changes(
     .bind(actor)
     .execute(&mut **tx)
     .await?;
-    sqlx::query("select pg_notify('edgebridge_store_changes', $1)")
-        .bind(app_id.to_string())
-        .execute(&mut **tx)
-        .await?;
+    Ok(())
+}
+
+/// Tells other api processes which apps have new changes (one statement for many apps).
+pub async fn notify_apps(db: impl PgExecutor<'_>, apps: &[Uuid]) -> Result<()> {
+    sqlx::query(
+        "select pg_notify('edgebridge_store_changes', a::text) from unnest($1::uuid[]) as t(a)",
+    )
+    .bind(apps)
+    .execute(db)
+    .await?;
     Ok(())
 }
 
@@ -197,6 +267,7 @@ pub async fn changes_after(
          order by tx_id, change_id
          limit $5",
     )
+    .persistent(false)
     .bind(app_id)
     .bind(after.0)
     .bind(after.1)

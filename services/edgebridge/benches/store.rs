@@ -1,0 +1,85 @@
+//! Benchmark: the edge store through HTTP (auth, DQL parse, CRDT merge, Postgres, change feed
+//! rows): single-document inserts/s, batched inserts (documents/s), and point reads by `_id`.
+//!
+//! Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p edgebridge --bench store`
+//! Options (env): BENCH_SECS (default 10), BENCH_CONCURRENCY (default 32), BENCH_BATCH (documents
+//! per batched INSERT, default 500), BENCH_RATE (point-read open loop, default 1000 req/s).
+
+mod common;
+
+use common::{Bench, closed_loop, env_or, open_loop, report};
+use serde_json::{Map, Value, json};
+use std::time::Duration;
+
+fn doc(id: String) -> Value {
+    json!({"_id": id, "title": "buy milk", "done": false, "priority": 3, "tags": ["home", "errand"],
+           "address": {"city": "Oslo", "zip": "0150"}})
+}
+
+fn main() -> anyhow::Result<()> {
+    let secs: u64 = env_or("BENCH_SECS", 10);
+    let concurrency: usize = env_or("BENCH_CONCURRENCY", 32);
+    let batch: usize = env_or("BENCH_BATCH", 500);
+    let rate: u64 = env_or("BENCH_RATE", 1000);
+    let bench = Bench::start()?;
+    let url = format!("{}/v1/apps/{}/store/execute", bench.base, bench.app_id);
+    let (client, key) = (bench.client.clone(), bench.key.clone());
+    let post = move |body: Value| {
+        let (client, url, key) = (client.clone(), url.clone(), key.clone());
+        async move {
+            match client.post(&url).bearer_auth(&key).json(&body).send().await {
+                Ok(res) if res.status().is_success() => res.bytes().await.is_ok(),
+                _ => false,
+            }
+        }
+    };
+    println!(
+        "Edge store through HTTP (auth + DQL + CRDT + Postgres + change feed), {secs} s per phase"
+    );
+    bench.client_rt.block_on(async {
+        let single = {
+            let post = post.clone();
+            move |i: u64| {
+                post(json!({"statement": "INSERT INTO tasks DOCUMENTS (:d)", "args": {"d": doc(format!("t{i}"))}}))
+            }
+        };
+        let _ = closed_loop(concurrency, Duration::from_secs(2), {
+            let post = post.clone();
+            move |i: u64| post(json!({"statement": "INSERT INTO warm DOCUMENTS (:d)", "args": {"d": doc(format!("w{i}"))}}))
+        })
+        .await;
+        let (lat, err, el) = closed_loop(concurrency, Duration::from_secs(secs), single).await;
+        let inserted = lat.len() as u64;
+        report(&format!("single inserts, {concurrency} in flight"), lat, err, el, 1);
+
+        let placeholders: Vec<String> = (0..batch).map(|i| format!("(:d{i})")).collect();
+        let statement = format!("INSERT INTO batched DOCUMENTS {}", placeholders.join(", "));
+        let batched = {
+            let post = post.clone();
+            move |i: u64| {
+                let mut args = Map::new();
+                for j in 0..batch {
+                    args.insert(format!("d{j}"), doc(format!("b{i}-{j}")));
+                }
+                post(json!({"statement": statement.clone(), "args": args}))
+            }
+        };
+        let (lat, err, el) = closed_loop(4, Duration::from_secs(secs), batched).await;
+        report(&format!("batched inserts ({batch}/statement), docs"), lat, err, el, batch as u64);
+
+        let read = {
+            let post = post.clone();
+            move |i: u64| {
+                let id = format!("t{}", (i * 7919) % inserted.max(1));
+                post(json!({"statement": "SELECT * FROM tasks WHERE _id = :id", "args": {"id": id}}))
+            }
+        };
+        let (lat, err, el) = closed_loop(concurrency, Duration::from_secs(secs), read.clone()).await;
+        report(&format!("point reads, {concurrency} in flight"), lat, err, el, 1);
+        let (sched, sent, err, el) = open_loop(rate, Duration::from_secs(secs), read).await;
+        report(&format!("point reads {rate}/s (scheduled)"), sched, err, el, 1);
+        report(&format!("point reads {rate}/s (sent)"), sent, err, el, 1);
+    });
+    bench.stop();
+    Ok(())
+}
