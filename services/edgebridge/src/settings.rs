@@ -81,6 +81,16 @@ pub struct ServeArgs {
     /// How long open requests may finish after SIGTERM, in seconds.
     #[arg(long, env = "EDGEBRIDGE_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     shutdown_grace_secs: u64,
+    /// Largest edge-store document, in bytes (its JSON).
+    #[arg(long, env = "EDGEBRIDGE_STORE_MAX_DOCUMENT_BYTES", default_value_t = 256 * 1024)]
+    store_max_document_bytes: usize,
+    /// Most edge-store documents one app may hold.
+    #[arg(
+        long,
+        env = "EDGEBRIDGE_STORE_MAX_DOCUMENTS_PER_APP",
+        default_value_t = 1_000_000
+    )]
+    store_max_documents_per_app: i64,
     /// Development mode: generate missing keys (ephemeral!), create the database and a default
     /// organization, app and owner key. Never in production.
     #[arg(long)]
@@ -141,6 +151,13 @@ impl ServeArgs {
         config.token_ttl = Duration::from_secs(self.token_ttl_secs);
         config.request_timeout = Duration::from_secs(self.request_timeout_secs);
         config.body_limit_bytes = self.body_limit_bytes;
+        if self.store_max_document_bytes == 0 || self.store_max_documents_per_app <= 0 {
+            bail!(
+                "EDGEBRIDGE_STORE_MAX_DOCUMENT_BYTES and EDGEBRIDGE_STORE_MAX_DOCUMENTS_PER_APP must be above 0"
+            );
+        }
+        config.store_limits.max_document_bytes = self.store_max_document_bytes;
+        config.store_limits.max_documents_per_app = self.store_max_documents_per_app;
         Ok(config)
     }
 }

@@ -2,6 +2,10 @@
 
 #![allow(dead_code)]
 
+/// The same allocator as the `edgebridge` binary, so the figures are the binary's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use edgebridge_api::auth::jwt::JwtKeys;
 use edgebridge_api::crypto::Keyring;
 use edgebridge_api::{ApiConfig, Application, api_keys};
