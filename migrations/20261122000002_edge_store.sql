@@ -1,10 +1,12 @@
 -- The edge store (issue 3): per-app collections of CRDT documents and an ordered change feed.
 
+-- Names and keys compare byte by byte (collation "C"): the order is the same on every server
+-- whatever its locale, and index maintenance skips locale-aware comparison.
 create table store_documents (
     app_id uuid not null references apps (app_id) on delete cascade,
-    collection text not null,
+    collection text collate "C" not null,
     -- Canonical JSON of the document's `_id` ({"a":1,"b":2} and {"b":2,"a":1} are one key).
-    doc_key text not null,
+    doc_key text collate "C" not null,
     -- The replicated CRDT state (JSON bytes; the api merges it, Postgres never parses it).
     state bytea not null,
     -- The visible document with its `_id` (JSON bytes); null while deleted (a tombstone).
@@ -21,8 +23,8 @@ create table store_changes (
     app_id uuid not null references apps (app_id) on delete cascade,
     tx_id xid8 not null default pg_current_xact_id(),
     change_id bigint generated always as identity,
-    collection text not null,
-    doc_key text not null,
+    collection text collate "C" not null,
+    doc_key text collate "C" not null,
     -- The resulting document (JSON bytes), or null for a deletion.
     value bytea,
     -- The writer's origin tag (so a consumer can skip its own writes) and actor.

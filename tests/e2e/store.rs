@@ -718,3 +718,57 @@ async fn compatibility_path_roles_and_tenancy(pool: PgPool) {
         1
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn group_committed_inserts_keep_their_own_outcomes(pool: PgPool) {
+    let app = std::sync::Arc::new(TestApp::spawn(pool).await);
+    app.dql("INSERT INTO g DOCUMENTS ({_id: 'taken'})", json!({}))
+        .await;
+    // Many small inserts at once share statements; the ones that hit a taken _id fail alone.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let app = app.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = if i % 10 == 0 {
+                "taken".to_owned()
+            } else {
+                format!("n{i}")
+            };
+            let res = app
+                .dql_as(
+                    &app.owner_key,
+                    "INSERT INTO g DOCUMENTS (:d)",
+                    json!({"d": {"_id": id, "i": i}}),
+                )
+                .await;
+            res.status()
+        }));
+    }
+    let mut ok = 0;
+    let mut conflicts = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            StatusCode::OK => ok += 1,
+            StatusCode::CONFLICT => conflicts += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((ok, conflicts), (36, 4));
+    let all = app.dql("SELECT * FROM g", json!({})).await;
+    assert_eq!(items(&all).len(), 37);
+    let taken = app
+        .dql("SELECT * FROM g WHERE _id = 'taken'", json!({}))
+        .await;
+    assert_eq!(
+        items(&taken),
+        [json!({"_id": "taken"})],
+        "the taken document is untouched"
+    );
+    app.feed_settles_at(37).await;
+    let feed = app.changes("limit=1000").await;
+    assert_eq!(
+        feed["changes"].as_array().unwrap().len(),
+        37,
+        "one change per written document"
+    );
+}

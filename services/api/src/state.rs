@@ -36,6 +36,8 @@ pub struct Inner {
     pub store_limits: StoreLimits,
     /// Documents per app, cached for the quota check.
     pub doc_counts: Mutex<HashMap<Uuid, (Instant, i64)>>,
+    /// Group commit of optimistic inserts.
+    pub insert_batches: crate::store::coalesce::InsertBatcher,
     /// Wakes change-feed long polls after writes (here and in other api processes).
     pub store_notifications: ChangeSignal,
 }
@@ -62,6 +64,7 @@ impl AppState {
             clock: Mutex::new(HlcClock::new()),
             store_limits: config.store_limits,
             doc_counts: Mutex::new(HashMap::new()),
+            insert_batches: Default::default(),
             store_notifications: ChangeSignal::new(pool_for_signal, shutdown),
         }))
     }

@@ -4,14 +4,28 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// One point in hybrid logical time. Ordered by wall time, then counter.
+/// One point in hybrid logical time. Ordered by wall time, then counter. Stored as the pair
+/// `[wall_ms, counter]` (it is in every field's stamp, so it is kept short).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
 )]
+#[serde(from = "(u64, u32)", into = "(u64, u32)")]
 pub struct Hlc {
     /// Milliseconds since the Unix epoch.
     pub wall_ms: u64,
     pub counter: u32,
+}
+
+impl From<(u64, u32)> for Hlc {
+    fn from((wall_ms, counter): (u64, u32)) -> Self {
+        Self { wall_ms, counter }
+    }
+}
+
+impl From<Hlc> for (u64, u32) {
+    fn from(h: Hlc) -> Self {
+        (h.wall_ms, h.counter)
+    }
 }
 
 impl Hlc {
@@ -77,6 +91,13 @@ mod tests {
         let e = c.tick(101);
         assert!(a < b && b < d && d < e);
         assert_eq!(e, Hlc::new(101, 0));
+    }
+
+    #[test]
+    fn serializes_as_a_pair() {
+        let h = Hlc::new(1_700_000_000_000, 3);
+        assert_eq!(serde_json::to_string(&h).unwrap(), "[1700000000000,3]");
+        assert_eq!(serde_json::from_str::<Hlc>("[1700000000000,3]").unwrap(), h);
     }
 
     #[test]

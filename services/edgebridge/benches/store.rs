@@ -22,6 +22,7 @@ fn main() -> anyhow::Result<()> {
     let batch: usize = env_or("BENCH_BATCH", 500);
     let rate: u64 = env_or("BENCH_RATE", 1000);
     let bench = Bench::start()?;
+    let pool = bench.pool.clone();
     let url = format!("{}/v1/apps/{}/store/execute", bench.base, bench.app_id);
     let (client, key) = (bench.client.clone(), bench.key.clone());
     let post = move |body: Value| {
@@ -67,6 +68,9 @@ fn main() -> anyhow::Result<()> {
         let (lat, err, el) = closed_loop(4, Duration::from_secs(secs), batched).await;
         report(&format!("batched inserts ({batch}/statement), docs"), lat, err, el, batch as u64);
 
+        // Let the bulk load's background work (checkpoint, autovacuum) settle before reads.
+        let _ = sqlx::query("checkpoint").execute(&pool).await;
+        let _ = sqlx::query("vacuum analyze store_documents").execute(&pool).await;
         let read = {
             let post = post.clone();
             move |i: u64| {

@@ -2,6 +2,7 @@
 //! writes lock the documents they touch, merge CRDT deltas, and record each change in the feed,
 //! all in one transaction: a statement applies completely or not at all.
 
+use super::coalesce::{BatchKey, Outcome, Rows};
 use super::model::ExecuteOut;
 use super::repo;
 use crate::apps;
@@ -54,6 +55,8 @@ pub struct ExecContext {
 }
 
 const SCAN_BATCH: i64 = 1000;
+/// Inserts of at most this many documents go through group commit.
+const GROUP_COMMIT_MAX_DOCS: usize = 16;
 
 fn apply_error(e: ApplyError) -> ApiError {
     match e {
@@ -612,21 +615,46 @@ async fn insert(
                 check_quota(state, &state.pool, ctx.app_id, created).await?;
             }
             let docs = encode_all(written.iter(), max_bytes)?;
-            let all_new = repo::insert_fresh(
-                &state.pool,
-                ctx.org_id,
-                ctx.app_id,
-                &s.collection,
-                repo::DocBatch {
-                    keys: &docs.keys,
-                    states: &docs.states,
-                    values: &docs.values,
-                },
-                ctx.origin.as_deref(),
-                &ctx.actor,
-            )
-            .await?;
-            if !all_new {
+            let key = BatchKey {
+                org_id: ctx.org_id,
+                app_id: ctx.app_id,
+                collection: s.collection.clone(),
+                origin: ctx.origin.clone(),
+                actor: ctx.actor.clone(),
+            };
+            let rows = Rows {
+                keys: docs.keys,
+                states: docs.states,
+                values: docs.values,
+            };
+            // Small inserts share statements; large ones already amortize theirs and are better
+            // run side by side.
+            let outcome = if rows.keys.len() <= GROUP_COMMIT_MAX_DOCS {
+                state.insert_batches.insert(&state.pool, key, rows).await?
+            } else {
+                Outcome::RefusedShared(rows)
+            };
+            let written_alone = match outcome {
+                Outcome::Written => true,
+                Outcome::Refused => false,
+                Outcome::RefusedShared(rows) => {
+                    repo::insert_fresh(
+                        &state.pool,
+                        ctx.org_id,
+                        ctx.app_id,
+                        &s.collection,
+                        repo::DocBatch {
+                            keys: &rows.keys,
+                            states: &rows.states,
+                            values: &rows.values,
+                        },
+                        ctx.origin.as_deref(),
+                        &ctx.actor,
+                    )
+                    .await?
+                }
+            };
+            if !written_alone {
                 return Err(concurrent_insert());
             }
         }

@@ -1,6 +1,7 @@
 //! The edge store's HTTP API: DQL at `/v1/apps/{appId}/store/execute` (and at the path scripts
 //! written for the product we replace use, `/{appId}/api/v4/store/execute`), and the change feed.
 
+pub mod coalesce;
 pub mod execute;
 pub mod feed;
 pub mod model;
