@@ -712,10 +712,23 @@ async fn compatibility_path_roles_and_tenancy(pool: PgPool) {
         .get(&format!("/v1/apps/{}/store/changes", app.app_id), &other)
         .await;
     assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    // Writes from the other organization (owner and viewer) answer 404 and change nothing.
+    let other_viewer = app.create_key(&other, "viewer", None).await;
+    for key in [&other, &other_viewer] {
+        for statement in [
+            "INSERT INTO cars DOCUMENTS ({_id: 'c1', make: 'Saab'}) ON ID CONFLICT DO UPDATE",
+            "INSERT INTO cars DOCUMENTS ({_id: 'c2'})",
+            "UPDATE cars SET make = 'Saab' WHERE true",
+            "DELETE FROM cars WHERE true",
+        ] {
+            let res = app.dql_as(key, statement, json!({})).await;
+            assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+        }
+    }
     // Unchanged.
     assert_eq!(
-        items(&app.dql("SELECT * FROM cars", json!({})).await).len(),
-        1
+        items(&app.dql("SELECT * FROM cars", json!({})).await),
+        [json!({"_id": "c1", "make": "Volvo"})]
     );
 }
 
@@ -771,4 +784,55 @@ async fn group_committed_inserts_keep_their_own_outcomes(pool: PgPool) {
         37,
         "one change per written document"
     );
+}
+
+#[sqlx::test(migrations = false)]
+async fn id_lookups_numbers_origins_and_depth(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    app.dql(
+        "INSERT INTO n DOCUMENTS ({_id: 1, a: 0}), ({_id: 9007199254740993, a: 1}), ({_id: 9007199254740992, a: 2})",
+        json!({}),
+    )
+    .await;
+    // `_id` compared with an expression over the document is not a key lookup.
+    let out = app
+        .dql("SELECT _id FROM n WHERE _id = a + 1", json!({}))
+        .await;
+    assert_eq!(items(&out), [json!({"_id": 1})]);
+    // Large integer ids stay distinct.
+    let out = app
+        .dql("SELECT a FROM n WHERE _id = 9007199254740993", json!({}))
+        .await;
+    assert_eq!(items(&out), [json!({"a": 1})]);
+    // `IN (:v)` with a single value.
+    let out = app
+        .dql("SELECT _id FROM n WHERE a IN (:v)", json!({"v": 2}))
+        .await;
+    assert_eq!(items(&out).len(), 1);
+
+    // The feed's actor is always the key; `origin` cannot pose as another writer.
+    app.dql_with(
+        json!({"statement": "INSERT INTO o DOCUMENTS ({_id: 'x'})", "origin": "key:someone-else"}),
+    )
+    .await;
+    app.feed_settles_at(4).await;
+    let feed = app.changes("collections=o").await;
+    let change = &feed["changes"][0];
+    assert_eq!(change["origin"], "key:someone-else");
+    assert!(change["actor"].as_str().unwrap().starts_with("key:"));
+    assert_ne!(change["actor"], "key:someone-else");
+
+    // Documents nested too deeply to be stored safely are refused.
+    let mut deep = json!(1);
+    for _ in 0..40 {
+        deep = json!({"d": deep});
+    }
+    let res = app
+        .dql_as(
+            &app.owner_key,
+            "INSERT INTO n DOCUMENTS (:d)",
+            json!({"d": {"x": deep}}),
+        )
+        .await;
+    assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "document_too_deep").await;
 }

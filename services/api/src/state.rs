@@ -34,8 +34,8 @@ pub struct Inner {
     /// Issues the edge store's write stamps (hybrid logical clock).
     pub clock: Mutex<HlcClock>,
     pub store_limits: StoreLimits,
-    /// Documents per app, cached for the quota check.
-    pub doc_counts: Mutex<HashMap<Uuid, (Instant, i64)>>,
+    /// Documents per (organization, app), cached for the quota check.
+    pub doc_counts: Mutex<HashMap<(Uuid, Uuid), (Instant, i64)>>,
     /// Group commit of optimistic inserts.
     pub insert_batches: crate::store::coalesce::InsertBatcher,
     /// Wakes change-feed long polls after writes (here and in other api processes).

@@ -3,7 +3,7 @@
 
 use crate::crdt::{DocState, FieldChange, ObjectMode, Stamp};
 use crate::dql::ast::{Path, UpdateAction};
-use crate::dql::eval::{EvalError, Scope, eval, read_path};
+use crate::dql::eval::{EvalError, Scope, eval};
 use serde_json::{Map, Value};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -15,6 +15,8 @@ pub enum ApplyError {
     NotANumber(String),
     /// `SET _id = ...` or the like.
     IdIsImmutable,
+    /// A counter inside an object in strict mode, where objects are whole values.
+    CounterInStrictObject(String),
 }
 
 impl std::fmt::Display for ApplyError {
@@ -29,6 +31,10 @@ impl std::fmt::Display for ApplyError {
             ApplyError::IdIsImmutable => {
                 f.write_str("`_id` cannot be changed; insert a new document instead")
             }
+            ApplyError::CounterInStrictObject(p) => write!(
+                f,
+                "`{p}` is inside an object, which strict mode treats as one value; counters inside objects need \"dqlStrictMode\": false"
+            ),
         }
     }
 }
@@ -146,7 +152,39 @@ pub fn write_document(
     }
 }
 
-/// Applies an UPDATE's actions. Expressions see the document as it was before the statement.
+/// The current value of the top-level field `top`, as an object (empty when it is not one).
+fn current_object(state: &DocState, top: &str) -> Value {
+    state
+        .view()
+        .and_then(|mut doc| doc.remove(top))
+        .filter(Value::is_object)
+        .unwrap_or_else(|| Value::Object(Map::new()))
+}
+
+/// Before a write below `fields[0]` in non-strict mode: an object held as one whole value (written
+/// by a strict writer) is rewritten as members, so the write adds to it instead of hiding it.
+fn open_whole_objects(state: &mut DocState, fields: &[String], stamps: &mut dyn StampSource) {
+    for depth in 1..fields.len() {
+        let prefix = &fields[..depth];
+        if !state.reads_as_whole_value(prefix) {
+            continue;
+        }
+        let current = state
+            .view()
+            .and_then(|doc| read_fields(&doc, prefix).cloned());
+        if let Some(object @ Value::Object(_)) = current {
+            state.apply(
+                prefix,
+                &FieldChange::Set(object),
+                &stamps.next_stamp(),
+                ObjectMode::Merge,
+            );
+        }
+    }
+}
+
+/// Applies an UPDATE's actions. Expressions see the document as it was before the statement;
+/// each action builds on the ones before it.
 pub fn apply_update(
     state: &mut DocState,
     before: &Map<String, Value>,
@@ -160,42 +198,53 @@ pub fn apply_update(
         args,
     };
     for action in actions {
-        match action {
-            UpdateAction::Set(path, expr) => {
-                let fields = field_path(path)?;
-                let Some(value) = eval(expr, &scope)? else {
-                    // Setting to MISSING removes the field.
-                    state.apply(&fields, &FieldChange::Unset, &stamps.next_stamp(), mode);
-                    continue;
-                };
-                let stamp = stamps.next_stamp();
-                if mode == ObjectMode::Whole && fields.len() > 1 {
-                    // Strict mode: nested objects are whole values; rewrite the top-level one.
-                    let top = fields[0].clone();
-                    let mut whole = before
-                        .get(&top)
-                        .cloned()
-                        .filter(Value::is_object)
-                        .unwrap_or_else(|| Value::Object(Map::new()));
-                    set_nested(&mut whole, &fields[1..], value);
-                    state.apply(&[top], &FieldChange::Set(whole), &stamp, mode);
-                } else {
-                    set_field(state, &fields, value, mode, &stamp);
+        let path = match action {
+            UpdateAction::Set(p, _)
+            | UpdateAction::Unset(p)
+            | UpdateAction::Increment(p, _)
+            | UpdateAction::Restart(p, _) => p,
+        };
+        let fields = field_path(path)?;
+        let nested = fields.len() > 1;
+        if nested && mode == ObjectMode::Whole {
+            // Strict mode: objects are whole values, so a change below the top level rewrites
+            // the top-level value (as it is now, after earlier actions of this statement).
+            let top = fields[0].clone();
+            let mut whole = current_object(state, &top);
+            match action {
+                UpdateAction::Set(_, expr) => match eval(expr, &scope)? {
+                    Some(value) => set_nested(&mut whole, &fields[1..], value),
+                    None => remove_nested(&mut whole, &fields[1..]),
+                },
+                UpdateAction::Unset(_) => remove_nested(&mut whole, &fields[1..]),
+                UpdateAction::Increment(..) | UpdateAction::Restart(..) => {
+                    return Err(ApplyError::CounterInStrictObject(describe(path)));
                 }
             }
-            UpdateAction::Unset(path) => {
-                let fields = field_path(path)?;
+            state.apply(&[top], &FieldChange::Set(whole), &stamps.next_stamp(), mode);
+            continue;
+        }
+        if nested {
+            open_whole_objects(state, &fields, stamps);
+        }
+        match action {
+            UpdateAction::Set(_, expr) => match eval(expr, &scope)? {
+                Some(value) => set_field(state, &fields, value, mode, &stamps.next_stamp()),
+                // Setting to MISSING removes the field.
+                None => state.apply(&fields, &FieldChange::Unset, &stamps.next_stamp(), mode),
+            },
+            UpdateAction::Unset(_) => {
                 state.apply(&fields, &FieldChange::Unset, &stamps.next_stamp(), mode);
             }
-            UpdateAction::Increment(path, expr) => {
-                let fields = field_path(path)?;
+            UpdateAction::Increment(_, expr) => {
                 let by = eval(expr, &scope)?
                     .and_then(|v| v.as_f64())
                     .ok_or_else(|| ApplyError::NotANumber(describe(path)))?;
                 if !state.is_counter(&fields) {
                     // A plain number becomes a counter that starts from its value.
-                    let current = read_path(before, path)
-                        .and_then(Value::as_f64)
+                    let current = state
+                        .view()
+                        .and_then(|doc| read_fields(&doc, &fields).and_then(Value::as_f64))
                         .unwrap_or(0.0);
                     state.apply(
                         &fields,
@@ -211,8 +260,7 @@ pub fn apply_update(
                     ObjectMode::Merge,
                 );
             }
-            UpdateAction::Restart(path, expr) => {
-                let fields = field_path(path)?;
+            UpdateAction::Restart(_, expr) => {
                 let value = match expr {
                     None => 0.0,
                     Some(e) => eval(e, &scope)?
@@ -229,6 +277,22 @@ pub fn apply_update(
         }
     }
     Ok(())
+}
+
+fn remove_nested(target: &mut Value, path: &[String]) {
+    match path {
+        [] => {}
+        [last] => {
+            if let Value::Object(map) = target {
+                map.remove(last);
+            }
+        }
+        [head, rest @ ..] => {
+            if let Some(child) = target.as_object_mut().and_then(|m| m.get_mut(head)) {
+                remove_nested(child, rest);
+            }
+        }
+    }
 }
 
 fn set_nested(target: &mut Value, path: &[String], value: Value) {
@@ -373,6 +437,78 @@ mod tests {
         assert!(
             state.fields["addr"].children.is_empty(),
             "one whole register in strict mode"
+        );
+    }
+
+    #[test]
+    fn nested_writes_keep_sibling_members_in_both_modes() {
+        // Strict: UNSET and two SETs in one statement rewrite the whole object from its current value.
+        let mut s = stamps();
+        let mut state = DocState::default();
+        write_document(
+            &mut state,
+            json!({"a": {"b": 1, "c": 2}}).as_object().unwrap(),
+            ObjectMode::Whole,
+            &mut s,
+        );
+        update(
+            &mut state,
+            "UPDATE t UNSET a.c WHERE true",
+            ObjectMode::Whole,
+            &mut s,
+        )
+        .unwrap();
+        assert_eq!(visible(&state, &json!("d")).unwrap()["a"], json!({"b": 1}));
+        update(
+            &mut state,
+            "UPDATE t SET a.x = 'X', a.y = 'Y' WHERE true",
+            ObjectMode::Whole,
+            &mut s,
+        )
+        .unwrap();
+        assert_eq!(
+            visible(&state, &json!("d")).unwrap()["a"],
+            json!({"b": 1, "x": "X", "y": "Y"})
+        );
+        assert_eq!(
+            update(
+                &mut state,
+                "UPDATE t APPLY a.b INCREMENT BY 1 WHERE true",
+                ObjectMode::Whole,
+                &mut s
+            ),
+            Err(ApplyError::CounterInStrictObject("a.b".into()))
+        );
+
+        // Non-strict writes below an object a strict writer wrote add to it.
+        let mut state = DocState::default();
+        write_document(
+            &mut state,
+            json!({"a": {"b": 1, "c": {"d": 2}}}).as_object().unwrap(),
+            ObjectMode::Whole,
+            &mut s,
+        );
+        update(
+            &mut state,
+            "UPDATE t SET a.b = 5 WHERE true",
+            ObjectMode::Merge,
+            &mut s,
+        )
+        .unwrap();
+        assert_eq!(
+            visible(&state, &json!("d")).unwrap()["a"],
+            json!({"b": 5, "c": {"d": 2}})
+        );
+        update(
+            &mut state,
+            "UPDATE t APPLY a.c.n INCREMENT BY 2 UNSET a.b WHERE true",
+            ObjectMode::Merge,
+            &mut s,
+        )
+        .unwrap();
+        assert_eq!(
+            visible(&state, &json!("d")).unwrap()["a"],
+            json!({"c": {"d": 2, "n": 2}})
         );
     }
 

@@ -303,6 +303,12 @@ impl FieldNode {
         register.and_then(|r| r.value.clone())
     }
 
+    /// True when the visible value is a whole-value assignment (not a map or a counter).
+    pub fn reads_as_whole_value(&self, floor: Option<&Stamp>) -> bool {
+        let register = self.register.as_ref().filter(|r| above(&r.stamp, floor));
+        register.is_some_and(|r| self.latest(floor) == Some(&r.stamp))
+    }
+
     /// True when the visible value is a counter.
     pub fn is_counter(&self, floor: Option<&Stamp>) -> bool {
         let counter = self.counter_latest(floor);
@@ -518,6 +524,12 @@ impl DocState {
             node = node.children.get(name)?;
         }
         Some(node)
+    }
+
+    /// True when the field at `path` currently reads as one whole value.
+    pub fn reads_as_whole_value(&self, path: &[String]) -> bool {
+        self.node(path)
+            .is_some_and(|n| n.reads_as_whole_value(self.deleted.as_ref()))
     }
 
     /// True when the field at `path` currently reads as a counter.

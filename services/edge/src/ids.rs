@@ -27,11 +27,15 @@ fn write_key(id: &Value, out: &mut String, depth: usize) -> Result<(), IdError> 
     }
     match id {
         Value::String(_) => out.push_str(&id.to_string()),
-        Value::Number(n) => match n.as_f64() {
-            Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+        // Integers exactly (64-bit IDs must not collide through f64); other numbers by value,
+        // with integral floats written as integers (1.0 is 1).
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => out.push_str(&i.to_string()),
+            (_, Some(u), _) => out.push_str(&u.to_string()),
+            (_, _, Some(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
                 out.push_str(&(f as i64).to_string())
             }
-            Some(f) if f.is_finite() => out.push_str(&Value::from(f).to_string()),
+            (_, _, Some(f)) if f.is_finite() => out.push_str(&Value::from(f).to_string()),
             _ => return Err(IdError("an `_id` number must be finite")),
         },
         Value::Object(members) => {
@@ -101,6 +105,18 @@ mod tests {
         assert_eq!(
             id_from_key(&document_key(&json!({"b": "x", "a": 1})).unwrap()),
             json!({"a": 1, "b": "x"})
+        );
+    }
+
+    #[test]
+    fn large_integers_stay_distinct() {
+        assert_ne!(
+            document_key(&json!(9007199254740993u64)).unwrap(),
+            document_key(&json!(9007199254740992u64)).unwrap()
+        );
+        assert_eq!(
+            document_key(&json!(u64::MAX)).unwrap(),
+            u64::MAX.to_string()
         );
     }
 

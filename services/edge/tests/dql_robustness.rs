@@ -118,6 +118,23 @@ proptest! {
 }
 
 #[test]
+fn long_operator_chains_are_refused_not_overflowed() {
+    for op in [" + 1", " * 1", " - 1", " / 1", " AND a = 1", " OR a = 1"] {
+        let src = format!("SELECT * FROM t WHERE _id = 1{}", op.repeat(30_000));
+        let e = parse(&src).expect_err("too long a chain");
+        assert!(e.message.contains("nests deeper"), "{}", e.message);
+    }
+    // A reasonable chain still parses.
+    assert!(
+        parse(&format!(
+            "SELECT * FROM t WHERE a = 0{}",
+            " OR a = 1".repeat(100)
+        ))
+        .is_ok()
+    );
+}
+
+#[test]
 fn very_deep_nesting_is_refused_not_overflowed() {
     for open in ["(", "[", "{a:", "NOT ", "-"] {
         let src = format!("SELECT * FROM t WHERE {}", open.repeat(100_000));

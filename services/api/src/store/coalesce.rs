@@ -116,6 +116,14 @@ impl InsertBatcher {
                 all.states.extend_from_slice(&p.rows.states);
                 all.values.extend_from_slice(&p.rows.values);
             }
+            // Writers that take row locks in the same (key) order cannot deadlock each other.
+            let mut order: Vec<usize> = (0..all.keys.len()).collect();
+            order.sort_by(|a, b| all.keys[*a].cmp(&all.keys[*b]));
+            let all = Rows {
+                keys: order.iter().map(|i| all.keys[*i].clone()).collect(),
+                states: order.iter().map(|i| all.states[*i].clone()).collect(),
+                values: order.iter().map(|i| all.values[*i].clone()).collect(),
+            };
             let result = repo::insert_fresh(
                 &pool,
                 key.org_id,

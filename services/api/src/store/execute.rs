@@ -73,11 +73,34 @@ fn eval_error(e: edgebridge_edge::dql::eval::EvalError) -> ApiError {
     ApiError::bad_request("dql_missing_argument", e.to_string())
 }
 
+/// True when an expression reads the document anywhere (so it cannot be evaluated without one).
+fn mentions_fields(e: &Expr) -> bool {
+    match e {
+        Expr::Path(_) => true,
+        Expr::Literal(_) | Expr::Arg(_) => false,
+        Expr::Array(items) => items.iter().any(mentions_fields),
+        Expr::Object(members) => members.iter().any(|(_, v)| mentions_fields(v)),
+        Expr::Not(x) | Expr::Neg(x) => mentions_fields(x),
+        Expr::And(a, b) | Expr::Or(a, b) | Expr::Compare(_, a, b) | Expr::Arith(_, a, b) => {
+            mentions_fields(a) || mentions_fields(b)
+        }
+        Expr::In { expr, list, .. } => {
+            mentions_fields(expr)
+                || match list {
+                    InList::Items(items) => items.iter().any(mentions_fields),
+                    InList::Array(a) => mentions_fields(a),
+                }
+        }
+        Expr::Like { expr, pattern, .. } => mentions_fields(expr) || mentions_fields(pattern),
+        Expr::IsNull { expr, .. } | Expr::IsMissing { expr, .. } => mentions_fields(expr),
+    }
+}
+
 /// The documents a WHERE clause pins by `_id` (`_id = x`, `_id IN (...)` as a top-level
 /// conjunct), so they are read by key instead of scanning the collection.
 fn pinned_ids(filter: &Expr, args: &Map<String, Value>) -> Result<Option<Vec<Value>>> {
     let scope = Scope { doc: None, args };
-    let constant = |e: &Expr| !matches!(e, Expr::Path(_));
+    let constant = |e: &Expr| !mentions_fields(e);
     match filter {
         Expr::And(a, b) => Ok(match pinned_ids(a, args)? {
             Some(ids) => Some(ids),
@@ -108,10 +131,12 @@ fn pinned_ids(filter: &Expr, args: &Map<String, Value>) -> Result<Option<Vec<Val
                     }
                     out
                 }
-                InList::Array(e) => match eval(e, &scope).map_err(eval_error)? {
+                InList::Array(e) if constant(e) => match eval(e, &scope).map_err(eval_error)? {
                     Some(Value::Array(a)) => a,
-                    _ => Vec::new(),
+                    Some(one) => vec![one],
+                    None => Vec::new(),
                 },
+                InList::Array(_) => return Ok(None),
             };
             Ok(Some(values))
         }
@@ -242,7 +267,7 @@ async fn select(
     let stop_after = s
         .order_by
         .is_empty()
-        .then_some(offset + effective_limit + 1);
+        .then_some(offset.saturating_add(effective_limit).saturating_add(1));
     let mut found = find(
         state,
         ctx.app_id,
@@ -342,6 +367,18 @@ struct Encoded {
     values: Vec<Option<Vec<u8>>>,
 }
 
+/// Deepest nesting a stored document may have (its CRDT state nests about three times deeper,
+/// and must stay readable).
+const MAX_DOCUMENT_DEPTH: usize = 32;
+
+fn depth(v: &Value) -> usize {
+    match v {
+        Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+        Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+        _ => 0,
+    }
+}
+
 fn encode_all<'w>(written: impl Iterator<Item = &'w Written>, max_bytes: usize) -> Result<Encoded> {
     let mut out = Encoded {
         keys: Vec::new(),
@@ -349,6 +386,18 @@ fn encode_all<'w>(written: impl Iterator<Item = &'w Written>, max_bytes: usize) 
         values: Vec::new(),
     };
     for w in written {
+        if let Some(doc) = w.state.view()
+            && doc.values().map(depth).max().unwrap_or(0) + 1 > MAX_DOCUMENT_DEPTH
+        {
+            return Err(ApiError::other(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "document_too_deep",
+                format!(
+                    "the document with _id {} would nest deeper than {MAX_DOCUMENT_DEPTH} levels",
+                    w.id
+                ),
+            ));
+        }
         let (state, value) = encode(w)?;
         if value.as_ref().is_some_and(|v| v.len() > max_bytes) {
             return Err(ApiError::other(
@@ -430,6 +479,7 @@ fn concurrent_insert() -> ApiError {
 async fn check_quota(
     state: &AppState,
     db: impl sqlx::PgExecutor<'_>,
+    org_id: Uuid,
     app_id: Uuid,
     adding: i64,
 ) -> Result<()> {
@@ -442,7 +492,7 @@ async fn check_quota(
     }
     let decision = {
         let mut counts = state.doc_counts.lock().unwrap_or_else(|p| p.into_inner());
-        match counts.get_mut(&app_id) {
+        match counts.get_mut(&(org_id, app_id)) {
             Some((at, n)) if at.elapsed() < Duration::from_secs(5) => Cached::Fresh(*n),
             Some((at, n)) => {
                 *at = Instant::now();
@@ -459,19 +509,22 @@ async fn check_quota(
                 .doc_counts
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .get_mut(&app_id)
+                .get_mut(&(org_id, app_id))
             {
                 *n = fresh;
             }
             fresh
         }
         Cached::Missing => {
+            // Counts exist only for apps already shown to be the caller's: nothing is counted
+            // (or revealed) for another tenant's app.
+            apps::repo::require(&state.pool, org_id, app_id).await?;
             let n = repo::count_docs(db, app_id).await?;
             state
                 .doc_counts
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(app_id, (Instant::now(), n));
+                .insert((org_id, app_id), (Instant::now(), n));
             n
         }
     };
@@ -488,12 +541,12 @@ async fn check_quota(
 }
 
 /// Keeps the cached count in step once a statement committed.
-fn adjust_count(state: &AppState, app_id: Uuid, delta: i64) {
+fn adjust_count(state: &AppState, org_id: Uuid, app_id: Uuid, delta: i64) {
     if let Some((_, n)) = state
         .doc_counts
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .get_mut(&app_id)
+        .get_mut(&(org_id, app_id))
     {
         *n += delta;
     }
@@ -612,7 +665,7 @@ async fn insert(
     match tx {
         None => {
             if created > 0 {
-                check_quota(state, &state.pool, ctx.app_id, created).await?;
+                check_quota(state, &state.pool, ctx.org_id, ctx.app_id, created).await?;
             }
             let docs = encode_all(written.iter(), max_bytes)?;
             let key = BatchKey {
@@ -660,7 +713,7 @@ async fn insert(
         }
         Some(mut tx) => {
             if created > 0 {
-                check_quota(state, &mut *tx, ctx.app_id, created).await?;
+                check_quota(state, &mut *tx, ctx.org_id, ctx.app_id, created).await?;
             }
             if !written.is_empty() {
                 persist(&mut tx, ctx, &s.collection, &written, max_bytes).await?;
@@ -668,7 +721,7 @@ async fn insert(
             tx.commit().await?;
         }
     }
-    adjust_count(state, ctx.app_id, created);
+    adjust_count(state, ctx.org_id, ctx.app_id, created);
     if !written.is_empty() {
         state.store_notifications.changed(ctx.app_id);
     }
@@ -824,7 +877,7 @@ async fn delete(
         .await?;
     }
     tx.commit().await?;
-    adjust_count(state, ctx.app_id, -(written.len() as i64));
+    adjust_count(state, ctx.org_id, ctx.app_id, -(written.len() as i64));
     if !written.is_empty() {
         state.store_notifications.changed(ctx.app_id);
     }

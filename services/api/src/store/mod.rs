@@ -74,7 +74,8 @@ async fn run(
     let ctx = ExecContext {
         org_id: auth.org_id,
         app_id,
-        actor: body.origin.clone().unwrap_or(actor),
+        // The actor is always the authenticated key; `origin` is the writer's own tag.
+        actor,
         origin: body.origin,
         mode: if body.dql_strict_mode.unwrap_or(true) {
             ObjectMode::Whole

@@ -159,7 +159,11 @@ pub async fn insert_fresh(
     .await;
     match result {
         Ok(_) => Ok(true),
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("22012") => Ok(false),
+        // 22012: our guard (an _id taken, or not the caller's app). 40P01: a deadlock with
+        // another insert of the same new keys; Postgres rolled this one back, so retry it.
+        Err(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("22012" | "40P01")) => {
+            Ok(false)
+        }
         Err(e) => Err(e.into()),
     }
 }

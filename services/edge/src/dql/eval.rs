@@ -116,10 +116,11 @@ pub fn eval(expr: &Expr, scope: &Scope<'_>) -> Eval {
                     }
                     out
                 }
+                // `x IN :v` with a single value is `x = :v`.
                 InList::Array(array) => match eval(array, scope)? {
                     Some(Value::Array(a)) => a,
                     None => return Ok(None),
-                    Some(_) => return Ok(Some(Value::Null)),
+                    Some(one) => vec![one],
                 },
             };
             let found = candidates.iter().any(|c| json_eq(c, &needle));
@@ -198,7 +199,7 @@ fn arith(op: ArithOp, a: Option<Value>, b: Option<Value>) -> Option<Value> {
             ArithOp::Add => x.checked_add(y),
             ArithOp::Sub => x.checked_sub(y),
             ArithOp::Mul => x.checked_mul(y),
-            ArithOp::Div if y != 0 && x % y == 0 => x.checked_div(y),
+            ArithOp::Div if y != 0 && x.checked_rem(y) == Some(0) => x.checked_div(y),
             ArithOp::Mod if y != 0 => x.checked_rem(y),
             ArithOp::Mod => return Some(Value::Null),
             ArithOp::Div if y == 0 => return Some(Value::Null),

@@ -7,6 +7,9 @@ use serde_json::Value;
 
 /// Nesting deeper than this is refused (protects the stack from hostile input).
 const MAX_DEPTH: usize = 64;
+/// Longest chain of binary operators (`a + b + ...`, `x OR y OR ...`) one expression may hold,
+/// counting the chains it sits in: the tree is as deep as the chain is long.
+const MAX_CHAIN: usize = 256;
 
 /// Words that cannot be used as unquoted field or collection names.
 const RESERVED: &[&str] = &[
@@ -55,6 +58,7 @@ pub fn parse(src: &str) -> Result<Statement, ParseError> {
         tokens,
         pos: 0,
         depth: 0,
+        chain: 0,
     };
     let statement = p.statement()?;
     p.eat_sym(";");
@@ -67,6 +71,7 @@ struct Parser<'a> {
     tokens: Vec<Token>,
     pos: usize,
     depth: usize,
+    chain: usize,
 }
 
 impl Parser<'_> {
@@ -410,21 +415,50 @@ impl Parser<'_> {
         result
     }
 
+    /// Runs `f` once per chained operator with the depth raised by the chain so far: a chain
+    /// `a + b + c + ...` builds a tree as deep as it is long, and everything that walks the tree
+    /// recurses that deep.
+    fn chain_depth(&mut self, links: &mut usize) -> Result<(), ParseError> {
+        *links += 1;
+        self.chain += 1;
+        if self.chain > MAX_CHAIN {
+            return Err(ParseError::at(
+                self.src,
+                self.here(),
+                &format!(
+                    "the statement nests deeper than {MAX_CHAIN} chained operators; use IN (...) for long lists"
+                ),
+                &[],
+            ));
+        }
+        Ok(())
+    }
+
+    fn unwind(&mut self, links: usize) {
+        self.chain -= links;
+    }
+
     fn or(&mut self) -> Result<Expr, ParseError> {
         let mut left = self.and()?;
+        let mut links = 0;
         while self.eat_kw("or") {
+            self.chain_depth(&mut links)?;
             let right = self.and()?;
             left = Expr::Or(Box::new(left), Box::new(right));
         }
+        self.unwind(links);
         Ok(left)
     }
 
     fn and(&mut self) -> Result<Expr, ParseError> {
         let mut left = self.not()?;
+        let mut links = 0;
         while self.eat_kw("and") {
+            self.chain_depth(&mut links)?;
             let right = self.not()?;
             left = Expr::And(Box::new(left), Box::new(right));
         }
+        self.unwind(links);
         Ok(left)
     }
 
@@ -525,6 +559,7 @@ impl Parser<'_> {
 
     fn additive(&mut self) -> Result<Expr, ParseError> {
         let mut left = self.multiplicative()?;
+        let mut links = 0;
         loop {
             let op = match self.peek() {
                 Tok::Sym("+") => ArithOp::Add,
@@ -532,14 +567,17 @@ impl Parser<'_> {
                 _ => break,
             };
             self.advance();
+            self.chain_depth(&mut links)?;
             let right = self.multiplicative()?;
             left = Expr::Arith(op, Box::new(left), Box::new(right));
         }
+        self.unwind(links);
         Ok(left)
     }
 
     fn multiplicative(&mut self) -> Result<Expr, ParseError> {
         let mut left = self.unary()?;
+        let mut links = 0;
         loop {
             let op = match self.peek() {
                 Tok::Sym("*") => ArithOp::Mul,
@@ -548,9 +586,11 @@ impl Parser<'_> {
                 _ => break,
             };
             self.advance();
+            self.chain_depth(&mut links)?;
             let right = self.unary()?;
             left = Expr::Arith(op, Box::new(left), Box::new(right));
         }
+        self.unwind(links);
         Ok(left)
     }
 
