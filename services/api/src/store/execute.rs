@@ -836,6 +836,9 @@ async fn update(
         .await?;
     }
     tx.commit().await?;
+    if !written.is_empty() {
+        state.store_notifications.changed(ctx.app_id);
+    }
     Ok(write_result(
         "update",
         written.into_iter().map(|w| w.id).collect(),
