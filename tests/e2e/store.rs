@@ -836,3 +836,56 @@ async fn id_lookups_numbers_origins_and_depth(pool: PgPool) {
         .await;
     assert_problem(res, StatusCode::UNPROCESSABLE_ENTITY, "document_too_deep").await;
 }
+
+#[sqlx::test(migrations = false)]
+async fn deleting_an_app_deletes_its_store(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let other = app.create_app(&app.owner_key, "other").await;
+    app.dql("INSERT INTO t DOCUMENTS ({_id: 1}), ({_id: 2})", json!({}))
+        .await;
+    let res = app
+        .post(
+            &format!("/v1/apps/{other}/store/execute"),
+            &app.owner_key,
+            &json!({"statement": "INSERT INTO t DOCUMENTS ({_id: 1})"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let res = app
+        .delete(&format!("/v1/apps/{}", app.app_id), &app.owner_key)
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    for table in ["store_documents", "store_changes"] {
+        let (gone,): (i64,) =
+            sqlx::query_as(&format!("select count(*) from {table} where app_id = $1"))
+                .bind(app.app_id)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        assert_eq!(gone, 0, "{table}");
+        let (kept,): (i64,) =
+            sqlx::query_as(&format!("select count(*) from {table} where app_id = $1"))
+                .bind(other)
+                .fetch_one(&app.pool)
+                .await
+                .unwrap();
+        assert_eq!(kept, 1, "{table} of the other app");
+    }
+    // Writes to the deleted app answer 404 and leave nothing behind.
+    let res = app
+        .dql_as(
+            &app.owner_key,
+            "INSERT INTO t DOCUMENTS ({_id: 3})",
+            json!({}),
+        )
+        .await;
+    assert_problem(res, StatusCode::NOT_FOUND, "not_found").await;
+    let (orphans,): (i64,) =
+        sqlx::query_as("select count(*) from store_documents where app_id = $1")
+            .bind(app.app_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(orphans, 0);
+}

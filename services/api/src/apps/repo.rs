@@ -141,6 +141,13 @@ pub async fn delete(pool: &PgPool, org_id: Uuid, app_id: Uuid) -> Result<()> {
             ),
         ));
     }
+    // The app's edge store goes with it (its tables have no foreign key; see the migration).
+    for table in ["store_changes", "store_documents"] {
+        sqlx::query(&format!("delete from {table} where app_id = $1"))
+            .bind(app_id)
+            .execute(&mut *tx)
+            .await?;
+    }
     sqlx::query("delete from apps where org_id = $1 and app_id = $2")
         .bind(org_id)
         .bind(app_id)

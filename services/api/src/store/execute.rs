@@ -594,8 +594,9 @@ async fn insert(
     let mut tx = if optimistic {
         None
     } else {
-        apps::repo::require(&state.pool, ctx.org_id, ctx.app_id).await?;
-        Some(state.pool.begin().await?)
+        let mut tx = state.pool.begin().await?;
+        apps::repo::lock_shared(&mut tx, ctx.org_id, ctx.app_id).await?;
+        Some(tx)
     };
     let existing: BTreeMap<String, repo::DocRow> = match &mut tx {
         None => BTreeMap::new(),
@@ -801,6 +802,7 @@ async fn update(
 ) -> Result<ExecuteOut> {
     let keys = matching_keys(state, ctx, &s.collection, &s.filter, args).await?;
     let mut tx = state.pool.begin().await?;
+    apps::repo::lock_shared(&mut tx, ctx.org_id, ctx.app_id).await?;
     let targets = lock_matching(&mut tx, ctx, &s.collection, &keys, &s.filter, args).await?;
     let mut stamps = Stamps {
         state,
@@ -853,6 +855,7 @@ async fn delete(
 ) -> Result<ExecuteOut> {
     let keys = matching_keys(state, ctx, &s.collection, &s.filter, args).await?;
     let mut tx = state.pool.begin().await?;
+    apps::repo::lock_shared(&mut tx, ctx.org_id, ctx.app_id).await?;
     let targets = lock_matching(&mut tx, ctx, &s.collection, &keys, &s.filter, args).await?;
     let mut stamps = Stamps {
         state,

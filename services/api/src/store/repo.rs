@@ -133,7 +133,7 @@ pub async fn insert_fresh(
 ) -> Result<bool> {
     let result = sqlx::query(
         "with app as (
-             select 1 from apps where app_id = $1 and org_id = $8
+             select 1 from apps where app_id = $1 and org_id = $8 for key share
          ), inserted as (
              insert into store_documents (app_id, collection, doc_key, state, value)
              select $1, $2, k, s, v from unnest($3::text[], $4::bytea[], $5::bytea[]) as t(k, s, v)
