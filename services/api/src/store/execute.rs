@@ -794,16 +794,22 @@ async fn lock_matching(
     Ok(out)
 }
 
-async fn update(
+/// Locks the documents a WHERE selects, applies `change` to each, and records the result: the
+/// body of UPDATE and DELETE.
+#[allow(clippy::too_many_arguments)]
+async fn rewrite_matching(
     state: &AppState,
     ctx: &ExecContext,
-    s: Update,
+    query_type: &str,
+    collection: &str,
+    filter: &Expr,
     args: &Map<String, Value>,
+    mut change: impl FnMut(&mut DocState, &Map<String, Value>, &mut Stamps<'_>) -> Result<()>,
 ) -> Result<ExecuteOut> {
-    let keys = matching_keys(state, ctx, &s.collection, &s.filter, args).await?;
+    let keys = matching_keys(state, ctx, collection, filter, args).await?;
     let mut tx = state.pool.begin().await?;
     apps::repo::lock_shared(&mut tx, ctx.org_id, ctx.app_id).await?;
-    let targets = lock_matching(&mut tx, ctx, &s.collection, &keys, &s.filter, args).await?;
+    let targets = lock_matching(&mut tx, ctx, collection, &keys, filter, args).await?;
     let mut stamps = Stamps {
         state,
         actor: &ctx.actor,
@@ -811,15 +817,7 @@ async fn update(
     let mut written = Vec::with_capacity(targets.len());
     for (key, before, mut doc_state) in targets {
         stamps.observe(&doc_state);
-        apply_update(
-            &mut doc_state,
-            &before,
-            &s.actions,
-            args,
-            ctx.mode,
-            &mut stamps,
-        )
-        .map_err(apply_error)?;
+        change(&mut doc_state, &before, &mut stamps)?;
         written.push(Written {
             id: id_from_key(&key),
             key,
@@ -827,24 +825,47 @@ async fn update(
             was_new: false,
         });
     }
-    if !written.is_empty() {
-        persist(
-            &mut tx,
-            ctx,
-            &s.collection,
-            &written,
-            state.store_limits.max_document_bytes,
-        )
-        .await?;
+    if written.is_empty() {
+        tx.rollback().await?;
+        return Ok(write_result(query_type, Vec::new()));
     }
+    persist(
+        &mut tx,
+        ctx,
+        collection,
+        &written,
+        state.store_limits.max_document_bytes,
+    )
+    .await?;
     tx.commit().await?;
-    if !written.is_empty() {
-        state.store_notifications.changed(ctx.app_id);
-    }
+    // Every target existed; the ones that no longer do were deleted.
+    let removed = written.iter().filter(|w| !w.state.exists()).count() as i64;
+    adjust_count(state, ctx.org_id, ctx.app_id, -removed);
+    state.store_notifications.changed(ctx.app_id);
     Ok(write_result(
-        "update",
+        query_type,
         written.into_iter().map(|w| w.id).collect(),
     ))
+}
+
+async fn update(
+    state: &AppState,
+    ctx: &ExecContext,
+    s: Update,
+    args: &Map<String, Value>,
+) -> Result<ExecuteOut> {
+    rewrite_matching(
+        state,
+        ctx,
+        "update",
+        &s.collection,
+        &s.filter,
+        args,
+        |doc, before, stamps| {
+            apply_update(doc, before, &s.actions, args, ctx.mode, stamps).map_err(apply_error)
+        },
+    )
+    .await
 }
 
 async fn delete(
@@ -853,44 +874,19 @@ async fn delete(
     s: Delete,
     args: &Map<String, Value>,
 ) -> Result<ExecuteOut> {
-    let keys = matching_keys(state, ctx, &s.collection, &s.filter, args).await?;
-    let mut tx = state.pool.begin().await?;
-    apps::repo::lock_shared(&mut tx, ctx.org_id, ctx.app_id).await?;
-    let targets = lock_matching(&mut tx, ctx, &s.collection, &keys, &s.filter, args).await?;
-    let mut stamps = Stamps {
+    rewrite_matching(
         state,
-        actor: &ctx.actor,
-    };
-    let mut written = Vec::with_capacity(targets.len());
-    for (key, _, mut doc_state) in targets {
-        stamps.observe(&doc_state);
-        doc_state.join(&DocState::delete_delta(&stamps.next_stamp()));
-        written.push(Written {
-            id: id_from_key(&key),
-            key,
-            state: doc_state,
-            was_new: false,
-        });
-    }
-    if !written.is_empty() {
-        persist(
-            &mut tx,
-            ctx,
-            &s.collection,
-            &written,
-            state.store_limits.max_document_bytes,
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    adjust_count(state, ctx.org_id, ctx.app_id, -(written.len() as i64));
-    if !written.is_empty() {
-        state.store_notifications.changed(ctx.app_id);
-    }
-    Ok(write_result(
+        ctx,
         "delete",
-        written.into_iter().map(|w| w.id).collect(),
-    ))
+        &s.collection,
+        &s.filter,
+        args,
+        |doc, _, stamps| {
+            doc.join(&DocState::delete_delta(&stamps.next_stamp()));
+            Ok(())
+        },
+    )
+    .await
 }
 
 pub async fn execute(
