@@ -889,3 +889,44 @@ async fn deleting_an_app_deletes_its_store(pool: PgPool) {
             .unwrap();
     assert_eq!(orphans, 0);
 }
+
+#[sqlx::test(migrations = false)]
+async fn order_by_keeps_only_the_best_matches_and_offsets_are_bounded(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    // 60 documents whose priorities are a permutation of 0..60 (key order differs from it).
+    let docs: Vec<Value> = (0..60)
+        .map(|i| json!({"_id": format!("d{i:02}"), "p": (i * 37) % 60}))
+        .collect();
+    app.dql("INSERT INTO o DOCUMENTS (:a)", json!({"a": docs[0]}))
+        .await;
+    for d in &docs[1..] {
+        app.dql("INSERT INTO o DOCUMENTS (:a)", json!({"a": d}))
+            .await;
+    }
+    let out = app
+        .dql(
+            "SELECT p FROM o WHERE p >= 0 ORDER BY p DESC LIMIT 3 OFFSET 2",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        items(&out),
+        [json!({"p": 57}), json!({"p": 56}), json!({"p": 55})]
+    );
+    let out = app
+        .dql("SELECT p FROM o ORDER BY p LIMIT 4", json!({}))
+        .await;
+    assert_eq!(
+        items(&out),
+        [
+            json!({"p": 0}),
+            json!({"p": 1}),
+            json!({"p": 2}),
+            json!({"p": 3})
+        ]
+    );
+    let res = app
+        .dql_as(&app.owner_key, "SELECT * FROM o OFFSET 100001", json!({}))
+        .await;
+    assert_problem(res, StatusCode::BAD_REQUEST, "dql_offset_too_large").await;
+}

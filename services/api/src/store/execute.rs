@@ -55,6 +55,8 @@ pub struct ExecContext {
 }
 
 const SCAN_BATCH: i64 = 1000;
+/// The largest OFFSET (deeper pages: a WHERE on the ORDER BY field).
+const MAX_OFFSET: usize = 100_000;
 /// Inserts of at most this many documents go through group commit.
 const GROUP_COMMIT_MAX_DOCS: usize = 16;
 
@@ -169,25 +171,41 @@ fn matches(
     }
 }
 
-/// The visible documents a filter selects, in key order; stops after `stop_after` matches.
+/// Which matches a search keeps.
+enum Keep<'a> {
+    /// The first `n` in key order (the scan stops there).
+    First(usize),
+    /// The best `n` by an order: memory stays bounded by about twice `n`, however many match.
+    Best(usize, &'a DocOrder<'a>),
+}
+
+/// An ORDER BY as a comparison of two documents.
+type DocOrder<'f> =
+    dyn Fn(&Map<String, Value>, &Map<String, Value>) -> std::cmp::Ordering + Sync + 'f;
+
+type Found = Vec<(String, Map<String, Value>)>;
+
+/// The visible documents a filter selects, and how many matched in all.
 async fn find(
     state: &AppState,
     app_id: Uuid,
     collection: &str,
     filter: Option<&Expr>,
     args: &Map<String, Value>,
-    stop_after: Option<usize>,
-) -> Result<Vec<(String, Map<String, Value>)>> {
+    keep: Keep<'_>,
+) -> Result<(Found, usize)> {
     let mut found = Vec::new();
+    let mut matched = 0;
     if let Some(ids) = filter.map(|f| pinned_ids(f, args)).transpose()?.flatten() {
         let keys: Vec<String> = ids.iter().filter_map(|id| document_key(id).ok()).collect();
         for row in repo::values_by_keys(&state.pool, app_id, collection, &keys).await? {
             let doc = parse_doc(&row.value)?;
             if matches(filter, &doc, args)? {
                 found.push((row.doc_key, doc));
+                matched += 1;
             }
         }
-        return Ok(found);
+        return Ok((found, matched));
     }
     let mut after: Option<String> = None;
     loop {
@@ -203,15 +221,22 @@ async fn find(
         after = rows.last().map(|r| r.doc_key.clone());
         for row in rows {
             let doc = parse_doc(&row.value)?;
-            if matches(filter, &doc, args)? {
-                found.push((row.doc_key, doc));
-                if stop_after.is_some_and(|n| found.len() >= n) {
-                    return Ok(found);
+            if !matches(filter, &doc, args)? {
+                continue;
+            }
+            found.push((row.doc_key, doc));
+            matched += 1;
+            match keep {
+                Keep::First(n) if found.len() >= n => return Ok((found, matched)),
+                Keep::Best(n, order) if found.len() >= 2 * n.max(1) => {
+                    found.sort_by(|(_, a), (_, b)| order(a, b));
+                    found.truncate(n);
                 }
+                _ => {}
             }
         }
         if done {
-            return Ok(found);
+            return Ok((found, matched));
         }
     }
 }
@@ -260,37 +285,47 @@ async fn select(
             ),
         ));
     }
+    if offset > MAX_OFFSET {
+        return Err(ApiError::bad_request(
+            "dql_offset_too_large",
+            format!(
+                "OFFSET may be at most {MAX_OFFSET}; page with a WHERE on the ORDER BY field instead"
+            ),
+        ));
+    }
     let mut warnings = Vec::new();
     let effective_limit = limit.unwrap_or(limits.default_result_items);
+    let wanted = offset.saturating_add(effective_limit);
+    let order = |a: &Map<String, Value>, b: &Map<String, Value>| {
+        for key in &s.order_by {
+            let ord = collate(read_path(a, &key.path), read_path(b, &key.path));
+            let ord = if key.descending { ord.reverse() } else { ord };
+            if ord != std::cmp::Ordering::Equal {
+                return ord;
+            }
+        }
+        std::cmp::Ordering::Equal
+    };
     // Without ORDER BY the key order is the order, so the scan can stop early (one extra to know
-    // whether the default limit truncated the answer).
-    let stop_after = s
-        .order_by
-        .is_empty()
-        .then_some(offset.saturating_add(effective_limit).saturating_add(1));
-    let mut found = find(
+    // whether the default limit cut the answer); with it, only the best `wanted` are kept.
+    let keep = if s.order_by.is_empty() {
+        Keep::First(wanted.saturating_add(1))
+    } else {
+        Keep::Best(wanted, &order)
+    };
+    let (mut found, matched) = find(
         state,
         ctx.app_id,
         &s.collection,
         s.filter.as_ref(),
         args,
-        stop_after,
+        keep,
     )
     .await?;
     if !s.order_by.is_empty() {
-        found.sort_by(|(_, a), (_, b)| {
-            for key in &s.order_by {
-                let ord = collate(read_path(a, &key.path), read_path(b, &key.path));
-                let ord = if key.descending { ord.reverse() } else { ord };
-                if ord != std::cmp::Ordering::Equal {
-                    return ord;
-                }
-            }
-            std::cmp::Ordering::Equal
-        });
+        found.sort_by(|(_, a), (_, b)| order(a, b));
     }
-    let available = found.len().saturating_sub(offset);
-    if limit.is_none() && available > effective_limit {
+    if limit.is_none() && matched.saturating_sub(offset) > effective_limit {
         warnings.push(format!(
             "the result was cut to {effective_limit} documents; use LIMIT and OFFSET to page through all of them"
         ));
@@ -749,13 +784,13 @@ async fn matching_keys(
     args: &Map<String, Value>,
 ) -> Result<Vec<String>> {
     let max = state.store_limits.max_result_items;
-    let found = find(
+    let (found, _) = find(
         state,
         ctx.app_id,
         collection,
         Some(filter),
         args,
-        Some(max + 1),
+        Keep::First(max + 1),
     )
     .await?;
     if found.len() > max {
