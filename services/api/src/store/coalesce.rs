@@ -4,7 +4,7 @@
 //! answer: when a shared statement finds any `_id` taken, nothing of it is written and every
 //! request in it retries alone.
 
-use super::repo::{self, DocBatch};
+use super::repo::{self, DocRows};
 use crate::error::{ApiError, Result};
 use sqlx::PgPool;
 use std::collections::HashMap;
@@ -22,13 +22,6 @@ pub struct BatchKey {
     pub actor: String,
 }
 
-/// One request's documents, column by column.
-pub struct Rows {
-    pub keys: Vec<String>,
-    pub states: Vec<Vec<u8>>,
-    pub values: Vec<Option<Vec<u8>>>,
-}
-
 /// How a request fared in a shared statement.
 pub enum Outcome {
     Written,
@@ -36,11 +29,11 @@ pub enum Outcome {
     Refused,
     /// Refused with others: says nothing about this request, which gets its rows back to retry
     /// alone.
-    RefusedShared(Rows),
+    RefusedShared(DocRows),
 }
 
 struct Pending {
-    rows: Rows,
+    rows: DocRows,
     reply: oneshot::Sender<std::result::Result<Outcome, String>>,
 }
 
@@ -60,7 +53,7 @@ pub struct InsertBatcher {
 
 impl InsertBatcher {
     /// Writes `rows` as part of the next shared statement for `key`.
-    pub async fn insert(&self, pool: &PgPool, key: BatchKey, rows: Rows) -> Result<Outcome> {
+    pub async fn insert(&self, pool: &PgPool, key: BatchKey, rows: DocRows) -> Result<Outcome> {
         let (reply, answer) = oneshot::channel();
         let start_flusher = {
             let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
@@ -99,41 +92,24 @@ impl InsertBatcher {
                     .pending
                     .iter()
                     .take_while(|p| {
-                        rows += p.rows.keys.len();
+                        rows += p.rows.len();
                         rows <= MAX_BATCH_ROWS
                     })
                     .count()
                     .max(1);
                 queue.pending.drain(..take).collect::<Vec<_>>()
             };
-            let mut all = Rows {
-                keys: Vec::new(),
-                states: Vec::new(),
-                values: Vec::new(),
-            };
+            let mut all = DocRows::default();
             for p in &batch {
-                all.keys.extend_from_slice(&p.rows.keys);
-                all.states.extend_from_slice(&p.rows.states);
-                all.values.extend_from_slice(&p.rows.values);
+                all.extend_from(&p.rows);
             }
-            // Writers that take row locks in the same (key) order cannot deadlock each other.
-            let mut order: Vec<usize> = (0..all.keys.len()).collect();
-            order.sort_by(|a, b| all.keys[*a].cmp(&all.keys[*b]));
-            let all = Rows {
-                keys: order.iter().map(|i| all.keys[*i].clone()).collect(),
-                states: order.iter().map(|i| all.states[*i].clone()).collect(),
-                values: order.iter().map(|i| all.values[*i].clone()).collect(),
-            };
+            let all = all.sorted_by_key();
             let result = repo::insert_fresh(
                 &pool,
                 key.org_id,
                 key.app_id,
                 &key.collection,
-                DocBatch {
-                    keys: &all.keys,
-                    states: &all.states,
-                    values: &all.values,
-                },
+                &all,
                 key.origin.as_deref(),
                 &key.actor,
             )

@@ -2,9 +2,10 @@
 //! writes lock the documents they touch, merge CRDT deltas, and record each change in the feed,
 //! all in one transaction: a statement applies completely or not at all.
 
-use super::coalesce::{BatchKey, Outcome, Rows};
+use super::coalesce::{BatchKey, Outcome};
 use super::model::ExecuteOut;
 use super::repo;
+use super::repo::DocRows;
 use crate::apps;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
@@ -395,13 +396,6 @@ fn encode(w: &Written) -> Result<(Vec<u8>, Option<Vec<u8>>)> {
     Ok((state, value))
 }
 
-/// Each written document's state and visible value, refusing any over the size limit.
-struct Encoded {
-    keys: Vec<String>,
-    states: Vec<Vec<u8>>,
-    values: Vec<Option<Vec<u8>>>,
-}
-
 /// Deepest nesting a stored document may have (its CRDT state nests about three times deeper,
 /// and must stay readable).
 const MAX_DOCUMENT_DEPTH: usize = 32;
@@ -414,12 +408,9 @@ fn depth(v: &Value) -> usize {
     }
 }
 
-fn encode_all<'w>(written: impl Iterator<Item = &'w Written>, max_bytes: usize) -> Result<Encoded> {
-    let mut out = Encoded {
-        keys: Vec::new(),
-        states: Vec::new(),
-        values: Vec::new(),
-    };
+/// Each written document's state and visible value, refusing any too deep or too large.
+fn encode_all<'w>(written: impl Iterator<Item = &'w Written>, max_bytes: usize) -> Result<DocRows> {
+    let mut out = DocRows::default();
     for w in written {
         if let Some(doc) = w.state.view()
             && doc.values().map(depth).max().unwrap_or(0) + 1 > MAX_DOCUMENT_DEPTH
@@ -444,9 +435,7 @@ fn encode_all<'w>(written: impl Iterator<Item = &'w Written>, max_bytes: usize) 
                 ),
             ));
         }
-        out.keys.push(w.key.clone());
-        out.states.push(state);
-        out.values.push(value);
+        out.push(w.key.clone(), state, value);
     }
     Ok(out)
 }
@@ -461,31 +450,15 @@ async fn persist(
 ) -> Result<()> {
     let new = encode_all(written.iter().filter(|w| w.was_new), max_bytes)?;
     let old = encode_all(written.iter().filter(|w| !w.was_new), max_bytes)?;
-    if !new.keys.is_empty() {
-        let inserted = repo::insert_new(
-            tx,
-            ctx.app_id,
-            collection,
-            &new.keys,
-            &new.states,
-            &new.values,
-        )
-        .await?;
-        if inserted.len() != new.keys.len() {
+    if !new.is_empty() {
+        let inserted = repo::insert_new(tx, ctx.app_id, collection, &new).await?;
+        if inserted.len() != new.len() {
             // Someone created one of these documents since we looked: retry the statement.
             return Err(concurrent_insert());
         }
     }
-    if !old.keys.is_empty() {
-        repo::update_docs(
-            tx,
-            ctx.app_id,
-            collection,
-            &old.keys,
-            &old.states,
-            &old.values,
-        )
-        .await?;
+    if !old.is_empty() {
+        repo::update_docs(tx, ctx.app_id, collection, &old).await?;
     }
     let keys: Vec<String> = new.keys.iter().chain(&old.keys).cloned().collect();
     let values: Vec<Option<Vec<u8>>> = new.values.into_iter().chain(old.values).collect();
@@ -703,7 +676,7 @@ async fn insert(
             if created > 0 {
                 check_quota(state, &state.pool, ctx.org_id, ctx.app_id, created).await?;
             }
-            let docs = encode_all(written.iter(), max_bytes)?;
+            let rows = encode_all(written.iter(), max_bytes)?;
             let key = BatchKey {
                 org_id: ctx.org_id,
                 app_id: ctx.app_id,
@@ -711,14 +684,9 @@ async fn insert(
                 origin: ctx.origin.clone(),
                 actor: ctx.actor.clone(),
             };
-            let rows = Rows {
-                keys: docs.keys,
-                states: docs.states,
-                values: docs.values,
-            };
             // Small inserts share statements; large ones already amortize theirs and are better
             // run side by side.
-            let outcome = if rows.keys.len() <= GROUP_COMMIT_MAX_DOCS {
+            let outcome = if rows.len() <= GROUP_COMMIT_MAX_DOCS {
                 state.insert_batches.insert(&state.pool, key, rows).await?
             } else {
                 Outcome::RefusedShared(rows)
@@ -732,11 +700,7 @@ async fn insert(
                         ctx.org_id,
                         ctx.app_id,
                         &s.collection,
-                        repo::DocBatch {
-                            keys: &rows.keys,
-                            states: &rows.states,
-                            values: &rows.values,
-                        },
+                        &rows,
                         ctx.origin.as_deref(),
                         &ctx.actor,
                     )

@@ -10,10 +10,50 @@ use sqlx::{PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
 
 /// Documents to write, column by column: key, CRDT state, visible value (None = deleted).
-pub struct DocBatch<'a> {
-    pub keys: &'a [String],
-    pub states: &'a [Vec<u8>],
-    pub values: &'a [Option<Vec<u8>>],
+#[derive(Debug, Default)]
+pub struct DocRows {
+    pub keys: Vec<String>,
+    pub states: Vec<Vec<u8>>,
+    pub values: Vec<Option<Vec<u8>>>,
+}
+
+impl DocRows {
+    pub fn push(&mut self, key: String, state: Vec<u8>, value: Option<Vec<u8>>) {
+        self.keys.push(key);
+        self.states.push(state);
+        self.values.push(value);
+    }
+
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// Appends `other`'s rows.
+    pub fn extend_from(&mut self, other: &DocRows) {
+        self.keys.extend_from_slice(&other.keys);
+        self.states.extend_from_slice(&other.states);
+        self.values.extend_from_slice(&other.values);
+    }
+
+    /// The rows in key order: writers that lock rows in the same order cannot deadlock.
+    pub fn sorted_by_key(self) -> DocRows {
+        let mut rows: Vec<_> = self
+            .keys
+            .into_iter()
+            .zip(self.states)
+            .zip(self.values)
+            .collect();
+        rows.sort_by(|((a, _), _), ((b, _), _)| a.cmp(b));
+        let mut out = DocRows::default();
+        for ((key, state), value) in rows {
+            out.push(key, state, value);
+        }
+        out
+    }
 }
 
 #[derive(Debug, sqlx::FromRow)]
@@ -98,9 +138,7 @@ pub async fn insert_new(
     tx: &mut Transaction<'_, Postgres>,
     app_id: Uuid,
     collection: &str,
-    keys: &[String],
-    states: &[Vec<u8>],
-    values: &[Option<Vec<u8>>],
+    docs: &DocRows,
 ) -> Result<Vec<String>> {
     let rows: Vec<(String,)> = sqlx::query_as(
         "insert into store_documents (app_id, collection, doc_key, state, value)
@@ -110,9 +148,9 @@ pub async fn insert_new(
     )
     .bind(app_id)
     .bind(collection)
-    .bind(keys)
-    .bind(states)
-    .bind(values)
+    .bind(&docs.keys)
+    .bind(&docs.states)
+    .bind(&docs.values)
     .fetch_all(&mut **tx)
     .await?;
     Ok(rows.into_iter().map(|(k,)| k).collect())
@@ -127,7 +165,7 @@ pub async fn insert_fresh(
     org_id: Uuid,
     app_id: Uuid,
     collection: &str,
-    docs: DocBatch<'_>,
+    docs: &DocRows,
     origin: Option<&str>,
     actor: &str,
 ) -> Result<bool> {
@@ -149,9 +187,9 @@ pub async fn insert_fresh(
     )
     .bind(app_id)
     .bind(collection)
-    .bind(docs.keys)
-    .bind(docs.states)
-    .bind(docs.values)
+    .bind(&docs.keys)
+    .bind(&docs.states)
+    .bind(&docs.values)
     .bind(origin)
     .bind(actor)
     .bind(org_id)
@@ -173,9 +211,7 @@ pub async fn update_docs(
     tx: &mut Transaction<'_, Postgres>,
     app_id: Uuid,
     collection: &str,
-    keys: &[String],
-    states: &[Vec<u8>],
-    values: &[Option<Vec<u8>>],
+    docs: &DocRows,
 ) -> Result<()> {
     sqlx::query(
         "update store_documents d set state = t.s, value = t.v, updated_at = now()
@@ -185,9 +221,9 @@ pub async fn update_docs(
     .persistent(false)
     .bind(app_id)
     .bind(collection)
-    .bind(keys)
-    .bind(states)
-    .bind(values)
+    .bind(&docs.keys)
+    .bind(&docs.states)
+    .bind(&docs.values)
     .execute(&mut **tx)
     .await?;
     Ok(())
