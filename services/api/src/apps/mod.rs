@@ -26,15 +26,6 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 const MAX_DESCRIPTION: usize = 1024;
 
-/// Refuses a caller without write access, but answers 404 first when the app is not visible.
-async fn require_write_on(state: &AppState, auth: &AuthContext, app_id: Uuid) -> Result<()> {
-    if let Err(forbidden) = auth.require_write() {
-        repo::require(&state.pool, auth.org_id, app_id).await?;
-        return Err(forbidden);
-    }
-    Ok(())
-}
-
 fn check_fields(name: Option<&str>, description: Option<&str>) -> Result<()> {
     let mut errors = Vec::new();
     if let Some(Err(message)) = name.map(check_resource_name) {
@@ -147,7 +138,8 @@ async fn update_app(
     ApiJson(body): ApiJson<AppPatch>,
 ) -> Result<Json<AppOut>> {
     auth.check_app(app_id)?;
-    require_write_on(&state, &auth, app_id).await?;
+    auth.require_write_on(repo::require(&state.pool, auth.org_id, app_id))
+        .await?;
     check_fields(body.name.as_deref(), body.description.as_deref())?;
     repo::update(
         &state.pool,
@@ -178,7 +170,8 @@ async fn delete_app(
     ApiPath(app_id): ApiPath<Uuid>,
 ) -> Result<StatusCode> {
     auth.check_app(app_id)?;
-    require_write_on(&state, &auth, app_id).await?;
+    auth.require_write_on(repo::require(&state.pool, auth.org_id, app_id))
+        .await?;
     repo::delete(&state.pool, auth.org_id, app_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

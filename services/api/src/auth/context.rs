@@ -52,6 +52,17 @@ impl AuthContext {
         self.require(Role::Developer)
     }
 
+    /// Read-write access on an object, but a caller without it who cannot see the object gets
+    /// the object's 404 first, never a 403 that tells it exists. `visible` (the lookup) runs
+    /// only when the role is missing.
+    pub async fn require_write_on(&self, visible: impl Future<Output = Result<()>>) -> Result<()> {
+        if let Err(forbidden) = self.require_write() {
+            visible.await?;
+            return Err(forbidden);
+        }
+        Ok(())
+    }
+
     /// An app outside the key's scope is invisible: 404, like another tenant's.
     pub fn check_app(&self, app_id: Uuid) -> Result<()> {
         match self.app_scope {

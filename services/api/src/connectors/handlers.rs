@@ -48,21 +48,17 @@ fn validation(
     draft.map_err(ApiError::Validation)
 }
 
-/// Refuses a caller without write access, but answers 404 first when the connector is not
-/// visible to it (another tenant's objects never answer anything but 404).
-async fn require_write_on(
+/// The connector as a visibility check (404 when the caller cannot see it).
+async fn connector_visible(
     state: &AppState,
     auth: &AuthContext,
     app_id: Uuid,
     connector_id: Uuid,
 ) -> Result<()> {
-    if let Err(forbidden) = auth.require_write() {
-        repo::get(&state.pool, auth.org_id, app_id, connector_id)
-            .await?
-            .ok_or(ApiError::NotFound("connector"))?;
-        return Err(forbidden);
-    }
-    Ok(())
+    repo::get(&state.pool, auth.org_id, app_id, connector_id)
+        .await?
+        .map(|_| ())
+        .ok_or(ApiError::NotFound("connector"))
 }
 
 /// The encrypted form of a connection string, bound to its organization and connector.
@@ -250,7 +246,8 @@ async fn reconfigure(
     make_body: impl FnOnce(&ConnectorRow) -> Value,
 ) -> Result<Response> {
     auth.check_app(app_id)?;
-    require_write_on(state, auth, app_id, connector_id).await?;
+    auth.require_write_on(connector_visible(state, auth, app_id, connector_id))
+        .await?;
     let mut tx = state.pool.begin().await?;
     let current = repo::lock(&mut tx, auth.org_id, app_id, connector_id).await?;
     check_if_match(headers, current.version)?;
@@ -447,7 +444,8 @@ pub async fn delete_connector(
     headers: HeaderMap,
 ) -> Result<StatusCode> {
     auth.check_app(app_id)?;
-    require_write_on(&state, &auth, app_id, connector_id).await?;
+    auth.require_write_on(connector_visible(&state, &auth, app_id, connector_id))
+        .await?;
     let expected = if_match_versions(&headers)?;
     match repo::delete(&state.pool, auth.org_id, app_id, connector_id, expected).await? {
         Some(true) => {
@@ -467,7 +465,8 @@ async fn set_state(
     desired: DesiredState,
 ) -> Result<Response> {
     auth.check_app(app_id)?;
-    require_write_on(state, auth, app_id, connector_id).await?;
+    auth.require_write_on(connector_visible(state, auth, app_id, connector_id))
+        .await?;
     let row = repo::set_desired_state(&state.pool, auth.org_id, app_id, connector_id, desired)
         .await?
         .ok_or(ApiError::NotFound("connector"))?;

@@ -61,12 +61,9 @@ async fn run(
         ));
     }
     let statement = dql::parse(&body.statement).map_err(ApiError::DqlParse)?;
-    if !statement.is_read_only()
-        && let Err(forbidden) = auth.require_write()
-    {
-        // Another tenant's app answers 404 whatever the caller's role.
-        apps::repo::require(&state.pool, auth.org_id, app_id).await?;
-        return Err(forbidden);
+    if !statement.is_read_only() {
+        auth.require_write_on(apps::repo::require(&state.pool, auth.org_id, app_id))
+            .await?;
     }
     let actor = match auth.method {
         AuthMethod::ApiKey | AuthMethod::AccessToken => format!("key:{}", auth.key_id),
