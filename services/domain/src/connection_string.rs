@@ -277,6 +277,18 @@ impl MongoUri {
         self.username.as_deref()
     }
 
+    /// The decoded password, for whatever authenticates with it (never for display).
+    pub fn password(&self) -> Option<String> {
+        if !self.has_password {
+            return None;
+        }
+        let rest = self.raw.split_once("://")?.1;
+        let before_query = rest.split_once('?').map_or(rest, |(a, _)| a);
+        let userinfo = &before_query[..before_query.rfind('@')?];
+        let password = userinfo.split_once(':')?.1;
+        decode_component(password, "password").ok()
+    }
+
     pub fn hosts(&self) -> &[String] {
         &self.hosts
     }
@@ -405,6 +417,11 @@ mod tests {
             "mongodb+srv://user:****@cluster0.example.net/"
         );
         assert!(!format!("{uri:?}").contains("s3cr"));
+        assert_eq!(uri.password().as_deref(), Some("s3cr@t"));
+        assert_eq!(
+            MongoUri::parse("mongodb://user@h").unwrap().password(),
+            None
+        );
     }
 
     #[test]
