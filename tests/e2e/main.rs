@@ -7,6 +7,7 @@ mod connectors;
 mod helpers;
 mod http;
 mod keys;
+mod mongo_checks;
 mod openapi;
 mod store;
 mod tenancy;

@@ -3,7 +3,12 @@
 use crate::auth::jwt::JwtKeys;
 use crate::crypto::Keyring;
 use crate::store::execute::StoreLimits;
+use edgebridge_mongo::driver::DriverConnector;
+use edgebridge_mongo::port::MongoConnector;
+use edgebridge_mongo::preflight::PreflightOptions;
+use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const DEFAULT_RATE_LIMIT: u32 = 100;
@@ -25,6 +30,26 @@ pub struct ApiConfig {
     pub request_timeout: Duration,
     pub body_limit_bytes: usize,
     pub store_limits: StoreLimits,
+    /// Outbound target policy and time limits of connection tests.
+    pub preflight: PreflightOptions,
+    /// How the api reaches MongoDB (the driver; tests put the simulator here).
+    pub mongo: MongoAccess,
+}
+
+/// The [`MongoConnector`] the api uses.
+#[derive(Clone)]
+pub struct MongoAccess(pub Arc<dyn MongoConnector>);
+
+impl fmt::Debug for MongoAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MongoAccess")
+    }
+}
+
+impl Default for MongoAccess {
+    fn default() -> Self {
+        MongoAccess(Arc::new(DriverConnector))
+    }
 }
 
 impl ApiConfig {
@@ -40,6 +65,8 @@ impl ApiConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             body_limit_bytes: DEFAULT_BODY_LIMIT,
             store_limits: StoreLimits::default(),
+            preflight: PreflightOptions::default(),
+            mongo: MongoAccess::default(),
         }
     }
 }

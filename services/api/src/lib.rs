@@ -15,6 +15,9 @@ pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+
+/// The MongoDB port crate, re-exported for the binary's configuration.
+pub use edgebridge_mongo as mongo;
 pub mod tokens;
 
 pub use config::ApiConfig;

@@ -40,6 +40,9 @@ pub struct Inner {
     pub insert_batches: crate::store::coalesce::InsertBatcher,
     /// Wakes change-feed long polls after writes (here and in other api processes).
     pub store_notifications: ChangeSignal,
+    /// How connection tests reach MongoDB, and under which policy.
+    pub mongo: crate::config::MongoAccess,
+    pub preflight: edgebridge_mongo::preflight::PreflightOptions,
 }
 
 impl Deref for AppState {
@@ -66,6 +69,8 @@ impl AppState {
             doc_counts: Mutex::new(HashMap::new()),
             insert_batches: Default::default(),
             store_notifications: ChangeSignal::new(pool_for_signal, shutdown),
+            mongo: config.mongo,
+            preflight: config.preflight,
         }))
     }
 }

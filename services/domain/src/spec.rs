@@ -78,6 +78,9 @@ pub struct ConnectorSpec {
     pub description: String,
     pub database: String,
     pub collections: BTreeMap<String, CollectionMapping>,
+    /// Let the connector enable change stream pre- and post-images itself (`collMod`) where they
+    /// are off, when its user may.
+    pub auto_configure: bool,
 }
 
 /// A validated request body: the settings, and the connection string if one was given.
@@ -101,6 +104,7 @@ const TOP_LEVEL: &[&str] = &[
     "connectionString",
     "database",
     "collections",
+    "autoConfigure",
 ];
 /// Output-only members a client may send back unchanged after a GET: ignored.
 const READ_ONLY: &[&str] = &[
@@ -253,6 +257,7 @@ pub fn parse_connector(body: &Value, secret: SecretRule) -> Result<ConnectorDraf
         &root,
         &mut out,
     );
+    let auto_configure = optional_bool(obj, "autoConfigure", false, &root, &mut out);
 
     out.finish(ConnectorDraft {
         spec: ConnectorSpec {
@@ -260,6 +265,7 @@ pub fn parse_connector(body: &Value, secret: SecretRule) -> Result<ConnectorDraf
             description,
             database: database.unwrap_or_default(),
             collections,
+            auto_configure,
         },
         connection_string,
     })
@@ -345,6 +351,20 @@ fn parse_collections(
         }
     }
     result
+}
+
+/// Validates one collection's settings on their own (the mapping preview), violations reported
+/// under `/{member}`.
+pub fn parse_collection_mapping(
+    value: &Value,
+    member: &str,
+) -> Result<CollectionMapping, Vec<Violation>> {
+    let mut out = Violations::new();
+    let mapping = parse_collection(value, &Pointer::root().push(member), &mut out);
+    match mapping {
+        Some(mapping) if out.is_empty() => Ok(mapping),
+        _ => Err(out.into_vec()),
+    }
 }
 
 fn parse_collection(

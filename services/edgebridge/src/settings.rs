@@ -5,6 +5,7 @@ use clap::Args;
 use edgebridge_api::ApiConfig;
 use edgebridge_api::auth::jwt::JwtKeys;
 use edgebridge_api::crypto::Keyring;
+use edgebridge_api::mongo::policy::TargetPolicy;
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use sqlx::migrate::MigrateDatabase;
@@ -91,6 +92,18 @@ pub struct ServeArgs {
         default_value_t = 1_000_000
     )]
     store_max_documents_per_app: i64,
+    /// Which addresses a connection string may reach: `public-only` (refuses loopback,
+    /// private, link-local and metadata addresses: for managed deployments) or `allow-private`
+    /// (self-hosted, MongoDB on the same network). Default: public-only, allow-private with --dev.
+    #[arg(long, env = "EDGEBRIDGE_TARGET_POLICY")]
+    target_policy: Option<TargetPolicy>,
+    /// Bound on reaching MongoDB in a connection test (connect and server selection, each).
+    #[arg(
+        long,
+        env = "EDGEBRIDGE_MONGODB_CONNECT_TIMEOUT_SECS",
+        default_value_t = 5
+    )]
+    mongodb_connect_timeout_secs: u64,
     /// Development mode: generate missing keys (ephemeral!), create the database and a default
     /// organization, app and owner key. Never in production.
     #[arg(long)]
@@ -158,6 +171,17 @@ impl ServeArgs {
         }
         config.store_limits.max_document_bytes = self.store_max_document_bytes;
         config.store_limits.max_documents_per_app = self.store_max_documents_per_app;
+        if self.mongodb_connect_timeout_secs == 0 {
+            bail!("EDGEBRIDGE_MONGODB_CONNECT_TIMEOUT_SECS must be above 0");
+        }
+        config.preflight.policy = match self.target_policy {
+            Some(policy) => policy,
+            None if self.dev => TargetPolicy::AllowPrivate,
+            None => TargetPolicy::PublicOnly,
+        };
+        let connect = Duration::from_secs(self.mongodb_connect_timeout_secs);
+        config.preflight.connect.connect_timeout = connect;
+        config.preflight.connect.server_selection_timeout = connect;
         Ok(config)
     }
 }

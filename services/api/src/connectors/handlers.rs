@@ -26,7 +26,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 /// 404 unless the app exists in the caller's organization and scope.
-async fn require_app(state: &AppState, auth: &AuthContext, app_id: Uuid) -> Result<()> {
+pub(super) async fn require_app(state: &AppState, auth: &AuthContext, app_id: Uuid) -> Result<()> {
     auth.check_app(app_id)?;
     apps::repo::require(&state.pool, auth.org_id, app_id).await
 }
@@ -88,7 +88,7 @@ impl Sealed {
 }
 
 /// The stored connection string, decrypted (for the plan's credential comparison).
-fn open_secret(state: &AppState, row: &ConnectorRow) -> Option<MongoUri> {
+pub(super) fn open_secret(state: &AppState, row: &ConnectorRow) -> Option<MongoUri> {
     let aad = connector_secret_aad(row.org_id, row.connector_id);
     match state.keyring.decrypt(&row.connection_ciphertext, &aad) {
         Ok(bytes) => MongoUri::parse(&String::from_utf8_lossy(&bytes)).ok(),
@@ -208,6 +208,7 @@ pub async fn validate_connector(
                     connection_string: draft.connection_string.map(|uri| uri.redacted()),
                     database: draft.spec.database,
                     collections: draft.spec.collections,
+                    auto_configure: draft.spec.auto_configure,
                 }),
             }
         }
@@ -280,6 +281,7 @@ async fn reconfigure(
         preview.description = draft.spec.description;
         preview.database = draft.spec.database;
         preview.collections = draft.spec.collections;
+        preview.auto_configure = draft.spec.auto_configure;
         if let Some(uri) = &new_uri {
             preview.connection_string = uri.redacted();
         }
@@ -372,6 +374,7 @@ fn editable_view(row: &ConnectorRow, patch: &Value) -> Value {
         "description": row.description,
         "database": row.database_name,
         "collections": collections,
+        "autoConfigure": row.auto_configure,
     })
 }
 

@@ -1,10 +1,12 @@
 //! `/v1/apps/{appId}/connectors`: MongoDB connectors of an app.
 
+pub mod checks;
 pub mod handlers;
 pub mod model;
 pub mod repo;
 
 use crate::state::AppState;
+use checks::*;
 use handlers::*;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -13,6 +15,9 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_connectors, create_connector))
         .routes(routes!(validate_connector))
+        .routes(routes!(test_connector_spec))
+        .routes(routes!(preview_mapping))
+        .routes(routes!(test_connector))
         .routes(routes!(
             get_connector,
             replace_connector,

@@ -87,6 +87,7 @@ pub struct ConnectorDraft {
     /// Collection name -> settings (or `null` in a merge patch to stop syncing it).
     #[schema(value_type = Option<BTreeMap<String, CollectionMappingIn>>)]
     pub collections: Option<BTreeMap<String, Option<CollectionMappingIn>>>,
+    pub auto_configure: Option<bool>,
 }
 
 /// A connector as sent on create and replace.
@@ -115,6 +116,9 @@ pub struct ConnectorIn {
     pub database: String,
     /// Collection name -> settings. At least one.
     pub collections: BTreeMap<String, CollectionMappingIn>,
+    /// Let the connector enable change stream pre- and post-images itself (`collMod`, which its
+    /// database user must be allowed) where they are off. Default false.
+    pub auto_configure: Option<bool>,
 }
 
 /// A connector. The connection string is shown only redacted.
@@ -133,6 +137,8 @@ pub struct ConnectorOut {
     pub database: String,
     /// Collection name -> normalized settings (defaults filled in).
     pub collections: BTreeMap<String, CollectionMapping>,
+    /// Whether the connector enables pre- and post-images itself where they are off.
+    pub auto_configure: bool,
     pub desired_state: DesiredState,
     pub status: ConnectorStatus,
     pub status_detail: Option<StatusDetail>,
@@ -152,6 +158,7 @@ pub struct NormalizedConnector {
     pub connection_string: Option<String>,
     pub database: String,
     pub collections: BTreeMap<String, CollectionMapping>,
+    pub auto_configure: bool,
 }
 
 /// The answer to a replace or patch: the connector and what the change does.

@@ -20,6 +20,7 @@ pub struct ConnectorRow {
     pub description: String,
     pub database_name: String,
     pub collections: Json<BTreeMap<String, CollectionMapping>>,
+    pub auto_configure: bool,
     pub connection_ciphertext: Vec<u8>,
     pub connection_redacted: String,
     pub desired_state: String,
@@ -34,7 +35,7 @@ pub struct ConnectorRow {
 }
 
 const COLUMNS: &str = "connector_id, org_id, app_id, name, description, database_name, collections,
-    connection_ciphertext, connection_redacted, desired_state, status, status_code, status_message,
+    auto_configure, connection_ciphertext, connection_redacted, desired_state, status, status_code, status_message,
     status_remediation, status_changed_at, version, created_at, updated_at";
 
 fn parse_desired(s: &str) -> DesiredState {
@@ -60,6 +61,7 @@ impl ConnectorRow {
             description: self.description.clone(),
             database: self.database_name.clone(),
             collections: self.collections.0.clone(),
+            auto_configure: self.auto_configure,
         }
     }
 
@@ -80,6 +82,7 @@ impl ConnectorRow {
             connection_string: self.connection_redacted,
             database: self.database_name,
             collections: self.collections.0,
+            auto_configure: self.auto_configure,
             desired_state: parse_desired(&self.desired_state),
             status,
             status_detail,
@@ -123,8 +126,9 @@ pub async fn insert(
 ) -> Result<ConnectorRow> {
     sqlx::query_as(&format!(
         "insert into connectors (connector_id, org_id, app_id, name, description, database_name,
-             collections, connection_ciphertext, connection_key_id, connection_redacted)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) returning {COLUMNS}"
+             collections, connection_ciphertext, connection_key_id, connection_redacted,
+             auto_configure)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning {COLUMNS}"
     ))
     .bind(connector_id)
     .bind(org_id)
@@ -136,6 +140,7 @@ pub async fn insert(
     .bind(secret.ciphertext)
     .bind(secret.key_id)
     .bind(secret.redacted)
+    .bind(spec.auto_configure)
     .fetch_one(db)
     .await
     .map_err(|e| name_taken(e, &spec.name))
@@ -227,6 +232,7 @@ pub async fn update_spec(
              connection_ciphertext = coalesce($7, connection_ciphertext),
              connection_key_id = coalesce($8, connection_key_id),
              connection_redacted = coalesce($9, connection_redacted),
+             auto_configure = $10,
              version = version + 1, updated_at = now()
          where org_id = $1 and connector_id = $2 returning {COLUMNS}"
     ))
@@ -239,6 +245,7 @@ pub async fn update_spec(
     .bind(ciphertext)
     .bind(key_id)
     .bind(redacted)
+    .bind(spec.auto_configure)
     .fetch_one(&mut **tx)
     .await
     .map_err(|e| name_taken(e, &spec.name))
