@@ -29,7 +29,7 @@ use edgebridge_mongo::port::{
     MongoConnector, MongoPort, OperationType, PortResult, Privilege, Resource, ResumeToken,
     SessionId, StreamStart, TxnError, WriteOp, WriteSession, allows,
 };
-use edgebridge_mongo::{ErrorKind, PortError};
+use edgebridge_mongo::{ErrorClass, ErrorKind, PortError};
 
 use crate::order::Key;
 
@@ -187,6 +187,8 @@ struct State {
     oplog: VecDeque<Entry>,
     next_seq: u64,
     oplog_capacity: usize,
+    /// The newest sequence number that rolled off the oplog (0: none yet).
+    truncated_through: u64,
     clock: Timestamp,
     users: Vec<SimUser>,
     hosts: HashMap<String, Vec<IpAddr>>,
@@ -245,8 +247,15 @@ impl State {
         entry.seq = self.next_seq;
         self.next_seq += 1;
         self.oplog.push_back(entry);
+        self.trim();
+    }
+
+    /// Drops the oldest entries beyond the oplog's capacity.
+    fn trim(&mut self) {
         while self.oplog.len() > self.oplog_capacity {
-            self.oplog.pop_front();
+            if let Some(gone) = self.oplog.pop_front() {
+                self.truncated_through = gone.seq;
+            }
         }
     }
 
@@ -274,6 +283,7 @@ impl Simulator {
                 oplog: VecDeque::new(),
                 next_seq: 1,
                 oplog_capacity: 100_000,
+                truncated_through: 0,
                 clock: Timestamp {
                     time: 1_700_000_000,
                     increment: 0,
@@ -319,9 +329,7 @@ impl Simulator {
     pub fn set_oplog_capacity(&self, entries: usize) {
         let mut state = self.lock();
         state.oplog_capacity = entries.max(1);
-        while state.oplog.len() > state.oplog_capacity {
-            state.oplog.pop_front();
-        }
+        state.trim();
     }
 
     pub fn inject(&self, fault: Fault) {
@@ -1061,7 +1069,8 @@ impl MongoPort for SimPort {
             StreamStart::Now => state.next_seq - 1,
             StreamStart::After(token) => {
                 let seq = state.seq_of(token)?;
-                if seq + 1 < state.first_seq() {
+                // Like MongoDB, the token's own entry must still be in the oplog.
+                if state.truncated_through > 0 && seq <= state.truncated_through {
                     return Err(history_lost());
                 }
                 seq
@@ -1255,8 +1264,9 @@ impl WriteSession for SimSession {
                 && !allows(privileges, action, db, Some(op.collection()))
             {
                 state.databases = saved;
+                // Not one document's fault: like the driver, no operation index.
                 return Err(TxnError {
-                    op_index: Some(index),
+                    op_index: None,
                     error: PortError::server(
                         13,
                         format!(
@@ -1283,10 +1293,8 @@ impl WriteSession for SimSession {
                 }
                 Err(error) => {
                     state.databases = saved;
-                    return Err(TxnError {
-                        op_index: Some(index),
-                        error,
-                    });
+                    let op_index = (error.class() == ErrorClass::Document).then_some(index);
+                    return Err(TxnError { op_index, error });
                 }
             }
         }

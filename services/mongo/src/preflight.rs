@@ -362,19 +362,28 @@ async fn run_checks(
     let port = match connected {
         Ok(port) => port,
         Err(e) => {
-            let (code, remedy) = match e.kind {
-                ErrorKind::Authentication => ("authentication_failed", REMEDY_AUTH),
-                ErrorKind::InvalidConnectionString => ("connection_string_invalid", REMEDY_STRING),
-                _ => ("cluster_unreachable", REMEDY_REACH),
+            let hosts = uri.hosts().join(",");
+            let (code, message, remedy) = match e.kind {
+                ErrorKind::Authentication => (
+                    "authentication_failed",
+                    format!(
+                        "MongoDB at {hosts} refused the credentials of user `{}`: {e}.",
+                        uri.username().unwrap_or("(none)")
+                    ),
+                    REMEDY_AUTH,
+                ),
+                ErrorKind::InvalidConnectionString => (
+                    "connection_string_invalid",
+                    format!("The MongoDB driver refused the connection string for {hosts}: {e}."),
+                    REMEDY_STRING,
+                ),
+                _ => (
+                    "cluster_unreachable",
+                    format!("Failed to connect to MongoDB at {hosts}: {e}."),
+                    REMEDY_REACH,
+                ),
             };
-            run.fail(
-                "cluster_reachable",
-                None,
-                code,
-                format!("Failed to connect to MongoDB: {e}."),
-                remedy,
-                t,
-            );
+            run.fail("cluster_reachable", None, code, message, remedy, t);
             run.skip_rest(
                 "cluster_reachable",
                 collections,
@@ -604,7 +613,6 @@ async fn run_checks(
 
     // 10. The metadata collections can be created (they are created now: it is idempotent).
     let t = Instant::now();
-    let mut created = Vec::new();
     for name in [SESSIONS_COLLECTION, UNSYNCED_DOCUMENTS_COLLECTION] {
         match bounded(
             options.step_timeout,
@@ -613,7 +621,10 @@ async fn run_checks(
         )
         .await
         {
-            Ok(true) => created.push(name),
+            // Said as it happens, so a later failure does not hide what was already created.
+            Ok(true) => run
+                .changes
+                .push(format!("Created metadata collection {db}.{name}.")),
             Ok(false) => {}
             Err(e) => {
                 let (_, remedy) = denied_or_unknown(&e, "metadata_collection_create_failed");
@@ -628,10 +639,6 @@ async fn run_checks(
                 return;
             }
         }
-    }
-    for name in &created {
-        run.changes
-            .push(format!("Created metadata collection {db}.{name}."));
     }
     run.pass("metadata_collections", None, format!("Metadata collections {SESSIONS_COLLECTION} and {UNSYNCED_DOCUMENTS_COLLECTION} exist in database {db}."), t);
 }
