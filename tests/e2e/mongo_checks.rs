@@ -398,3 +398,40 @@ async fn preview_uses_a_saved_connectors_collection_and_reports_bad_input(pool: 
     .await;
     assert_eq!(error_paths(&problem), ["/documents"]);
 }
+
+#[sqlx::test(migrations = false)]
+async fn connection_tests_beyond_the_limit_answer_429(pool: PgPool) {
+    use edgebridge_mongo_sim::Fault;
+    let sim = cluster();
+    // The first test's first MongoDB call hangs long enough for a second request.
+    sim.inject(Fault::Slow {
+        count: 1,
+        delay: std::time::Duration::from_secs(3),
+    });
+    let connector = sim.connector();
+    let app = Arc::new(
+        TestApp::spawn_with(pool, move |config| {
+            config.mongo = MongoAccess(Arc::new(connector));
+            config.max_concurrent_connection_tests = 1;
+        })
+        .await,
+    );
+    let body = spec(json!({"orders": {"fields": ["_id"]}}));
+    let first = {
+        let (app, body) = (app.clone(), body.clone());
+        tokio::spawn(async move { test_spec(&app, &body).await })
+    };
+    // Wait until the first test is inside MongoDB (the simulator logs a call before serving it).
+    while sim.operations().is_empty() {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let res = app
+        .post(
+            &format!("/v1/apps/{}/connectors/test", app.app_id),
+            &app.owner_key,
+            &body,
+        )
+        .await;
+    assert_problem(res, StatusCode::TOO_MANY_REQUESTS, "connection_tests_busy").await;
+    assert_eq!(first.await.unwrap()["ok"], true);
+}

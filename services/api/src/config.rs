@@ -16,6 +16,7 @@ pub const DEFAULT_AUTH_FAILURE_LIMIT: u32 = 10;
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
+pub const DEFAULT_MAX_CONCURRENT_CONNECTION_TESTS: usize = 8;
 
 #[derive(Debug)]
 pub struct ApiConfig {
@@ -34,6 +35,9 @@ pub struct ApiConfig {
     pub preflight: PreflightOptions,
     /// How the api reaches MongoDB (the driver; tests put the simulator here).
     pub mongo: MongoAccess,
+    /// Connection tests one api process runs at once (each holds a MongoDB client); more get
+    /// 429 `connection_tests_busy`.
+    pub max_concurrent_connection_tests: usize,
 }
 
 /// The [`MongoConnector`] the api uses.
@@ -67,6 +71,7 @@ impl ApiConfig {
             store_limits: StoreLimits::default(),
             preflight: PreflightOptions::default(),
             mongo: MongoAccess::default(),
+            max_concurrent_connection_tests: DEFAULT_MAX_CONCURRENT_CONNECTION_TESTS,
         }
     }
 }

@@ -43,6 +43,8 @@ pub struct Inner {
     /// How connection tests reach MongoDB, and under which policy.
     pub mongo: crate::config::MongoAccess,
     pub preflight: edgebridge_mongo::preflight::PreflightOptions,
+    /// Bounds the connection tests running at once.
+    pub connection_tests: Arc<tokio::sync::Semaphore>,
 }
 
 impl Deref for AppState {
@@ -71,6 +73,9 @@ impl AppState {
             store_notifications: ChangeSignal::new(pool_for_signal, shutdown),
             mongo: config.mongo,
             preflight: config.preflight,
+            connection_tests: Arc::new(tokio::sync::Semaphore::new(
+                config.max_concurrent_connection_tests,
+            )),
         }))
     }
 }

@@ -104,6 +104,9 @@ pub struct ServeArgs {
         default_value_t = 5
     )]
     mongodb_connect_timeout_secs: u64,
+    /// Connection tests one api process runs at once; more answer 429.
+    #[arg(long, env = "EDGEBRIDGE_MAX_CONNECTION_TESTS", default_value_t = edgebridge_api::config::DEFAULT_MAX_CONCURRENT_CONNECTION_TESTS)]
+    max_connection_tests: usize,
     /// Development mode: generate missing keys (ephemeral!), create the database and a default
     /// organization, app and owner key. Never in production.
     #[arg(long)]
@@ -182,6 +185,7 @@ impl ServeArgs {
         let connect = Duration::from_secs(self.mongodb_connect_timeout_secs);
         config.preflight.connect.connect_timeout = connect;
         config.preflight.connect.server_selection_timeout = connect;
+        config.max_concurrent_connection_tests = self.max_connection_tests;
         Ok(config)
     }
 }

@@ -24,16 +24,33 @@ use uuid::Uuid;
 /// Most sample documents one preview maps.
 pub const MAX_PREVIEW_DOCUMENTS: usize = 100;
 
-async fn run_checks(state: &AppState, request: PreflightRequest) -> PreflightReport {
+/// A slot among the connection tests allowed at once, or 429.
+fn test_slot(state: &AppState) -> Result<tokio::sync::OwnedSemaphorePermit> {
+    state
+        .connection_tests
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::other(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "connection_tests_busy",
+                "Too many connection tests are running right now; retry in a few seconds.",
+            )
+        })
+}
+
+async fn run_checks(state: &AppState, request: PreflightRequest) -> Result<PreflightReport> {
+    let _slot = test_slot(state)?;
     let report = preflight::run(&*state.mongo.0, &request, &state.preflight).await;
-    if let Some(failed) = report.first_failure() {
-        tracing::info!(
+    match report.first_failure() {
+        Some(failed) => tracing::info!(
             check = failed.check,
             code = failed.code,
             "connection test failed"
-        );
+        ),
+        None => tracing::info!(changes = report.changes.len(), "connection test passed"),
     }
-    report
+    Ok(report)
 }
 
 /// Test a connector spec against MongoDB
@@ -54,6 +71,7 @@ async fn run_checks(state: &AppState, request: PreflightRequest) -> PreflightRep
         (status = 403, description = "The key may not change connectors", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such app", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The spec is invalid (other than its connection string)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many connection tests are running (`connection_tests_busy`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn test_connector_spec(
     State(state): State<AppState>,
@@ -94,7 +112,7 @@ pub async fn test_connector_spec(
         collections: spec.collections.into_keys().collect(),
         auto_configure: spec.auto_configure,
     };
-    Ok(Json(run_checks(&state, request).await))
+    Ok(Json(run_checks(&state, request).await?))
 }
 
 /// Test a saved connector against MongoDB
@@ -108,6 +126,7 @@ pub async fn test_connector_spec(
         (status = 403, description = "The key may not change connectors", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such connector", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The stored connection string cannot be decrypted (replace it)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many connection tests are running (`connection_tests_busy`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn test_connector(
     State(state): State<AppState>,
@@ -131,7 +150,7 @@ pub async fn test_connector(
         collections: row.collections.0.keys().cloned().collect(),
         auto_configure: row.auto_configure,
     };
-    Ok(Json(run_checks(&state, request).await))
+    Ok(Json(run_checks(&state, request).await?))
 }
 
 /// A sample document mapped.
