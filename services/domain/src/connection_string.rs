@@ -293,6 +293,11 @@ impl MongoUri {
         &self.hosts
     }
 
+    /// The options (`?name=value&...`) as given, names in their original case.
+    pub fn options(&self) -> &[(String, String)] {
+        &self.options
+    }
+
     pub fn auth_database(&self) -> Option<&str> {
         self.auth_database.as_deref()
     }

@@ -752,6 +752,10 @@ impl MongoConnector for SimConnector {
         uri: &MongoUri,
         options: &ConnectOptions,
     ) -> PortResult<Arc<dyn MongoPort>> {
+        options
+            .policy
+            .check_options(uri.options())
+            .map_err(|why| PortError::new(ErrorKind::Unsupported, why))?;
         let known = {
             let state = self.sim.lock();
             uri.hosts().iter().any(|h| {

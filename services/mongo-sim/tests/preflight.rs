@@ -284,6 +284,36 @@ async fn a_private_address_is_not_allowed_under_the_public_only_policy() {
 }
 
 #[tokio::test]
+async fn options_that_use_the_services_own_credentials_or_files_are_refused() {
+    let sim = simulator();
+    for uri in [
+        "mongodb://u@cluster0.example.com/?authMechanism=MONGODB-OIDC&authMechanismProperties=ENVIRONMENT:k8s",
+        "mongodb://cluster0.example.com/?authMechanism=MONGODB-AWS",
+        "mongodb://u:p@cluster0.example.com/?tls=true&tlsCAFile=/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
+    ] {
+        let report = run(&sim, &request(uri, &["orders"])).await;
+        let failed = report.first_failure().expect("a failure");
+        assert_eq!(failed.check, "target_allowed", "{uri}: {failed:?}");
+        assert_eq!(failed.code, Some("option_not_allowed"), "{uri}");
+        assert!(failed.remediation.is_some());
+        assert!(!failed.message.contains("/var/run"), "{failed:?}");
+        assert_skipped_after(&report, "target_allowed", &["orders"]);
+    }
+    assert!(
+        sim.operations().is_empty(),
+        "nothing is sent with a refused option: {:?}",
+        sim.operations()
+    );
+    // The connector itself refuses them too, whoever calls it.
+    let uri = MongoUri::parse("mongodb://cluster0.example.com/?authMechanism=MONGODB-AWS").unwrap();
+    let refused = sim
+        .connector()
+        .connect(&uri, &ConnectOptions::default())
+        .await;
+    assert!(refused.is_err());
+}
+
+#[tokio::test]
 async fn a_private_address_is_allowed_under_the_allow_private_policy() {
     let sim = simulator();
     sim.add_host("db.internal.example", &["10.0.0.5".parse().expect("an IP")]);

@@ -85,6 +85,10 @@ impl MongoConnector for DriverConnector {
         uri: &MongoUri,
         options: &ConnectOptions,
     ) -> PortResult<Arc<dyn MongoPort>> {
+        options
+            .policy
+            .check_options(uri.options())
+            .map_err(|why| PortError::new(ErrorKind::Unsupported, why))?;
         let mut client_options = ClientOptions::parse(uri.expose())
             .await
             .map_err(parse_error)?;
@@ -732,8 +736,11 @@ impl DriverSession {
                 }
                 Err(err) => {
                     let transient = err.contains_label(TRANSIENT_TRANSACTION_ERROR);
+                    let unknown = err.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT);
                     let mut error = classify(err);
-                    if transient {
+                    if unknown {
+                        error.kind = ErrorKind::CommitOutcomeUnknown;
+                    } else if transient {
                         error.kind = ErrorKind::TransientTransaction;
                     }
                     break Err(error);
@@ -852,9 +859,17 @@ pub fn classify(err: DriverError) -> PortError {
         }
         DriverErrorKind::InsertMany(e) => insert_many_error(e),
         DriverErrorKind::BulkWrite(e) => bulk_write_error(e),
+        // The driver's text lists every server it knows, including members the cluster itself
+        // advertises; a tenant must not learn from it which internal addresses answer.
+        DriverErrorKind::ServerSelection { .. } => {
+            tracing::debug!(error = %err, "server selection failed");
+            PortError::new(
+                ErrorKind::Network,
+                "no server of the cluster could be selected within the server selection timeout",
+            )
+        }
         kind @ (DriverErrorKind::Io(_)
         | DriverErrorKind::ConnectionPoolCleared { .. }
-        | DriverErrorKind::ServerSelection { .. }
         | DriverErrorKind::DnsResolve { .. }) => {
             PortError::new(ErrorKind::Network, kind.to_string())
         }

@@ -27,6 +27,9 @@ pub enum ErrorKind {
     TransientTransaction,
     /// The server shed load (rate limited, too many connections).
     Throttled,
+    /// A commit was sent but its outcome stayed unknown after retries: the transaction may have
+    /// been applied. Retrying it must not duplicate non-idempotent writes (inserts).
+    CommitOutcomeUnknown,
 
     // Permanent.
     InvalidConnectionString,
@@ -60,9 +63,8 @@ impl ErrorKind {
     pub fn class(self) -> ErrorClass {
         use ErrorKind::*;
         match self {
-            Network | Timeout | NotPrimary | TransientTransaction | Throttled => {
-                ErrorClass::Transient
-            }
+            Network | Timeout | NotPrimary | TransientTransaction | Throttled
+            | CommitOutcomeUnknown => ErrorClass::Transient,
             SchemaValidation | DuplicateKey | DocumentTooLarge | InvalidDocument => {
                 ErrorClass::Document
             }

@@ -96,9 +96,59 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
         // fc00::/7 holds fd00:ec2::254, the AWS metadata service over IPv6.
         s if s & 0xfe00 == 0xfc00 => "a unique local (private) address",
         s if s & 0xff00 == 0xff00 => "a multicast address",
+        // fec0::/10, deprecated site-local: still routed internally on some networks.
+        s if s & 0xffc0 == 0xfec0 => "a site-local (private) address",
         0x2001 if segments[1] == 0x0db8 => "a documentation address",
+        // Teredo (2001::/32) tunnels to an IPv4 address that this check cannot see.
+        0x2001 if segments[1] == 0 => "a Teredo tunnel address",
         _ => return None,
     })
+}
+
+/// Connection-string options that make the driver use *this* machine's identity or files:
+/// reading a certificate, key or CA file by path, or authenticating with ambient credentials
+/// (Kubernetes/Azure/GCP workload tokens for MONGODB-OIDC, the AWS environment for MONGODB-AWS,
+/// Kerberos tickets for GSSAPI). A tenant's string could otherwise send the service's own token
+/// to a server the tenant controls, or probe its file system.
+const FILE_OPTIONS: &[&str] = &[
+    "tlscafile",
+    "tlscertificatekeyfile",
+    "tlscertificatekeyfilepassword",
+    "tlscrlfile",
+    "sslcafile",
+    "sslpemkeyfile",
+    "sslpemkeypassword",
+    "sslcertificatekeyfile",
+    "sslcrlfile",
+];
+
+/// Authentication mechanisms a tenant may choose: ones that use only what the string carries.
+const TENANT_MECHANISMS: &[&str] = &["scram-sha-1", "scram-sha-256", "plain"];
+
+impl TargetPolicy {
+    /// `Err(why)` when the connection string asks for something this policy does not allow.
+    /// Self-hosted (`AllowPrivate`) deployments may use every option: the operator is the tenant.
+    pub fn check_options(self, options: &[(String, String)]) -> Result<(), String> {
+        if self == TargetPolicy::AllowPrivate {
+            return Ok(());
+        }
+        for (name, value) in options {
+            let lower = name.to_ascii_lowercase();
+            if FILE_OPTIONS.contains(&lower.as_str()) {
+                return Err(format!(
+                    "the option `{name}` reads a file on this service's machines, which a managed deployment does not allow; the cluster's certificate must be signed by a public CA"
+                ));
+            }
+            if lower == "authmechanism"
+                && !TENANT_MECHANISMS.contains(&value.to_ascii_lowercase().as_str())
+            {
+                return Err(format!(
+                    "the authentication mechanism `{value}` uses this service's own credentials, which a managed deployment does not allow; use a database user with a password (SCRAM)"
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Why an address is off limits for a managed deployment, or `None` if it is public.
@@ -112,6 +162,48 @@ pub fn forbidden(ip: IpAddr) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn options(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn managed_deployments_refuse_ambient_credentials_and_local_files() {
+        let managed = TargetPolicy::PublicOnly;
+        for bad in [
+            options(&[
+                ("authMechanism", "MONGODB-OIDC"),
+                ("authMechanismProperties", "ENVIRONMENT:k8s"),
+            ]),
+            options(&[("authMechanism", "MONGODB-AWS")]),
+            options(&[("authmechanism", "GSSAPI")]),
+            options(&[("tlsCAFile", "/etc/passwd")]),
+            options(&[
+                ("tls", "true"),
+                ("TLSCertificateKeyFile", "/var/run/secrets/key.pem"),
+            ]),
+        ] {
+            assert!(managed.check_options(&bad).is_err(), "{bad:?}");
+        }
+        let fine = options(&[
+            ("retryWrites", "true"),
+            ("authMechanism", "SCRAM-SHA-256"),
+            ("tls", "true"),
+        ]);
+        assert!(managed.check_options(&fine).is_ok());
+        let message = managed
+            .check_options(&options(&[("tlsCAFile", "/x")]))
+            .unwrap_err();
+        assert!(message.contains("tlsCAFile") && !message.contains("/x"));
+        assert!(
+            TargetPolicy::AllowPrivate
+                .check_options(&options(&[("tlsCAFile", "/x")]))
+                .is_ok()
+        );
+    }
 
     fn denied(ip: &str) -> bool {
         TargetPolicy::PublicOnly.check(ip.parse().unwrap()).is_err()

@@ -13,6 +13,7 @@ use bson::{Bson, Document, Timestamp};
 use edgebridge_domain::connection_string::MongoUri;
 
 pub use crate::error::{ErrorClass, ErrorKind, PortError};
+use crate::policy::TargetPolicy;
 
 pub type PortResult<T> = Result<T, PortError>;
 
@@ -39,6 +40,9 @@ pub struct ConnectOptions {
     pub server_selection_timeout: Duration,
     /// Shown to the MongoDB operator in `currentOp` and logs.
     pub app_name: String,
+    /// Which connection-string options a connection may use (see
+    /// [`TargetPolicy::check_options`]); enforced by every connector.
+    pub policy: TargetPolicy,
 }
 
 impl Default for ConnectOptions {
@@ -47,6 +51,7 @@ impl Default for ConnectOptions {
             connect_timeout: Duration::from_secs(5),
             server_selection_timeout: Duration::from_secs(5),
             app_name: "edgebridge".to_owned(),
+            policy: TargetPolicy::PublicOnly,
         }
     }
 }

@@ -67,8 +67,8 @@ impl PreflightReport {
     }
 }
 
-/// What to check.
-#[derive(Debug, Clone)]
+/// What to check. `Debug` never shows the connection string (it holds the password).
+#[derive(Clone)]
 pub struct PreflightRequest {
     /// The connection string as given (it may not parse: that is the first check).
     pub connection_string: String,
@@ -87,6 +87,20 @@ pub struct PreflightOptions {
     pub step_timeout: Duration,
 }
 
+impl std::fmt::Debug for PreflightRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreflightRequest")
+            .field(
+                "connection_string",
+                &edgebridge_domain::redact(&self.connection_string),
+            )
+            .field("database", &self.database)
+            .field("collections", &self.collections)
+            .field("auto_configure", &self.auto_configure)
+            .finish()
+    }
+}
+
 impl Default for PreflightOptions {
     fn default() -> Self {
         PreflightOptions {
@@ -101,6 +115,8 @@ const REMEDY_STRING: &str = "Correct the connection string: mongodb:// or mongod
 user:password@ with special characters percent-encoded, then the hosts.";
 const REMEDY_POLICY: &str = "Use the cluster's public address. This deployment only connects to \
 public addresses; a self-hosted deployment can allow private ones (EDGEBRIDGE_TARGET_POLICY=allow-private).";
+const REMEDY_OPTION: &str = "Remove the option from the connection string: authenticate with a \
+database user and password, and let the cluster present a certificate from a public CA.";
 const REMEDY_RESOLVE: &str = "Check the host name in the connection string; for mongodb+srv:// the \
 name must have a _mongodb._tcp SRV record.";
 const REMEDY_REACH: &str = "Make sure the cluster is running, that its network access list allows \
@@ -293,8 +309,24 @@ async fn run_checks(
         t,
     );
 
-    // 2. Every address it reaches is allowed.
+    // 2. Every address it reaches, and every option it uses, is allowed.
     let t = Instant::now();
+    if let Err(why) = options.policy.check_options(uri.options()) {
+        run.fail(
+            "target_allowed",
+            None,
+            "option_not_allowed",
+            format!("The connection string is not allowed here: {why}."),
+            REMEDY_OPTION,
+            t,
+        );
+        run.skip_rest(
+            "target_allowed",
+            collections,
+            "the connection string uses an option this deployment does not allow",
+        );
+        return;
+    }
     let addresses: Vec<IpAddr> =
         match bounded(options.step_timeout, "DNS", connector.resolve(&uri)).await {
             Ok(addresses) => addresses,
@@ -353,8 +385,13 @@ async fn run_checks(
     // 3. Reachable, credentials accepted.
     let t = Instant::now();
     let limit = options.connect.server_selection_timeout + options.connect.connect_timeout;
+    let connect_options = ConnectOptions {
+        policy: options.policy,
+        ..options.connect.clone()
+    };
     let connected: Result<Arc<dyn MongoPort>, PortError> = async {
-        let port = connector.connect(&uri, &options.connect).await?;
+        // Connecting resolves SRV records in the driver: bounded too.
+        let port = bounded(limit, "DNS", connector.connect(&uri, &connect_options)).await?;
         bounded(limit, "The cluster", port.ping()).await?;
         Ok(port)
     }
