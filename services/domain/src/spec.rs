@@ -556,7 +556,7 @@ fn parse_counters(
             );
         } else if segments.iter().any(|s| s.starts_with('$')) {
             out.add(&p, "path segments must not start with '$'");
-        } else if id_fields.iter().any(|f| f == segments[0]) {
+        } else if segments[0] == "_id" || id_fields.iter().any(|f| f == segments[0]) {
             out.add(
                 &p,
                 format!("`{path}` is part of the document ID and cannot be a counter"),
@@ -706,7 +706,10 @@ mod tests {
         );
         let mut body = valid();
         body["collections"]["orders"]["settableCounters"] = json!(["a", "a.b"]);
-        assert_eq!(paths(body), ["/collections/orders/settableCounters/1"]);
+        assert_eq!(paths(body.clone()), ["/collections/orders/settableCounters/1"]);
+        // Nothing under `_id` can be a counter, whatever the ID fields are.
+        body["collections"]["orders"]["settableCounters"] = json!(["_id.a", "ok"]);
+        assert_eq!(paths(body), ["/collections/orders/settableCounters/0"]);
     }
 
     #[test]

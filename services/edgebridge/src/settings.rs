@@ -186,6 +186,11 @@ impl ServeArgs {
         config.preflight.connect.connect_timeout = connect;
         config.preflight.connect.server_selection_timeout = connect;
         config.max_concurrent_connection_tests = self.max_connection_tests;
+        // A connection test answers before the request times out, with what it found so far.
+        config.preflight.total_timeout = config
+            .request_timeout
+            .saturating_sub(Duration::from_secs(3))
+            .max(Duration::from_secs(1));
         Ok(config)
     }
 }

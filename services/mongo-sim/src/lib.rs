@@ -651,6 +651,57 @@ fn write(state: &mut State, db: &str, op: &WriteOp) -> PortResult<Option<Change>
                 images,
             }))
         }
+        WriteOp::Update {
+            filter,
+            update,
+            upsert,
+            ..
+        } => {
+            let found = existing_key(coll, filter);
+            let pre = found.as_ref().and_then(|k| coll.docs.get(k).cloned());
+            let mut document = match &pre {
+                Some(doc) => doc.clone(),
+                None if *upsert => {
+                    let mut doc = Document::new();
+                    let id = filter.get("_id").cloned().unwrap_or_else(|| {
+                        let mut bytes = [0u8; 12];
+                        bytes[4..].copy_from_slice(&state.next_seq.to_be_bytes());
+                        Bson::ObjectId(bson::oid::ObjectId::from_bytes(bytes))
+                    });
+                    doc.insert("_id", id);
+                    for (k, v) in filter {
+                        doc.insert(k.clone(), v.clone());
+                    }
+                    doc
+                }
+                None => return Ok(None),
+            };
+            apply_operators(&mut document, update)?;
+            let id = document.get("_id").cloned().unwrap_or(Bson::Null);
+            if let Some(key) = &found
+                && order::compare(&key.0, &id) != std::cmp::Ordering::Equal
+            {
+                return Err(PortError::server(
+                    66,
+                    "the (immutable) field '_id' was found to have been altered",
+                ));
+            }
+            let coll = state.collection(db, &name)?;
+            check_document(coll, &document, found.as_ref())?;
+            coll.docs.insert(Key(id.clone()), document.clone());
+            Ok(Some(Change {
+                collection: name,
+                operation: if pre.is_some() {
+                    OperationType::Update
+                } else {
+                    OperationType::Insert
+                },
+                key: doc! {"_id": id},
+                pre,
+                post: Some(document),
+                images,
+            }))
+        }
         WriteOp::Delete { filter, .. } => {
             let Some(key) = existing_key(coll, filter) else {
                 return Ok(None);
@@ -664,6 +715,82 @@ fn write(state: &mut State, db: &str, op: &WriteOp) -> PortResult<Option<Change>
                 post: None,
                 images,
             }))
+        }
+    }
+}
+
+/// `$set` and `$unset` with dotted paths (through sub-documents and array indexes).
+fn apply_operators(doc: &mut Document, update: &Document) -> PortResult<()> {
+    for (operator, fields) in update {
+        let Bson::Document(fields) = fields else {
+            return Err(PortError::server(9, format!("{operator} needs a document")));
+        };
+        for (path, value) in fields {
+            let segments: Vec<&str> = path.split('.').collect();
+            match operator.as_str() {
+                "$set" => set_path(doc, &segments, value.clone())?,
+                "$unset" => unset_path(doc, &segments),
+                other => {
+                    return Err(PortError::server(
+                        9,
+                        format!("the simulator does not support the update operator {other}"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn set_path(doc: &mut Document, segments: &[&str], value: Bson) -> PortResult<()> {
+    let Some((first, rest)) = segments.split_first() else {
+        return Ok(());
+    };
+    if rest.is_empty() {
+        doc.insert(*first, value);
+        return Ok(());
+    }
+    let entry = doc
+        .entry((*first).to_owned())
+        .or_insert_with(|| Bson::Document(Document::new()));
+    set_in(entry, rest, value)
+}
+
+fn set_in(target: &mut Bson, segments: &[&str], value: Bson) -> PortResult<()> {
+    match target {
+        Bson::Document(inner) => set_path(inner, segments, value),
+        Bson::Array(items) => {
+            let (first, rest) = segments.split_first().expect("segments are not empty");
+            let index: usize = first.parse().map_err(|_| {
+                PortError::server(28, format!("cannot create field '{first}' in an array"))
+            })?;
+            while items.len() <= index {
+                items.push(Bson::Null);
+            }
+            if rest.is_empty() {
+                items[index] = value;
+                Ok(())
+            } else {
+                set_in(&mut items[index], rest, value)
+            }
+        }
+        _ => Err(PortError::server(
+            28,
+            "cannot create a field inside a value that is not a document",
+        )),
+    }
+}
+
+fn unset_path(doc: &mut Document, segments: &[&str]) {
+    match segments {
+        [] => {}
+        [only] => {
+            doc.remove(*only);
+        }
+        [first, rest @ ..] => {
+            if let Some(Bson::Document(inner)) = doc.get_mut(*first) {
+                unset_path(inner, rest);
+            }
         }
     }
 }
@@ -1260,7 +1387,7 @@ impl WriteSession for SimSession {
         };
         for (index, op) in ops.iter().enumerate() {
             let action = match op {
-                WriteOp::Upsert { .. } => "update",
+                WriteOp::Upsert { .. } | WriteOp::Update { .. } => "update",
                 WriteOp::Delete { .. } => "remove",
                 WriteOp::Insert { .. } => "insert",
             };
@@ -1288,7 +1415,14 @@ impl WriteSession for SimSession {
                         {
                             outcome.upserted += 1
                         }
-                        (Some(_), WriteOp::Upsert { .. }) => outcome.matched += 1,
+                        (Some(c), WriteOp::Update { .. })
+                            if c.operation == OperationType::Insert =>
+                        {
+                            outcome.upserted += 1
+                        }
+                        (Some(_), WriteOp::Upsert { .. } | WriteOp::Update { .. }) => {
+                            outcome.matched += 1
+                        }
                         (Some(_), WriteOp::Delete { .. }) => outcome.deleted += 1,
                         (Some(_), WriteOp::Insert { .. }) => outcome.inserted += 1,
                         (None, _) => {}

@@ -766,3 +766,39 @@ async fn a_report_never_contains_the_password() {
         "an unreachable cluster's report leaks the password: {json}"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_run_over_its_total_time_reports_where_it_stopped() {
+    let sim = simulator();
+    sim.create_collection(DB, "items", CollectionOptions::ready());
+    // Every call is a little slow: each step passes, the whole run does not fit.
+    sim.inject(Fault::Slow {
+        count: 100,
+        delay: Duration::from_secs(4),
+    });
+    let options = PreflightOptions {
+        total_timeout: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let report = run_with(&sim, &request(URI, &["orders", "items"]), &options).await;
+    assert!(!report.ok);
+    let failed: Vec<&CheckResult> = report
+        .checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Failed)
+        .collect();
+    assert_eq!(failed.len(), 1, "{:?}", report.checks);
+    assert_eq!(failed[0].code, Some("preflight_timed_out"));
+    assert!(failed[0].remediation.is_some());
+    // Every check is accounted for, once.
+    assert_eq!(
+        report.checks.len(),
+        ORDER.len() - PER_COLLECTION.len() + 2 * PER_COLLECTION.len()
+    );
+    let after = report
+        .checks
+        .iter()
+        .skip_while(|c| c.status != CheckStatus::Failed)
+        .skip(1);
+    assert!(after.into_iter().all(|c| c.status == CheckStatus::Skipped));
+}

@@ -925,3 +925,66 @@ on_both!(
     preflight_ready_on_simulator,
     preflight_ready_on_mongodb
 );
+
+// (j) A write-back that keeps what the edge never held: a document with a binary field (not
+// replicated) is mapped to the edge, edited there, mapped back, and written with the preserving
+// update. MongoDB keeps the binary values and takes the edits.
+async fn write_back_keeps_unreplicated_fields(d: &dyn Deployment) {
+    use bson::spec::BinarySubtype;
+    use edgebridge_domain::spec::SyncMode;
+    use edgebridge_mongo::mapping::{IdFields, MappingConfig, to_edge, to_mongo};
+
+    let db = d.db();
+    d.setup(db, "files", CollectionOptions::ready()).await;
+    let blob = Bson::Binary(bson::Binary {
+        subtype: BinarySubtype::Generic,
+        bytes: vec![1, 2, 3],
+    });
+    d.insert(
+        db,
+        "files",
+        doc! { "_id": 1, "name": "a.txt", "blob": blob.clone(), "meta": {"thumb": blob.clone(), "size": 3}, "parts": [blob.clone(), 2] },
+    )
+    .await;
+    let config = MappingConfig {
+        id: IdFields::MatchId,
+        mode: SyncMode::Json,
+        counters: Vec::new(),
+    };
+    let port = d.port();
+    let stored = scan_all(port.as_ref(), db, "files", 10).await.remove(0);
+    let edge = to_edge(&stored, &config).expect("maps to the edge");
+    assert!(!edge.body.contains_key("blob"));
+
+    let mut body = edge.body.clone();
+    body.insert("name".into(), serde_json::json!("b.txt"));
+    body["meta"]["size"] = serde_json::json!(4);
+    body["parts"][1] = serde_json::json!(5);
+    let back = to_mongo(&body, edge.types.as_ref(), &config).expect("maps back");
+    let mut session = port.start_session().await.expect("a session starts");
+    session
+        .commit(
+            db,
+            &[WriteOp::Update {
+                collection: "files".into(),
+                filter: back.filter.clone(),
+                update: back.set_update(),
+                upsert: true,
+            }],
+        )
+        .await
+        .expect("the preserving update commits");
+
+    let after = scan_all(port.as_ref(), db, "files", 10).await.remove(0);
+    assert_eq!(
+        after,
+        doc! { "_id": 1, "name": "b.txt", "blob": blob.clone(), "meta": {"thumb": blob.clone(), "size": 4}, "parts": [blob, 5] },
+        "edits applied, binary values kept"
+    );
+}
+
+on_both!(
+    write_back_keeps_unreplicated_fields,
+    write_back_keeps_unreplicated_fields_on_simulator,
+    write_back_keeps_unreplicated_fields_on_mongodb
+);

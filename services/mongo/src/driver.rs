@@ -809,6 +809,22 @@ async fn apply(
                 outcome.upserted += 1;
             }
         }
+        WriteOp::Update {
+            filter,
+            update,
+            upsert,
+            ..
+        } => {
+            let result = coll
+                .update_one(filter.clone(), update.clone())
+                .upsert(*upsert)
+                .session(&mut *session)
+                .await?;
+            outcome.matched += result.matched_count;
+            if result.upserted_id.is_some() {
+                outcome.upserted += 1;
+            }
+        }
         WriteOp::Delete { filter, .. } => {
             let result = coll
                 .delete_one(filter.clone())
@@ -828,6 +844,16 @@ async fn apply(
 /// is that document's fault.
 fn classify_op_error(err: DriverError) -> PortError {
     match err.kind.as_ref() {
+        // Refused by the driver before sending: this operation's input (a document over 16 MiB,
+        // an empty update), not the connection.
+        DriverErrorKind::InvalidArgument { message, .. } => {
+            let kind = if message.contains("within") || message.contains("size") {
+                ErrorKind::DocumentTooLarge
+            } else {
+                ErrorKind::InvalidDocument
+            };
+            PortError::new(kind, message.clone())
+        }
         DriverErrorKind::Bson(e) => PortError::new(
             ErrorKind::InvalidDocument,
             format!("the document cannot be encoded as BSON: {e}"),

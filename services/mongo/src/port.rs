@@ -148,6 +148,15 @@ pub enum WriteOp {
         filter: Document,
         replacement: Document,
     },
+    /// Apply `update` (`$set` / `$unset` with dotted paths) to the document matching `filter`;
+    /// with `upsert`, insert one built from the filter when none matches. What a writer uses to
+    /// keep fields the edge never held ([`crate::mapping::MongoDocument::set_update`]).
+    Update {
+        collection: String,
+        filter: Document,
+        update: Document,
+        upsert: bool,
+    },
     /// Delete the one document matching `filter` (none matching is not an error).
     Delete {
         collection: String,
@@ -164,6 +173,7 @@ impl WriteOp {
     pub fn collection(&self) -> &str {
         match self {
             WriteOp::Upsert { collection, .. }
+            | WriteOp::Update { collection, .. }
             | WriteOp::Delete { collection, .. }
             | WriteOp::Insert { collection, .. } => collection,
         }

@@ -85,6 +85,9 @@ pub struct PreflightOptions {
     pub connect: ConnectOptions,
     /// Bound on each step after connecting (listing, creating).
     pub step_timeout: Duration,
+    /// Bound on the whole run (keep it under the API's request timeout): checks not reached by
+    /// then are reported, not lost.
+    pub total_timeout: Duration,
 }
 
 impl std::fmt::Debug for PreflightRequest {
@@ -107,6 +110,7 @@ impl Default for PreflightOptions {
             policy: TargetPolicy::PublicOnly,
             connect: ConnectOptions::default(),
             step_timeout: Duration::from_secs(10),
+            total_timeout: Duration::from_secs(25),
         }
     }
 }
@@ -133,6 +137,8 @@ const REMEDY_VIEW: &str = "Sync the view's source collection instead: views and 
 collections have no change streams with pre- and post-images.";
 const REMEDY_CAPPED: &str = "Use a collection that is not capped: copy the data into a new \
 collection created with changeStreamPreAndPostImages enabled.";
+const REMEDY_SLOW: &str = "The cluster answers too slowly: check its load and the network path, \
+then test again.";
 const REMEDY_UNKNOWN: &str = "An unexpected error occurred; try again, and contact support with \
 the connector id if it persists.";
 
@@ -200,6 +206,45 @@ impl Run {
         });
     }
 
+    /// The run hit its total time limit: the first check without a result fails, the rest are
+    /// skipped.
+    fn out_of_time(&mut self, collections: &[String], limit: Duration) {
+        let mut failed = false;
+        for check in ORDER {
+            let targets: Vec<Option<&str>> = if PER_COLLECTION.contains(&check) {
+                collections.iter().map(|c| Some(c.as_str())).collect()
+            } else {
+                vec![None]
+            };
+            for collection in targets {
+                let done = self
+                    .checks
+                    .iter()
+                    .any(|c| c.check == check && c.collection.as_deref() == collection);
+                if done {
+                    continue;
+                }
+                if failed {
+                    self.skip(check, collection, "the checks ran out of time");
+                } else {
+                    failed = true;
+                    self.checks.push(CheckResult {
+                        check,
+                        status: CheckStatus::Failed,
+                        collection: collection.map(str::to_owned),
+                        code: Some("preflight_timed_out"),
+                        message: format!(
+                            "The checks did not finish within {} s; this one had not answered.",
+                            limit.as_secs()
+                        ),
+                        remediation: Some(REMEDY_SLOW.to_owned()),
+                        duration_ms: limit.as_millis() as u64,
+                    });
+                }
+            }
+        }
+    }
+
     /// Skips every check after `from` (in [`ORDER`]), for every collection where it applies.
     fn skip_rest(&mut self, from: &'static str, collections: &[String], because: &str) {
         let start = ORDER
@@ -263,7 +308,14 @@ pub async fn run(
         checks: Vec::new(),
         changes: Vec::new(),
     };
-    run_checks(connector, request, options, &mut run).await;
+    let finished = tokio::time::timeout(
+        options.total_timeout,
+        run_checks(connector, request, options, &mut run),
+    )
+    .await;
+    if finished.is_err() {
+        run.out_of_time(&request.collections, options.total_timeout);
+    }
     PreflightReport {
         ok: run.checks.iter().all(|c| c.status == CheckStatus::Passed),
         checks: run.checks,

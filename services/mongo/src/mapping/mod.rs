@@ -119,10 +119,91 @@ pub struct MongoDocument {
     pub filter: Document,
     /// The whole document (without `_id` unless the mapping is `["_id"]`), for a replace.
     pub document: Document,
-    /// Fields MongoDB holds that were never replicated (unsupported types): a writer must keep
-    /// them rather than replace them away.
-    pub preserve: Vec<String>,
+    /// Fields MongoDB holds that were never replicated (unsupported types), as path segments: a
+    /// writer must keep them rather than replace them away ([`MongoDocument::set_update`]).
+    pub preserve: Vec<Vec<String>>,
     pub warnings: Vec<Diagnostic>,
+}
+
+impl MongoDocument {
+    /// An update (`{"$set": {...}}`) writing every field of [`MongoDocument::document`] while
+    /// keeping the [`MongoDocument::preserve`] fields MongoDB holds: a field with nothing to keep
+    /// inside is set whole; one with something to keep is set member by member (array elements
+    /// by index). Fields deleted on the edge are not unset here: the writer knows which they are.
+    pub fn set_update(&self) -> Document {
+        let mut set = Document::new();
+        for (name, value) in &self.document {
+            set_preserving(&mut set, std::slice::from_ref(name), value, &self.preserve);
+        }
+        let mut update = Document::new();
+        update.insert("$set", set);
+        update
+    }
+}
+
+fn set_preserving(set: &mut Document, path: &[String], value: &Bson, preserve: &[Vec<String>]) {
+    let below: Vec<&Vec<String>> = preserve
+        .iter()
+        .filter(|p| p.len() > path.len() && p.starts_with(path))
+        .collect();
+    if preserve.iter().any(|p| p.as_slice() == path) {
+        return; // MongoDB's value stays.
+    }
+    // A name containing '.' or starting with '$' cannot be addressed member by member.
+    let addressable = path.iter().all(|s| !s.contains('.') && !s.starts_with('$'));
+    if below.is_empty() || !addressable {
+        set.insert(path.join("."), value.clone());
+        return;
+    }
+    let mut child = path.to_vec();
+    match value {
+        Bson::Document(members) => {
+            for (name, member) in members {
+                child.push(name.clone());
+                set_preserving(set, &child, member, preserve);
+                child.pop();
+            }
+        }
+        Bson::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                child.push(i.to_string());
+                set_preserving(set, &child, item, preserve);
+                child.pop();
+            }
+        }
+        _ => {
+            set.insert(path.join("."), value.clone());
+        }
+    }
+}
+
+/// Converts the number at `path` in `doc` to the counter type `tag` (`int`, `long`, `double`).
+fn restore_number(doc: &mut Document, path: &[String], tag: &str) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut current = doc;
+    for name in parents {
+        match current.get_mut(name) {
+            Some(Bson::Document(inner)) => current = inner,
+            _ => return,
+        }
+    }
+    let Some(value) = current.get_mut(last) else {
+        return;
+    };
+    let number = match value {
+        Bson::Int32(i) => f64::from(*i),
+        Bson::Int64(i) => *i as f64,
+        Bson::Double(f) => *f,
+        _ => return,
+    };
+    let integral = number.fract() == 0.0 && number.abs() < 9.2e18;
+    *value = match tag {
+        "int" if integral && i32::try_from(number as i64).is_ok() => Bson::Int32(number as i32),
+        "int" | "long" if integral => Bson::Int64(number as i64),
+        _ => Bson::Double(number),
+    };
 }
 
 fn mongo_id_of(doc: &Document) -> Option<Box<Value>> {
@@ -242,6 +323,17 @@ pub fn to_edge(doc: &Document, config: &MappingConfig) -> Result<EdgeDocument, R
             body.insert(name.clone(), mapped);
         }
     }
+    if config.mode == SyncMode::Ejson {
+        let mut dollar = Vec::new();
+        ejson::dollar_fields(doc, &mut Vec::new(), &mut dollar);
+        for path in dollar {
+            warnings.push(Diagnostic::new(
+                "dollar_prefixed_field",
+                &path,
+                "a field name starting with `$` reads as an Extended JSON type marker; written back from the edge, this sub-document may change type",
+            ));
+        }
+    }
     let counters = take_counters(&mut body, &mut types, config, &mut warnings);
     let types = (!types.is_empty()).then_some(Value::Object(types));
     Ok(EdgeDocument {
@@ -254,8 +346,9 @@ pub fn to_edge(doc: &Document, config: &MappingConfig) -> Result<EdgeDocument, R
     })
 }
 
-/// Moves settable counters out of the body. Each keeps an exact type tag, so its value (a float
-/// on the edge) comes back as the integer type it was.
+/// Moves settable counters out of the body. Each keeps an exact type tag (in both modes), so its
+/// value (a float on the edge) comes back as the type it was. Counters sit in objects, never in
+/// arrays.
 fn take_counters(
     body: &mut Map<String, Value>,
     types: &mut Map<String, Value>,
@@ -264,7 +357,7 @@ fn take_counters(
 ) -> Vec<(Vec<String>, f64)> {
     let mut counters = Vec::new();
     for path in &config.counters {
-        let Some(value) = native::get_path(body, path) else {
+        let Some(value) = native::get_object_path(body, path) else {
             continue;
         };
         let number = match config.mode {
@@ -279,10 +372,13 @@ fn take_counters(
             ));
             continue;
         };
-        if config.mode == SyncMode::Json && native::get_tag(types, path).is_none() {
-            let tag = if value.is_i64() { "int" } else { "double" };
-            native::set_tag(types, path, tag);
-        }
+        let tag = match config.mode {
+            SyncMode::Json => native::get_tag(types, path)
+                .map(str::to_owned)
+                .unwrap_or_else(|| (if value.is_i64() { "int" } else { "double" }).to_owned()),
+            SyncMode::Ejson => ejson::number_tag(value).unwrap_or("double").to_owned(),
+        };
+        native::set_tag(types, path, &tag);
         native::remove_path(body, path);
         counters.push((path.clone(), number));
     }
@@ -362,8 +458,16 @@ pub fn to_mongo(
         let path = vec![name.clone()];
         document.insert(name.clone(), convert(value, &path, &mut warnings)?);
     }
-    if config.mode == SyncMode::Json {
-        native::dropped_paths(types, body, &mut Vec::new(), &mut preserve);
+    match config.mode {
+        SyncMode::Json => native::dropped_paths(types, body, &mut Vec::new(), &mut preserve),
+        // Counters come back from the edge as plain numbers: give them their type again.
+        SyncMode::Ejson => {
+            for path in &config.counters {
+                if let Some(tag) = native::get_tag(types, path) {
+                    restore_number(&mut document, path, tag);
+                }
+            }
+        }
     }
     Ok(MongoDocument {
         filter,

@@ -9,13 +9,14 @@
 //! | `date` | date | ISO-8601 UTC with milliseconds |
 //! | `long` | int64 | integer |
 //! | `int` | int32 (only on counters, whose edge value is a float) | number |
-//! | `double` | double that reads back as an integer, or is NaN/±Infinity (then a string) | number |
+//! | `double` | double (NaN/±Infinity as strings) | number |
 //! | `decimal` | decimal128 | string |
 //! | `timestamp:<i>` | timestamp (increment `i`) | number: seconds since the epoch |
 //! | `regex` | regular expression | `{"$regularExpression": {"pattern", "options"}}` |
 //! | `dropped:<type>` | a type the edge cannot hold (binary, javascript, ...): not replicated | absent (`null` in arrays) |
 //!
-//! int32, string, boolean, null, finite non-integral doubles, objects and arrays need no tag.
+//! int32, string, boolean, null, objects and arrays need no tag. Every double is tagged, so a
+//! price edited from 2.5 to 3 on the edge stays a double.
 
 use std::str::FromStr;
 
@@ -85,7 +86,7 @@ pub fn id_to_json(value: &Bson) -> Option<Value> {
         Bson::ObjectId(oid) => Value::String(oid.to_hex()),
         Bson::DateTime(date) => Value::String(format_date(*date)?),
         Bson::Decimal128(d) => Value::String(d.to_string()),
-        Bson::Timestamp(ts) => Value::from(ts.time),
+        // A timestamp's number drops its increment: two IDs could become one. Not an ID.
         Bson::Document(doc) if !doc.is_empty() => {
             let mut members = Map::new();
             for (name, value) in doc {
@@ -119,10 +120,7 @@ pub fn to_json(
         Bson::String(s) => (Value::String(s.clone()), None),
         Bson::Int32(i) => (Value::from(*i), None),
         Bson::Int64(i) => (Value::from(*i), Some("long".to_owned())),
-        Bson::Double(f) => {
-            let tagged = !f.is_finite() || f.fract() == 0.0;
-            (float(*f), tagged.then(|| "double".to_owned()))
-        }
+        Bson::Double(f) => (float(*f), Some("double".to_owned())),
         Bson::ObjectId(oid) => (Value::String(oid.to_hex()), Some("objectId".to_owned())),
         Bson::Decimal128(d) => (Value::String(d.to_string()), Some("decimal".to_owned())),
         Bson::Timestamp(ts) => (
@@ -335,6 +333,16 @@ fn restore(value: &Value, tag: &str) -> Option<Bson> {
     }
 }
 
+/// The value at `path` through objects only (no array indexes).
+pub fn get_object_path<'v>(doc: &'v Map<String, Value>, path: &[String]) -> Option<&'v Value> {
+    let (head, rest) = path.split_first()?;
+    let mut current = doc.get(head)?;
+    for name in rest {
+        current = current.as_object()?.get(name)?;
+    }
+    Some(current)
+}
+
 pub fn get_path<'v>(doc: &'v Map<String, Value>, path: &[String]) -> Option<&'v Value> {
     let (head, rest) = path.split_first()?;
     let mut current = doc.get(head)?;
@@ -402,7 +410,7 @@ pub fn dropped_paths(
     types: &Map<String, Value>,
     body: &Map<String, Value>,
     prefix: &mut Vec<String>,
-    out: &mut Vec<String>,
+    out: &mut Vec<Vec<String>>,
 ) {
     for (name, tag) in types {
         prefix.push(name.clone());
@@ -410,7 +418,7 @@ pub fn dropped_paths(
             Value::String(t) if t.starts_with("dropped:") => {
                 let held = get_path(body, prefix).is_some_and(|v| !v.is_null());
                 if !held {
-                    out.push(prefix.join("."));
+                    out.push(prefix.clone());
                 }
             }
             Value::Object(children) => dropped_paths(children, body, prefix, out),

@@ -125,7 +125,7 @@ fn composite_ids_are_objects_of_the_fields_and_restore_their_types() {
     );
     assert_eq!(
         edge.types,
-        Some(json!({"storeId": "objectId", "orderId": "long"}))
+        Some(json!({"storeId": "objectId", "orderId": "long", "total": "double"}))
     );
     let back = to_mongo(&edge.body, edge.types.as_ref(), &cfg).unwrap();
     assert_eq!(back.filter, doc! {"storeId": oid(), "orderId": 42_i64});
@@ -203,6 +203,7 @@ fn native_type_table() {
     assert_eq!(
         edge.types,
         Some(json!({
+            "double": "double",
             "whole_double": "double",
             "object": {"inner": "long"},
             "array": {"2": "objectId"},
@@ -268,8 +269,91 @@ fn unsupported_types_are_dropped_reported_and_preserved() {
     assert!(edge.warnings.iter().all(|w| w.code == "unsupported_type"));
     assert!(edge.warnings[0].message.contains("binary"));
     let back = to_mongo(&edge.body, edge.types.as_ref(), &cfg).unwrap();
-    assert_eq!(back.preserve, ["blob", "code", "list.1", "min"]);
+    let preserve: Vec<String> = back.preserve.iter().map(|p| p.join(".")).collect();
+    assert_eq!(preserve, ["blob", "code", "list.1", "min"]);
     assert!(back.warnings.is_empty(), "{:?}", back.warnings);
+    // The update a writer sends keeps MongoDB's values of those fields.
+    assert_eq!(
+        back.set_update(),
+        doc! {"$set": {"_id": 1, "list.0": 1, "list.2": 3, "keep": "yes"}}
+    );
+}
+
+#[test]
+fn set_update_sets_whole_fields_unless_something_inside_is_kept() {
+    let cfg = native(IdFields::MatchId);
+    let bin = Bson::Binary(Binary {
+        subtype: BinarySubtype::Generic,
+        bytes: vec![7],
+    });
+    let doc = doc! {"_id": 1, "a": {"b": bin, "c": 2}, "d": {"e": 1}};
+    let edge = to_edge(&doc, &cfg).unwrap();
+    let mut body = edge.body.clone();
+    body["a"]["c"] = json!(5);
+    let back = to_mongo(&body, edge.types.as_ref(), &cfg).unwrap();
+    assert_eq!(back.preserve, vec![vec!["a".to_owned(), "b".to_owned()]]);
+    assert_eq!(
+        back.set_update(),
+        doc! {"$set": {"_id": 1, "a.c": 5, "d": {"e": 1}}}
+    );
+}
+
+#[test]
+fn doubles_stay_doubles_when_the_edge_writes_a_whole_number() {
+    let cfg = native(IdFields::MatchId);
+    let edge = to_edge(&doc! {"_id": 1, "price": 2.5, "n": 4}, &cfg).unwrap();
+    assert_eq!(edge.types, Some(json!({"price": "double"})));
+    let edited = json!({"_id": 1, "price": 3, "n": 5.0});
+    let back = to_mongo(edited.as_object().unwrap(), edge.types.as_ref(), &cfg).unwrap();
+    assert_eq!(back.document.get("price"), Some(&Bson::Double(3.0)));
+    assert!(back.warnings.is_empty());
+}
+
+#[test]
+fn timestamp_ids_are_refused_because_the_increment_would_be_lost() {
+    let cfg = native(IdFields::MatchId);
+    let ts = Bson::Timestamp(Timestamp {
+        time: 100,
+        increment: 1,
+    });
+    let rejected = to_edge(&doc! {"_id": ts}, &cfg).unwrap_err();
+    assert_eq!(rejected.diagnostic.code, "id_value_forbidden");
+    assert!(rejected.diagnostic.message.contains("timestamp"));
+}
+
+#[test]
+fn counters_are_taken_through_objects_only() {
+    let cfg = MappingConfig {
+        id: IdFields::MatchId,
+        mode: SyncMode::Json,
+        counters: vec![vec!["items".into(), "0".into()]],
+    };
+    let edge = to_edge(&doc! {"_id": 1, "items": [3, 4]}, &cfg).unwrap();
+    assert!(edge.counters.is_empty());
+    assert_eq!(edge.body["items"], json!([3, 4]));
+}
+
+#[test]
+fn ejson_counters_come_back_as_their_original_integer_type() {
+    let cfg = MappingConfig {
+        id: IdFields::MatchId,
+        mode: SyncMode::Ejson,
+        counters: vec![vec!["qty".into()], vec!["o".into(), "n".into()]],
+    };
+    let edge = to_edge(&doc! {"_id": 1, "qty": 7_i64, "o": {"n": 2}}, &cfg).unwrap();
+    assert_eq!(edge.counters.len(), 2);
+    assert_eq!(edge.types, Some(json!({"qty": "long", "o": {"n": "int"}})));
+    let view = json!({"_id": {"$numberInt": "1"}, "qty": 8.0, "o": {"n": 3.0}});
+    let back = to_mongo(view.as_object().unwrap(), edge.types.as_ref(), &cfg).unwrap();
+    assert_eq!(back.document, doc! {"_id": 1, "qty": 8_i64, "o": {"n": 3}});
+}
+
+#[test]
+fn ejson_mode_warns_about_dollar_prefixed_field_names() {
+    let cfg = config(IdFields::MatchId, SyncMode::Ejson);
+    let edge = to_edge(&doc! {"_id": 1, "x": {"$oid": "not really"}}, &cfg).unwrap();
+    assert_eq!(edge.warnings[0].code, "dollar_prefixed_field");
+    assert_eq!(edge.warnings[0].path, "x.$oid");
 }
 
 #[test]
