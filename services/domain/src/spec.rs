@@ -706,7 +706,10 @@ mod tests {
         );
         let mut body = valid();
         body["collections"]["orders"]["settableCounters"] = json!(["a", "a.b"]);
-        assert_eq!(paths(body.clone()), ["/collections/orders/settableCounters/1"]);
+        assert_eq!(
+            paths(body.clone()),
+            ["/collections/orders/settableCounters/1"]
+        );
         // Nothing under `_id` can be a counter, whatever the ID fields are.
         body["collections"]["orders"]["settableCounters"] = json!(["_id.a", "ok"]);
         assert_eq!(paths(body), ["/collections/orders/settableCounters/0"]);

@@ -192,6 +192,9 @@ struct State {
     clock: Timestamp,
     users: Vec<SimUser>,
     hosts: HashMap<String, Vec<IpAddr>>,
+    /// Members the cluster advertises besides the seeds (`host:port`), as a replica set's
+    /// `hello` would.
+    members: Vec<String>,
     reachable: bool,
     faults: Faults,
     sessions_started: u64,
@@ -290,6 +293,7 @@ impl Simulator {
                 },
                 users: Vec::new(),
                 hosts: HashMap::new(),
+                members: Vec::new(),
                 reachable: true,
                 faults: Faults::default(),
                 sessions_started: 0,
@@ -313,6 +317,12 @@ impl Simulator {
         self.lock()
             .hosts
             .insert(host.to_ascii_lowercase(), addresses.to_vec());
+    }
+
+    /// A replica-set member the cluster advertises to every client (it also needs
+    /// [`Simulator::add_host`] to resolve).
+    pub fn advertise_member(&self, host_and_port: &str) {
+        self.lock().members.push(host_and_port.to_owned());
     }
 
     /// Turns access control on (the first user) and adds a user.
@@ -893,6 +903,7 @@ impl MongoConnector for SimConnector {
         };
         Ok(Arc::new(SimPort {
             sim: self.sim.clone(),
+            seeds: uri.hosts().to_vec(),
             user: uri.username().map(str::to_owned),
             password: uri.password(),
             known_host: known,
@@ -904,6 +915,7 @@ impl MongoConnector for SimConnector {
 /// One client connection to the simulator.
 pub struct SimPort {
     sim: Simulator,
+    seeds: Vec<String>,
     user: Option<String>,
     password: Option<String>,
     known_host: bool,
@@ -1016,6 +1028,14 @@ fn not_primary() -> PortError {
 
 #[async_trait]
 impl MongoPort for SimPort {
+    fn servers(&self) -> Vec<String> {
+        let mut servers = self.seeds.clone();
+        if self.known_host {
+            servers.extend(self.sim.lock().members.iter().cloned());
+        }
+        servers
+    }
+
     async fn ping(&self) -> PortResult<()> {
         self.begin("ping".into()).await.map(|_| ())
     }
@@ -1229,6 +1249,7 @@ impl MongoPort for SimPort {
         Ok(Box::new(SimStream {
             port: SimPort {
                 sim: self.sim.clone(),
+                seeds: self.seeds.clone(),
                 user: self.user.clone(),
                 password: self.password.clone(),
                 known_host: self.known_host,
@@ -1253,6 +1274,7 @@ impl MongoPort for SimPort {
         Ok(Box::new(SimSession {
             port: SimPort {
                 sim: self.sim.clone(),
+                seeds: self.seeds.clone(),
                 user: self.user.clone(),
                 password: self.password.clone(),
                 known_host: self.known_host,

@@ -802,3 +802,29 @@ async fn a_run_over_its_total_time_reports_where_it_stopped() {
         .skip(1);
     assert!(after.into_iter().all(|c| c.status == CheckStatus::Skipped));
 }
+
+#[tokio::test]
+async fn a_cluster_advertising_a_private_member_is_refused() {
+    let sim = simulator();
+    sim.add_host("member-2.internal", &["10.1.2.3".parse().expect("an IP")]);
+    sim.advertise_member("member-2.internal:27017");
+    let report = run(&sim, &request(URI, &["orders"])).await;
+    let failed = report.first_failure().expect("a failure");
+    assert_eq!(failed.check, "cluster_reachable");
+    assert_eq!(failed.code, Some("target_not_allowed"));
+    assert!(
+        failed.message.contains("member-2.internal:27017") && failed.message.contains("10.1.2.3"),
+        "{failed:?}"
+    );
+    assert_skipped_after(&report, "cluster_reachable", &["orders"]);
+    // Self-hosted deployments may have private members.
+    let options = PreflightOptions {
+        policy: TargetPolicy::AllowPrivate,
+        ..Default::default()
+    };
+    assert!(
+        run_with(&sim, &request(URI, &["orders"]), &options)
+            .await
+            .ok
+    );
+}

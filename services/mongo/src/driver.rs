@@ -29,6 +29,8 @@ use mongodb::error::{
     RETRYABLE_WRITE_ERROR, SYSTEM_OVERLOADED_ERROR, TRANSIENT_TRANSACTION_ERROR,
     UNKNOWN_TRANSACTION_COMMIT_RESULT, WriteFailure,
 };
+use mongodb::event::EventHandler;
+use mongodb::event::sdam::SdamEvent;
 use mongodb::options::{
     ClientOptions, FullDocumentBeforeChangeType, FullDocumentType, Hint, ReadConcern, WriteConcern,
 };
@@ -97,8 +99,19 @@ impl MongoConnector for DriverConnector {
         client_options.connect_timeout = Some(options.connect_timeout);
         client_options.server_selection_timeout = Some(options.server_selection_timeout);
         client_options.app_name = Some(options.app_name.clone());
+        let discovered: Arc<Mutex<Vec<String>>> = Arc::default();
+        let record = discovered.clone();
+        client_options.sdam_event_handler = Some(EventHandler::callback(move |event| {
+            if let SdamEvent::ServerOpening(opening) = event {
+                let address = opening.address.to_string();
+                let mut seen = record.lock().unwrap_or_else(PoisonError::into_inner);
+                if !seen.contains(&address) {
+                    seen.push(address);
+                }
+            }
+        }));
         let client = Client::with_options(client_options).map_err(classify)?;
-        Ok(Arc::new(DriverPort::new(client)))
+        Ok(Arc::new(DriverPort::with_discovered(client, discovered)))
     }
 }
 
@@ -244,13 +257,21 @@ async fn resolve_srv(seed: &str) -> PortResult<Vec<IpAddr>> {
 pub struct DriverPort {
     client: Client,
     txn_numbers: Arc<TxnNumbers>,
+    /// Every server address the driver opened a monitor for (seeds, SRV targets, and members
+    /// the cluster advertises), for the outbound policy.
+    discovered: Arc<Mutex<Vec<String>>>,
 }
 
 impl DriverPort {
     pub fn new(client: Client) -> Self {
+        Self::with_discovered(client, Arc::default())
+    }
+
+    fn with_discovered(client: Client, discovered: Arc<Mutex<Vec<String>>>) -> Self {
         DriverPort {
             client,
             txn_numbers: Arc::default(),
+            discovered,
         }
     }
 
@@ -261,6 +282,13 @@ impl DriverPort {
 
 #[async_trait]
 impl MongoPort for DriverPort {
+    fn servers(&self) -> Vec<String> {
+        self.discovered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
     async fn ping(&self) -> PortResult<()> {
         self.client
             .database("admin")

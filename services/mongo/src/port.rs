@@ -103,6 +103,10 @@ pub trait MongoPort: Send + Sync {
     /// A session for write-back transactions. Its id shows up as `lsid` on the change events
     /// those transactions cause.
     async fn start_session(&self) -> PortResult<Box<dyn WriteSession>>;
+
+    /// Every server (`host:port`) this client has talked to so far: the seeds, and the members
+    /// the cluster itself advertises, which the outbound policy must check too.
+    fn servers(&self) -> Vec<String>;
 }
 
 /// Where a change stream starts.

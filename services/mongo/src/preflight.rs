@@ -481,6 +481,23 @@ async fn run_checks(
             return;
         }
     };
+    // The cluster may name members of its own (replica-set discovery): they must be allowed too.
+    if let Some((server, why)) = refused_member(connector, &*port, &uri, options).await {
+        run.fail(
+            "cluster_reachable",
+            None,
+            "target_not_allowed",
+            format!("The cluster advertises the member {server}, {why}, which this deployment does not connect to."),
+            REMEDY_POLICY,
+            t,
+        );
+        run.skip_rest(
+            "cluster_reachable",
+            collections,
+            "the cluster advertises a member that is not allowed",
+        );
+        return;
+    }
     run.pass(
         "cluster_reachable",
         None,
@@ -730,6 +747,38 @@ async fn run_checks(
         }
     }
     run.pass("metadata_collections", None, format!("Metadata collections {SESSIONS_COLLECTION} and {UNSYNCED_DOCUMENTS_COLLECTION} exist in database {db}."), t);
+}
+
+/// The first server the client discovered beyond the connection string's own hosts that the
+/// policy refuses (or that does not resolve), with why.
+async fn refused_member(
+    connector: &dyn MongoConnector,
+    port: &dyn MongoPort,
+    uri: &MongoUri,
+    options: &PreflightOptions,
+) -> Option<(String, String)> {
+    if options.policy == TargetPolicy::AllowPrivate {
+        return None;
+    }
+    for server in port.servers() {
+        if uri.hosts().iter().any(|h| h.eq_ignore_ascii_case(&server)) {
+            continue;
+        }
+        let Ok(member) = MongoUri::parse(&format!("mongodb://{server}/")) else {
+            return Some((server, "an address that cannot be checked".to_owned()));
+        };
+        match bounded(options.step_timeout, "DNS", connector.resolve(&member)).await {
+            Ok(addresses) => {
+                for ip in addresses {
+                    if let Err(why) = options.policy.check(ip) {
+                        return Some((server, format!("which resolves to {ip}, {why}")));
+                    }
+                }
+            }
+            Err(_) => return Some((server, "an address that does not resolve".to_owned())),
+        }
+    }
+    None
 }
 
 /// A permission failure gets `code` and the privileges remedy; anything else is unexpected.
