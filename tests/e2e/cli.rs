@@ -49,6 +49,20 @@ async fn refuses_to_start_without_keys_outside_dev_mode(_: PgPoolOptions, opts: 
         "{stderr}"
     );
 
+    let out = edgebridge(&url)
+        .args(["api"])
+        .env("EDGEBRIDGE_ENCRYPTION_KEYS", key_entry("k1", 1))
+        .env("EDGEBRIDGE_JWT_KEYS", key_entry("j1", 2))
+        .env("EDGEBRIDGE_TARGET_POLICY", "anything-goes")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("unknown target policy `anything-goes`: use public-only or allow-private"),
+        "{stderr}"
+    );
+
     let out = Command::new(BIN)
         .env_clear()
         .args(["migrate"])
