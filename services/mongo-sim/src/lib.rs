@@ -142,6 +142,9 @@ pub enum Fault {
     Slow { count: u32, delay: Duration },
     /// The primary steps down: the next `count` writes or commits fail as not-primary.
     StepDown { count: u32 },
+    /// The next `count` commits are applied, but the answer is lost: the caller gets
+    /// `CommitOutcomeUnknown` although the writes are there.
+    CommitOutcomeUnknown { count: u32 },
 }
 
 #[derive(Debug, Clone)]
@@ -175,6 +178,7 @@ struct Faults {
     drop_stream: Option<u32>,
     slow: Option<(u32, Duration)>,
     step_down: u32,
+    commit_unknown: u32,
     queue: VecDeque<Fault>,
     /// Probability (out of 1_000_000) that any operation drops its connection.
     random_drop_ppm: u32,
@@ -189,6 +193,8 @@ struct State {
     oplog_capacity: usize,
     /// The newest sequence number that rolled off the oplog (0: none yet).
     truncated_through: u64,
+    /// ObjectIds generated so far.
+    oids: u64,
     clock: Timestamp,
     users: Vec<SimUser>,
     hosts: HashMap<String, Vec<IpAddr>>,
@@ -242,6 +248,12 @@ impl State {
         Ok(seq)
     }
 
+    /// A fresh number for a generated ObjectId (one per document, even within a transaction).
+    fn new_oid_seq(&mut self) -> u64 {
+        self.oids += 1;
+        self.oids
+    }
+
     fn first_seq(&self) -> u64 {
         self.oplog.front().map_or(self.next_seq, |e| e.seq)
     }
@@ -287,6 +299,7 @@ impl Simulator {
                 next_seq: 1,
                 oplog_capacity: 100_000,
                 truncated_through: 0,
+                oids: 0,
                 clock: Timestamp {
                     time: 1_700_000_000,
                     increment: 0,
@@ -587,7 +600,7 @@ fn write(state: &mut State, db: &str, op: &WriteOp) -> PortResult<Option<Change>
             let mut document = document.clone();
             if !document.contains_key("_id") {
                 let mut bytes = [0u8; 12];
-                let n = state.next_seq.to_be_bytes();
+                let n = state.new_oid_seq().to_be_bytes();
                 bytes[4..].copy_from_slice(&n);
                 let mut with_id = doc! {"_id": bson::oid::ObjectId::from_bytes(bytes)};
                 with_id.extend(document);
@@ -619,7 +632,7 @@ fn write(state: &mut State, db: &str, op: &WriteOp) -> PortResult<Option<Change>
                     Some(id) => id.clone(),
                     None => {
                         let mut bytes = [0u8; 12];
-                        bytes[4..].copy_from_slice(&state.next_seq.to_be_bytes());
+                        bytes[4..].copy_from_slice(&state.new_oid_seq().to_be_bytes());
                         Bson::ObjectId(bson::oid::ObjectId::from_bytes(bytes))
                     }
                 },
@@ -675,7 +688,7 @@ fn write(state: &mut State, db: &str, op: &WriteOp) -> PortResult<Option<Change>
                     let mut doc = Document::new();
                     let id = filter.get("_id").cloned().unwrap_or_else(|| {
                         let mut bytes = [0u8; 12];
-                        bytes[4..].copy_from_slice(&state.next_seq.to_be_bytes());
+                        bytes[4..].copy_from_slice(&state.new_oid_seq().to_be_bytes());
                         Bson::ObjectId(bson::oid::ObjectId::from_bytes(bytes))
                     });
                     doc.insert("_id", id);
@@ -695,6 +708,10 @@ fn write(state: &mut State, db: &str, op: &WriteOp) -> PortResult<Option<Change>
                     66,
                     "the (immutable) field '_id' was found to have been altered",
                 ));
+            }
+            if pre.as_ref() == Some(&document) {
+                // Nothing changed: MongoDB writes no oplog entry, so no change event.
+                return Ok(None);
             }
             let coll = state.collection(db, &name)?;
             check_document(coll, &document, found.as_ref())?;
@@ -731,6 +748,32 @@ fn write(state: &mut State, db: &str, op: &WriteOp) -> PortResult<Option<Change>
 
 /// `$set` and `$unset` with dotted paths (through sub-documents and array indexes).
 fn apply_operators(doc: &mut Document, update: &Document) -> PortResult<()> {
+    // MongoDB refuses an update whose paths overlap ("a" and "a.b"), and empty or `$` segments.
+    let mut paths: Vec<&str> = Vec::new();
+    for (_, fields) in update {
+        if let Bson::Document(fields) = fields {
+            for (path, _) in fields {
+                if path.split('.').any(|s| s.is_empty() || s.starts_with('$')) {
+                    return Err(PortError::server(
+                        56,
+                        format!("the update path '{path}' is not valid"),
+                    ));
+                }
+                let overlaps = paths.iter().any(|p| {
+                    p == path
+                        || path.starts_with(&format!("{p}."))
+                        || p.starts_with(&format!("{path}."))
+                });
+                if overlaps {
+                    return Err(PortError::server(
+                        40,
+                        format!("Updating the path '{path}' would create a conflict"),
+                    ));
+                }
+                paths.push(path);
+            }
+        }
+    }
     for (operator, fields) in update {
         let Bson::Document(fields) = fields else {
             return Err(PortError::server(9, format!("{operator} needs a document")));
@@ -771,9 +814,16 @@ fn set_in(target: &mut Bson, segments: &[&str], value: Bson) -> PortResult<()> {
         Bson::Document(inner) => set_path(inner, segments, value),
         Bson::Array(items) => {
             let (first, rest) = segments.split_first().expect("segments are not empty");
-            let index: usize = first.parse().map_err(|_| {
-                PortError::server(28, format!("cannot create field '{first}' in an array"))
-            })?;
+            // Digits only ("+1" is a field name to MongoDB), and no padding past 1,500,000.
+            let index: usize = first
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| first.parse().ok())
+                .flatten()
+                .filter(|i| *i <= 1_500_000)
+                .ok_or_else(|| {
+                    PortError::server(28, format!("cannot create field '{first}' in an array"))
+                })?;
             while items.len() <= index {
                 items.push(Bson::Null);
             }
@@ -797,11 +847,32 @@ fn unset_path(doc: &mut Document, segments: &[&str]) {
         [only] => {
             doc.remove(*only);
         }
-        [first, rest @ ..] => {
-            if let Some(Bson::Document(inner)) = doc.get_mut(*first) {
-                unset_path(inner, rest);
-            }
-        }
+        [first, rest @ ..] => match doc.get_mut(*first) {
+            Some(Bson::Document(inner)) => unset_path(inner, rest),
+            Some(Bson::Array(items)) => unset_in_array(items, rest),
+            _ => {}
+        },
+    }
+}
+
+/// `$unset` of an array element sets it to null (the array keeps its length), as MongoDB does.
+fn unset_in_array(items: &mut [Bson], segments: &[&str]) {
+    let Some((first, rest)) = segments.split_first() else {
+        return;
+    };
+    let Some(item) = first
+        .parse::<usize>()
+        .ok()
+        .filter(|_| first.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|i| items.get_mut(i))
+    else {
+        return;
+    };
+    match (rest.is_empty(), item) {
+        (true, item) => *item = Bson::Null,
+        (false, Bson::Document(inner)) => unset_path(inner, rest),
+        (false, Bson::Array(inner)) => unset_in_array(inner, rest),
+        _ => {}
     }
 }
 
@@ -1008,7 +1079,8 @@ fn take_queued(faults: &mut Faults) {
         || faults.drop_scan.is_some()
         || faults.drop_stream.is_some()
         || faults.slow.is_some()
-        || faults.step_down > 0;
+        || faults.step_down > 0
+        || faults.commit_unknown > 0;
     if active {
         return;
     }
@@ -1018,6 +1090,7 @@ fn take_queued(faults: &mut Faults) {
         Some(Fault::DropStream { after_events }) => faults.drop_stream = Some(after_events),
         Some(Fault::Slow { count, delay }) if count > 0 => faults.slow = Some((count, delay)),
         Some(Fault::StepDown { count }) => faults.step_down = count,
+        Some(Fault::CommitOutcomeUnknown { count }) => faults.commit_unknown = count,
         _ => {}
     }
 }
@@ -1460,6 +1533,14 @@ impl WriteSession for SimSession {
         }
         for change in changes {
             record(&mut state, db, change, Some(&self.id), Some(txn_number));
+        }
+        if state.faults.commit_unknown > 0 {
+            state.faults.commit_unknown -= 1;
+            return Err(PortError::new(
+                ErrorKind::CommitOutcomeUnknown,
+                "the commit's answer was lost (simulated); the transaction may have been applied",
+            )
+            .into());
         }
         Ok(outcome)
     }

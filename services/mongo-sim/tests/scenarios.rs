@@ -968,7 +968,7 @@ async fn write_back_keeps_unreplicated_fields(d: &dyn Deployment) {
             &[WriteOp::Update {
                 collection: "files".into(),
                 filter: back.filter.clone(),
-                update: back.set_update(),
+                update: back.set_update().expect("every name is addressable"),
                 upsert: true,
             }],
         )

@@ -522,3 +522,74 @@ async fn watching_needs_the_change_stream_privilege() {
         "a user with changeStream may watch"
     );
 }
+
+#[tokio::test]
+async fn a_commit_whose_answer_is_lost_is_reported_as_unknown_but_applied() {
+    let sim = simulator(1);
+    let port = connect(&sim).await;
+    let mut session = port.start_session().await.expect("a session");
+    sim.inject(Fault::CommitOutcomeUnknown { count: 1 });
+    let err = session
+        .commit(DB, &[upsert(1)])
+        .await
+        .expect_err("the answer is lost");
+    assert_eq!(err.error.kind, ErrorKind::CommitOutcomeUnknown);
+    assert_eq!(err.op_index, None);
+    assert_eq!(
+        ids(&sim.documents(DB, COLL)),
+        int_ids(1..2),
+        "the writes are there: a retry must be idempotent"
+    );
+}
+
+#[tokio::test]
+async fn update_operators_follow_mongodb() {
+    let sim = simulator(1);
+    let port = connect(&sim).await;
+    let mut session = port.start_session().await.expect("a session");
+    sim.insert(DB, COLL, doc! {"_id": 1, "a": {"b": 1}, "arr": [1, 2]})
+        .unwrap();
+    let update = |u: Document| WriteOp::Update {
+        collection: COLL.into(),
+        filter: doc! {"_id": 1},
+        update: u,
+        upsert: false,
+    };
+    // Overlapping paths are refused, like MongoDB's "would create a conflict".
+    let err = session
+        .commit(DB, &[update(doc! {"$set": {"a": 1, "a.b": 2}})])
+        .await
+        .expect_err("conflicting paths");
+    assert_eq!(err.error.code, Some(40));
+    // $unset of an array element leaves null in its place.
+    session
+        .commit(
+            DB,
+            &[update(doc! {"$unset": {"arr.0": ""}, "$set": {"a.c": 3}})],
+        )
+        .await
+        .expect("commits");
+    assert_eq!(
+        sim.find(DB, COLL, &Bson::Int32(1)).unwrap(),
+        doc! {"_id": 1, "a": {"b": 1, "c": 3}, "arr": [Bson::Null, 2]}
+    );
+    // An update that changes nothing makes no change event.
+    let mut stream = watch(port.as_ref(), StreamStart::Now).await;
+    session
+        .commit(DB, &[update(doc! {"$set": {"a.c": 3}})])
+        .await
+        .expect("commits");
+    assert_no_more_events(stream.as_mut()).await;
+    // Two upserts without _id in one transaction get two ids.
+    let insert = |n: i32| WriteOp::Update {
+        collection: COLL.into(),
+        filter: doc! {"n": n},
+        update: doc! {"$set": {"v": n}},
+        upsert: true,
+    };
+    session
+        .commit(DB, &[insert(7), insert(8)])
+        .await
+        .expect("both upsert");
+    assert_eq!(sim.documents(DB, COLL).len(), 3);
+}

@@ -31,12 +31,14 @@ use mongodb::error::{
 };
 use mongodb::event::EventHandler;
 use mongodb::event::sdam::SdamEvent;
+use mongodb::options::ServerAddress;
 use mongodb::options::{
     ClientOptions, FullDocumentBeforeChangeType, FullDocumentType, Hint, ReadConcern, WriteConcern,
 };
 use mongodb::{Client, ClientSession, Collection, Database};
 
 use crate::error::{ErrorClass, ErrorKind, PortError};
+use crate::policy::TargetPolicy;
 use crate::port::{
     ChangeEvent, ChangeStream, CollectionInfo, CollectionKind, CommitOutcome, ConnectOptions,
     MongoConnector, MongoPort, OperationType, PortResult, Privilege, Resource, ResumeToken,
@@ -99,19 +101,15 @@ impl MongoConnector for DriverConnector {
         client_options.connect_timeout = Some(options.connect_timeout);
         client_options.server_selection_timeout = Some(options.server_selection_timeout);
         client_options.app_name = Some(options.app_name.clone());
-        let discovered: Arc<Mutex<Vec<String>>> = Arc::default();
-        let record = discovered.clone();
+        let guard = Arc::new(Guard::new(options.policy, uri)?);
+        let watcher = guard.clone();
         client_options.sdam_event_handler = Some(EventHandler::callback(move |event| {
             if let SdamEvent::ServerOpening(opening) = event {
-                let address = opening.address.to_string();
-                let mut seen = record.lock().unwrap_or_else(PoisonError::into_inner);
-                if !seen.contains(&address) {
-                    seen.push(address);
-                }
+                watcher.opened(&opening.address);
             }
         }));
         let client = Client::with_options(client_options).map_err(classify)?;
-        Ok(Arc::new(DriverPort::with_discovered(client, discovered)))
+        Ok(Arc::new(DriverPort::with_guard(client, guard)))
     }
 }
 
@@ -257,21 +255,136 @@ async fn resolve_srv(seed: &str) -> PortResult<Vec<IpAddr>> {
 pub struct DriverPort {
     client: Client,
     txn_numbers: Arc<TxnNumbers>,
-    /// Every server address the driver opened a monitor for (seeds, SRV targets, and members
-    /// the cluster advertises), for the outbound policy.
-    discovered: Arc<Mutex<Vec<String>>>,
+    guard: Arc<Guard>,
+}
+
+/// The outbound policy for the servers the driver finds by itself: the members a replica set
+/// names in `hello` (and SRV targets). The driver offers no hook to veto a server before it
+/// connects, so a refused member is recorded the moment its monitor opens and every later
+/// operation on this client fails with `TargetNotAllowed`. Network-level egress rules remain
+/// the way to stop the monitor's own connection attempt.
+#[derive(Debug)]
+struct Guard {
+    policy: TargetPolicy,
+    /// The connection string's hosts, normalized (`host`, port): not re-checked.
+    seeds: Vec<(String, u16)>,
+    discovered: Mutex<Vec<String>>,
+    refused: Mutex<Option<String>>,
+}
+
+impl Guard {
+    fn new(policy: TargetPolicy, uri: &MongoUri) -> PortResult<Self> {
+        let seeds = match uri.scheme() {
+            Scheme::Standard => uri
+                .hosts()
+                .iter()
+                .map(|h| split_host(h).map(|(name, port)| (name.to_ascii_lowercase(), port)))
+                .collect::<PortResult<_>>()?,
+            // SRV targets are other names: they are checked like any discovered server.
+            Scheme::Srv => Vec::new(),
+        };
+        Ok(Guard {
+            policy,
+            seeds,
+            discovered: Mutex::new(Vec::new()),
+            refused: Mutex::new(None),
+        })
+    }
+
+    fn refuse(&self, why: String) {
+        let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
+        if refused.is_none() {
+            tracing::warn!(reason = %why, "a MongoDB cluster advertised a server the outbound policy refuses");
+            *refused = Some(why);
+        }
+    }
+
+    /// The driver opened a monitor for `address`.
+    fn opened(self: &Arc<Self>, address: &ServerAddress) {
+        let ServerAddress::Tcp { host, port } = address else {
+            self.refuse("the cluster advertises a Unix domain socket member".to_owned());
+            return;
+        };
+        let port = port.unwrap_or(DEFAULT_PORT);
+        let name = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        let shown = if name.contains(':') {
+            format!("[{name}]:{port}")
+        } else {
+            format!("{name}:{port}")
+        };
+        {
+            let mut seen = self
+                .discovered
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if !seen.contains(&shown) {
+                seen.push(shown.clone());
+            }
+        }
+        if self.policy == TargetPolicy::AllowPrivate || self.seeds.contains(&(name.clone(), port)) {
+            return;
+        }
+        if let Ok(ip) = name.parse::<IpAddr>() {
+            if let Err(why) = self.policy.check(ip) {
+                self.refuse(format!("the cluster advertises the member {shown}, {why}"));
+            }
+            return;
+        }
+        // A name: resolve it off the driver's event path.
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.refuse(format!(
+                "the cluster advertises the member {shown}, which could not be checked"
+            ));
+            return;
+        };
+        let guard = self.clone();
+        runtime.spawn(async move {
+            match tokio::net::lookup_host((name.as_str(), port)).await {
+                Ok(addrs) => {
+                    for addr in addrs {
+                        if let Err(why) = guard.policy.check(addr.ip()) {
+                            guard.refuse(format!(
+                                "the cluster advertises the member {shown}, which resolves to {}, {why}",
+                                addr.ip()
+                            ));
+                            return;
+                        }
+                    }
+                }
+                Err(_) => guard.refuse(format!(
+                    "the cluster advertises the member {shown}, which does not resolve"
+                )),
+            }
+        });
+    }
+
+    fn check(&self) -> PortResult<()> {
+        match &*self.refused.lock().unwrap_or_else(PoisonError::into_inner) {
+            Some(why) => Err(PortError::new(ErrorKind::TargetNotAllowed, why.clone())),
+            None => Ok(()),
+        }
+    }
 }
 
 impl DriverPort {
     pub fn new(client: Client) -> Self {
-        Self::with_discovered(client, Arc::default())
+        let guard = Guard {
+            policy: TargetPolicy::AllowPrivate,
+            seeds: Vec::new(),
+            discovered: Mutex::new(Vec::new()),
+            refused: Mutex::new(None),
+        };
+        Self::with_guard(client, Arc::new(guard))
     }
 
-    fn with_discovered(client: Client, discovered: Arc<Mutex<Vec<String>>>) -> Self {
+    fn with_guard(client: Client, guard: Arc<Guard>) -> Self {
         DriverPort {
             client,
             txn_numbers: Arc::default(),
-            discovered,
+            guard,
         }
     }
 
@@ -283,13 +396,15 @@ impl DriverPort {
 #[async_trait]
 impl MongoPort for DriverPort {
     fn servers(&self) -> Vec<String> {
-        self.discovered
+        self.guard
+            .discovered
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
     async fn ping(&self) -> PortResult<()> {
+        self.guard.check()?;
         self.client
             .database("admin")
             .run_command(doc! { "ping": 1 })
@@ -299,6 +414,7 @@ impl MongoPort for DriverPort {
     }
 
     async fn list_database_names(&self) -> PortResult<Vec<String>> {
+        self.guard.check()?;
         // `authorizedDatabases` lets a user without the cluster-wide `listDatabases` action
         // (a plain readWrite user) see the databases it has privileges on.
         self.client
@@ -309,6 +425,7 @@ impl MongoPort for DriverPort {
     }
 
     async fn list_collections(&self, db: &str) -> PortResult<Vec<CollectionInfo>> {
+        self.guard.check()?;
         // Read as plain documents rather than the driver's `CollectionSpecification`: that struct
         // fails to deserialize on options it does not model, and we need only four fields.
         let docs: Vec<Document> = self
@@ -325,6 +442,7 @@ impl MongoPort for DriverPort {
     }
 
     async fn privileges(&self) -> PortResult<Vec<Privilege>> {
+        self.guard.check()?;
         let reply = self
             .client
             .database("admin")
@@ -335,6 +453,7 @@ impl MongoPort for DriverPort {
     }
 
     async fn create_collection(&self, db: &str, name: &str) -> PortResult<bool> {
+        self.guard.check()?;
         match self.client.database(db).create_collection(name).await {
             Ok(()) => Ok(true),
             Err(err) if command_code(&err) == Some(NAMESPACE_EXISTS) => Ok(false),
@@ -343,6 +462,7 @@ impl MongoPort for DriverPort {
     }
 
     async fn enable_pre_and_post_images(&self, db: &str, collection: &str) -> PortResult<()> {
+        self.guard.check()?;
         self.client
             .database(db)
             .run_command(doc! {
@@ -364,6 +484,7 @@ impl MongoPort for DriverPort {
         after: Option<&Bson>,
         batch_size: u32,
     ) -> PortResult<Vec<Document>> {
+        self.guard.check()?;
         if batch_size == 0 {
             // `limit: 0` means "no limit" to the server.
             return Ok(Vec::new());
@@ -392,6 +513,7 @@ impl MongoPort for DriverPort {
     }
 
     async fn estimated_count(&self, db: &str, collection: &str) -> PortResult<u64> {
+        self.guard.check()?;
         self.collection(db, collection)
             .estimated_document_count()
             .await
@@ -404,6 +526,7 @@ impl MongoPort for DriverPort {
         collection: &str,
         start: StreamStart,
     ) -> PortResult<Box<dyn ChangeStream>> {
+        self.guard.check()?;
         let coll = self.collection(db, collection);
         let watch = coll
             .watch()
@@ -415,16 +538,21 @@ impl MongoPort for DriverPort {
             StreamStart::AtOperationTime(ts) => watch.start_at_operation_time(ts),
         };
         let stream = watch.await.map_err(classify)?;
-        Ok(Box::new(DriverStream { inner: stream }))
+        Ok(Box::new(DriverStream {
+            inner: stream,
+            guard: self.guard.clone(),
+        }))
     }
 
     async fn start_session(&self) -> PortResult<Box<dyn WriteSession>> {
+        self.guard.check()?;
         let session = self.client.start_session().await.map_err(classify)?;
         let id = SessionId::from_lsid(session.id()).ok_or_else(|| {
             PortError::new(ErrorKind::Other, "the driver's session id has no UUID")
         })?;
         let txn_number = self.txn_numbers.last(&id);
         Ok(Box::new(DriverSession {
+            guard: self.guard.clone(),
             session,
             client: self.client.clone(),
             id,
@@ -609,11 +737,13 @@ fn token_error(err: bson::error::Error) -> PortError {
 /// poll is in flight, and `next_if_any` never leaves one behind.
 struct DriverStream {
     inner: DriverChangeStream<ChangeStreamEvent<Document>>,
+    guard: Arc<Guard>,
 }
 
 #[async_trait]
 impl ChangeStream for DriverStream {
     async fn next(&mut self) -> PortResult<Option<ChangeEvent>> {
+        self.guard.check()?;
         match self.inner.next_if_any().await.map_err(classify)? {
             Some(event) => convert_event(event).map(Some),
             // An empty batch: the stream's token has moved to the postBatchResumeToken.
@@ -708,6 +838,7 @@ impl TxnNumbers {
 }
 
 struct DriverSession {
+    guard: Arc<Guard>,
     session: ClientSession,
     client: Client,
     id: SessionId,
@@ -788,6 +919,7 @@ impl WriteSession for DriverSession {
     }
 
     async fn commit(&mut self, db: &str, ops: &[WriteOp]) -> Result<CommitOutcome, TxnError> {
+        self.guard.check()?;
         self.abort_leftover().await;
         self.start().await?;
         let database = self.client.database(db);
@@ -922,9 +1054,15 @@ pub fn classify(err: DriverError) -> PortError {
                 "no server of the cluster could be selected within the server selection timeout",
             )
         }
-        kind @ (DriverErrorKind::Io(_)
-        | DriverErrorKind::ConnectionPoolCleared { .. }
-        | DriverErrorKind::DnsResolve { .. }) => {
+        // Its text names the member and the cause (refused, timed out): the same leak.
+        DriverErrorKind::ConnectionPoolCleared { .. } => {
+            tracing::debug!(error = %err, "connection pool cleared");
+            PortError::new(
+                ErrorKind::Network,
+                "the connection to a server of the cluster was lost",
+            )
+        }
+        kind @ (DriverErrorKind::Io(_) | DriverErrorKind::DnsResolve { .. }) => {
             PortError::new(ErrorKind::Network, kind.to_string())
         }
         // A standalone server (no sessions, no transactions) or one too old for the request.
@@ -990,6 +1128,62 @@ fn bulk_write_error(e: &BulkWriteError) -> PortError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn guard(seeds: &str) -> Arc<Guard> {
+        let uri = MongoUri::parse(seeds).expect("a connection string");
+        Arc::new(Guard::new(TargetPolicy::PublicOnly, &uri).expect("seeds parse"))
+    }
+
+    fn tcp(host: &str, port: u16) -> ServerAddress {
+        ServerAddress::Tcp {
+            host: host.to_owned(),
+            port: Some(port),
+        }
+    }
+
+    #[test]
+    fn a_member_at_a_refused_address_stops_every_operation() {
+        let g = guard("mongodb://8.8.8.8:27017,db.example.com/");
+        g.opened(&tcp("8.8.8.8", 27017));
+        g.opened(&tcp("DB.example.com", 27017));
+        g.opened(&tcp("52.1.2.3", 27017));
+        assert!(g.check().is_ok());
+        g.opened(&tcp("169.254.169.254", 80));
+        let err = g.check().expect_err("refused");
+        assert_eq!(err.kind, ErrorKind::TargetNotAllowed);
+        assert!(err.message.contains("169.254.169.254:80"), "{err}");
+        let ipv6 = guard("mongodb://8.8.8.8/");
+        ipv6.opened(&tcp("fd00:ec2::254", 27017));
+        assert!(
+            ipv6.check()
+                .unwrap_err()
+                .message
+                .contains("[fd00:ec2::254]:27017")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_member_name_is_resolved_and_checked() {
+        let g = guard("mongodb://8.8.8.8/");
+        g.opened(&tcp("localhost", 27017));
+        // The lookup runs off the driver's event path; wait for its verdict.
+        for _ in 0..200 {
+            if g.check().is_err() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(g.check().unwrap_err().kind, ErrorKind::TargetNotAllowed);
+        let open = Arc::new(
+            Guard::new(
+                TargetPolicy::AllowPrivate,
+                &MongoUri::parse("mongodb://h/").unwrap(),
+            )
+            .unwrap(),
+        );
+        open.opened(&tcp("127.0.0.1", 27017));
+        assert!(open.check().is_ok());
+    }
     use mongodb::error::{CommandError, WriteConcernError, WriteError};
 
     fn command_error(code: i32, message: &str) -> DriverError {

@@ -45,6 +45,8 @@ pub enum ErrorKind {
     ImagesUnavailable,
     /// The request is not valid for this deployment (standalone server, option not supported).
     Unsupported,
+    /// The cluster led the client to an address the outbound policy refuses.
+    TargetNotAllowed,
     /// Anything else that will not go away by retrying.
     Other,
 
@@ -75,6 +77,7 @@ impl ErrorKind {
             | HistoryLost
             | ImagesUnavailable
             | Unsupported
+            | TargetNotAllowed
             | Other => ErrorClass::Permanent,
         }
     }

@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use percent_encoding::percent_decode_str;
 use serde::Deserialize;
 
 /// The operator's outbound policy.
@@ -132,15 +133,25 @@ impl TargetPolicy {
         if self == TargetPolicy::AllowPrivate {
             return Ok(());
         }
-        for (name, value) in options {
-            let lower = name.to_ascii_lowercase();
+        for (raw_name, raw_value) in options {
+            let name = percent_decode_str(raw_name).decode_utf8_lossy();
+            let value = percent_decode_str(raw_value).decode_utf8_lossy();
+            // The driver lowercases option names with Unicode rules (the Kelvin sign becomes
+            // `k`): no option it knows has a non-ASCII name, so refuse those outright.
+            if !name.is_ascii() {
+                return Err(format!(
+                    "the option name `{}` is not plain ASCII",
+                    name.escape_default()
+                ));
+            }
+            let lower = name.to_lowercase();
             if FILE_OPTIONS.contains(&lower.as_str()) {
                 return Err(format!(
                     "the option `{name}` reads a file on this service's machines, which a managed deployment does not allow; the cluster's certificate must be signed by a public CA"
                 ));
             }
             if lower == "authmechanism"
-                && !TENANT_MECHANISMS.contains(&value.to_ascii_lowercase().as_str())
+                && !TENANT_MECHANISMS.contains(&value.to_lowercase().as_str())
             {
                 return Err(format!(
                     "the authentication mechanism `{value}` uses this service's own credentials, which a managed deployment does not allow; use a database user with a password (SCRAM)"

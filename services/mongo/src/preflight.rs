@@ -453,6 +453,11 @@ async fn run_checks(
         Err(e) => {
             let hosts = uri.hosts().join(",");
             let (code, message, remedy) = match e.kind {
+                ErrorKind::TargetNotAllowed => (
+                    "target_not_allowed",
+                    format!("MongoDB at {hosts} is not allowed here: {}.", e.message),
+                    REMEDY_POLICY,
+                ),
                 ErrorKind::Authentication => (
                     "authentication_failed",
                     format!(
@@ -760,11 +765,14 @@ async fn refused_member(
     if options.policy == TargetPolicy::AllowPrivate {
         return None;
     }
+    let seeds: Vec<String> = uri.hosts().iter().map(|h| normalize_host(h)).collect();
     for server in port.servers() {
-        if uri.hosts().iter().any(|h| h.eq_ignore_ascii_case(&server)) {
+        let server = normalize_host(&server);
+        if seeds.contains(&server) {
             continue;
         }
         let Ok(member) = MongoUri::parse(&format!("mongodb://{server}/")) else {
+            // Not expected after normalizing; refusing is the safe answer.
             return Some((server, "an address that cannot be checked".to_owned()));
         };
         match bounded(options.step_timeout, "DNS", connector.resolve(&member)).await {
@@ -781,6 +789,29 @@ async fn refused_member(
     None
 }
 
+/// `host:port` in one spelling: lowercase, the default port written out, IPv6 in brackets.
+fn normalize_host(host: &str) -> String {
+    let host = host.to_ascii_lowercase();
+    if let Some(rest) = host.strip_prefix('[') {
+        return match rest.split_once("]:") {
+            Some(_) => host,
+            None => format!("[{}]:27017", rest.trim_end_matches(']')),
+        };
+    }
+    match host.matches(':').count() {
+        0 => format!("{host}:27017"),
+        1 => host,
+        // A bare IPv6 address, perhaps with a port after its last colon: the driver prints
+        // members this way. Eight groups means there is no port.
+        _ => match host.rsplit_once(':') {
+            Some((addr, port)) if addr.parse::<IpAddr>().is_ok() && port.parse::<u16>().is_ok() => {
+                format!("[{addr}]:{port}")
+            }
+            _ => format!("[{host}]:27017"),
+        },
+    }
+}
+
 /// A permission failure gets `code` and the privileges remedy; anything else is unexpected.
 fn denied_or_unknown(error: &PortError, code: &'static str) -> (&'static str, &'static str) {
     match error.kind {
@@ -789,5 +820,29 @@ fn denied_or_unknown(error: &PortError, code: &'static str) -> (&'static str, &'
             ("cluster_unreachable", REMEDY_REACH)
         }
         _ => ("unexpected_error", REMEDY_UNKNOWN),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_host;
+
+    #[test]
+    fn hosts_compare_in_one_spelling() {
+        assert_eq!(
+            normalize_host("Cluster0.Example.com"),
+            "cluster0.example.com:27017"
+        );
+        assert_eq!(
+            normalize_host("db.example.com:27018"),
+            "db.example.com:27018"
+        );
+        assert_eq!(normalize_host("[2600:1f18::5]"), "[2600:1f18::5]:27017");
+        assert_eq!(
+            normalize_host("[2600:1f18::5]:27019"),
+            "[2600:1f18::5]:27019"
+        );
+        assert_eq!(normalize_host("2600:1f18::5:27017"), "[2600:1f18::5]:27017");
+        assert_eq!(normalize_host("10.0.0.5:27017"), "10.0.0.5:27017");
     }
 }

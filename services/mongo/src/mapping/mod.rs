@@ -130,44 +130,57 @@ impl MongoDocument {
     /// keeping the [`MongoDocument::preserve`] fields MongoDB holds: a field with nothing to keep
     /// inside is set whole; one with something to keep is set member by member (array elements
     /// by index). Fields deleted on the edge are not unset here: the writer knows which they are.
-    pub fn set_update(&self) -> Document {
+    ///
+    /// `None` when a field on the way to a kept value cannot be named in a dotted path (its name
+    /// holds a `.`, starts with `$` or is empty), and for a top-level name like that: write the
+    /// replacement document then.
+    pub fn set_update(&self) -> Option<Document> {
         let mut set = Document::new();
         for (name, value) in &self.document {
-            set_preserving(&mut set, std::slice::from_ref(name), value, &self.preserve);
+            set_preserving(&mut set, std::slice::from_ref(name), value, &self.preserve)?;
         }
         let mut update = Document::new();
         update.insert("$set", set);
-        update
+        Some(update)
     }
 }
 
-fn set_preserving(set: &mut Document, path: &[String], value: &Bson, preserve: &[Vec<String>]) {
-    let below: Vec<&Vec<String>> = preserve
-        .iter()
-        .filter(|p| p.len() > path.len() && p.starts_with(path))
-        .collect();
-    if preserve.iter().any(|p| p.as_slice() == path) {
-        return; // MongoDB's value stays.
+fn addressable(name: &str) -> bool {
+    !name.is_empty() && !name.contains('.') && !name.starts_with('$')
+}
+
+fn set_preserving(
+    set: &mut Document,
+    path: &[String],
+    value: &Bson,
+    preserve: &[Vec<String>],
+) -> Option<()> {
+    if !path.last().is_some_and(|name| addressable(name)) {
+        return None;
     }
-    // A name containing '.' or starting with '$' cannot be addressed member by member.
-    let addressable = path.iter().all(|s| !s.contains('.') && !s.starts_with('$'));
-    if below.is_empty() || !addressable {
+    if preserve.iter().any(|p| p.as_slice() == path) {
+        return Some(()); // MongoDB's value stays.
+    }
+    let below = preserve
+        .iter()
+        .any(|p| p.len() > path.len() && p.starts_with(path));
+    if !below {
         set.insert(path.join("."), value.clone());
-        return;
+        return Some(());
     }
     let mut child = path.to_vec();
     match value {
         Bson::Document(members) => {
             for (name, member) in members {
                 child.push(name.clone());
-                set_preserving(set, &child, member, preserve);
+                set_preserving(set, &child, member, preserve)?;
                 child.pop();
             }
         }
         Bson::Array(items) => {
             for (i, item) in items.iter().enumerate() {
                 child.push(i.to_string());
-                set_preserving(set, &child, item, preserve);
+                set_preserving(set, &child, item, preserve)?;
                 child.pop();
             }
         }
@@ -175,6 +188,7 @@ fn set_preserving(set: &mut Document, path: &[String], value: &Bson, preserve: &
             set.insert(path.join("."), value.clone());
         }
     }
+    Some(())
 }
 
 /// Converts the number at `path` in `doc` to the counter type `tag` (`int`, `long`, `double`).
@@ -459,7 +473,22 @@ pub fn to_mongo(
         document.insert(name.clone(), convert(value, &path, &mut warnings)?);
     }
     match config.mode {
-        SyncMode::Json => native::dropped_paths(types, body, &mut Vec::new(), &mut preserve),
+        SyncMode::Json => {
+            native::dropped_paths(types, body, &mut Vec::new(), &mut preserve);
+            let mut resized = Vec::new();
+            native::resized_arrays(types, body, &mut Vec::new(), &mut resized);
+            for array in resized {
+                let before = preserve.len();
+                preserve.retain(|p| !p.starts_with(&array));
+                if preserve.len() != before {
+                    warnings.push(Diagnostic::new(
+                        "unsupported_value_lost",
+                        &array,
+                        "the array changed length on the edge, so values in it the edge never held (unsupported types) are replaced with it",
+                    ));
+                }
+            }
+        }
         // Counters come back from the edge as plain numbers: give them their type again.
         SyncMode::Ejson => {
             for path in &config.counters {

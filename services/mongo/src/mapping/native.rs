@@ -13,7 +13,7 @@
 //! | `decimal` | decimal128 | string |
 //! | `timestamp:<i>` | timestamp (increment `i`) | number: seconds since the epoch |
 //! | `regex` | regular expression | `{"$regularExpression": {"pattern", "options"}}` |
-//! | `dropped:<type>` | a type the edge cannot hold (binary, javascript, ...): not replicated | absent (`null` in arrays) |
+//! | `dropped:<type>` | a type the edge cannot hold (binary, javascript, ...): not replicated | absent (`null` in arrays; the array's subtree then also records its `length`) |
 //!
 //! int32, string, boolean, null, objects and arrays need no tag. Every double is tagged, so a
 //! price edited from 2.5 to 3 on the edge stays a double.
@@ -159,11 +159,18 @@ pub fn to_json(
         }
         Bson::Array(items) => {
             let mut out = Vec::with_capacity(items.len());
+            let mut dropped = false;
             for (index, item) in items.iter().enumerate() {
                 let mut child = path.to_vec();
                 child.push(index.to_string());
                 // An element that is not replicated keeps its place as null, so indexes hold.
-                out.push(to_json(item, &child, types, warnings, depth + 1)?.unwrap_or(Value::Null));
+                let mapped = to_json(item, &child, types, warnings, depth + 1)?;
+                dropped |= mapped.is_none();
+                out.push(mapped.unwrap_or(Value::Null));
+            }
+            if dropped {
+                // Kept elements can be written around only while the array keeps its length.
+                set_length(types, path, items.len());
             }
             (Value::Array(out), None)
         }
@@ -402,6 +409,50 @@ pub fn set_tag(types: &mut Map<String, Value>, path: &[String], tag: &str) {
         };
     }
     current.insert(last.clone(), Value::String(tag.to_owned()));
+}
+
+/// Records an array's length in its subtree (key `length`, beside the index keys).
+fn set_length(types: &mut Map<String, Value>, path: &[String], length: usize) {
+    let mut current = types;
+    for name in path {
+        let entry = current
+            .entry(name.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        current = match entry {
+            Value::Object(members) => members,
+            _ => return,
+        };
+    }
+    current.insert("length".to_owned(), Value::from(length));
+}
+
+/// Arrays holding values the edge never saw whose length changed on the edge (or that are no
+/// longer arrays): their kept elements can no longer be written around.
+pub fn resized_arrays(
+    types: &Map<String, Value>,
+    body: &Map<String, Value>,
+    prefix: &mut Vec<String>,
+    out: &mut Vec<Vec<String>>,
+) {
+    for (name, tag) in types {
+        let Value::Object(children) = tag else {
+            continue;
+        };
+        prefix.push(name.clone());
+        if let Some(length) = children.get("length").and_then(Value::as_u64) {
+            let same = get_path(body, prefix)
+                .and_then(Value::as_array)
+                .is_some_and(|items| items.len() as u64 == length);
+            if !same {
+                out.push(prefix.clone());
+            }
+        }
+        resized_arrays(children, body, prefix, out);
+        prefix.pop();
+    }
 }
 
 /// Paths tagged `dropped:*` that the edge document does not hold: values MongoDB has and the

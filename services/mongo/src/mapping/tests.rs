@@ -275,8 +275,39 @@ fn unsupported_types_are_dropped_reported_and_preserved() {
     // The update a writer sends keeps MongoDB's values of those fields.
     assert_eq!(
         back.set_update(),
-        doc! {"$set": {"_id": 1, "list.0": 1, "list.2": 3, "keep": "yes"}}
+        Some(doc! {"$set": {"_id": 1, "list.0": 1, "list.2": 3, "keep": "yes"}})
     );
+    // The array shrank on the edge: its kept element cannot be written around any more.
+    let mut shrunk = edge.body.clone();
+    shrunk["list"] = json!([1, null]);
+    let back = to_mongo(&shrunk, edge.types.as_ref(), &cfg).unwrap();
+    assert!(
+        !back
+            .preserve
+            .contains(&vec!["list".to_owned(), "1".to_owned()])
+    );
+    assert_eq!(back.warnings[0].code, "unsupported_value_lost");
+    assert_eq!(back.warnings[0].path, "list");
+    assert_eq!(
+        back.set_update()
+            .unwrap()
+            .get_document("$set")
+            .unwrap()
+            .get("list"),
+        Some(&Bson::Array(vec![Bson::Int32(1), Bson::Null]))
+    );
+}
+
+#[test]
+fn set_update_gives_up_where_a_name_cannot_be_a_dotted_path() {
+    let cfg = native(IdFields::MatchId);
+    let bin = Bson::Binary(Binary {
+        subtype: BinarySubtype::Generic,
+        bytes: vec![7],
+    });
+    let edge = to_edge(&doc! {"_id": 1, "a.b": 1, "c": {"d.e": bin, "f": 2}}, &cfg).unwrap();
+    let back = to_mongo(&edge.body, edge.types.as_ref(), &cfg).unwrap();
+    assert_eq!(back.set_update(), None);
 }
 
 #[test]
@@ -294,7 +325,7 @@ fn set_update_sets_whole_fields_unless_something_inside_is_kept() {
     assert_eq!(back.preserve, vec![vec!["a".to_owned(), "b".to_owned()]]);
     assert_eq!(
         back.set_update(),
-        doc! {"$set": {"_id": 1, "a.c": 5, "d": {"e": 1}}}
+        Some(doc! {"$set": {"_id": 1, "a.c": 5, "d": {"e": 1}}})
     );
 }
 
