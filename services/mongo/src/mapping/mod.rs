@@ -320,16 +320,15 @@ pub fn to_edge(doc: &Document, config: &MappingConfig) -> Result<EdgeDocument, R
             // The edge `_id` comes from other fields; MongoDB's own `_id` stays in MongoDB.
             continue;
         }
-        let path = vec![name.clone()];
-        let mapped =
-            match config.mode {
-                SyncMode::Ejson => Some(value.clone().into_canonical_extjson()),
-                SyncMode::Json => native::to_json(value, &path, &mut types, &mut warnings, 1)
-                    .map_err(|d| Rejected {
-                        mongo_id: mongo_id_of(doc),
-                        diagnostic: d,
-                    })?,
-            };
+        let mut path = vec![name.clone()];
+        let mapped = match config.mode {
+            SyncMode::Ejson => Some(value.clone().into_canonical_extjson()),
+            SyncMode::Json => native::to_json(value, &mut path, &mut types, &mut warnings, 1)
+                .map_err(|d| Rejected {
+                    mongo_id: mongo_id_of(doc),
+                    diagnostic: d,
+                })?,
+        };
         if name == "_id" {
             continue; // already `id`
         }
@@ -418,7 +417,13 @@ pub fn to_mongo(
 
     let convert = |value: &Value, path: &[String], warnings: &mut Vec<Diagnostic>| match config.mode
     {
-        SyncMode::Json => native::to_bson(value, native::tag_at(types, path), path, warnings, 1),
+        SyncMode::Json => native::to_bson(
+            value,
+            native::tag_at(types, path),
+            &mut path.to_vec(),
+            warnings,
+            1,
+        ),
         SyncMode::Ejson => ejson::to_bson(value, path),
     };
 

@@ -102,7 +102,7 @@ pub fn id_to_json(value: &Bson) -> Option<Value> {
 /// `Ok(None)`: the value is not replicated (reported in `warnings`).
 pub fn to_json(
     value: &Bson,
-    path: &[String],
+    path: &mut Vec<String>,
     types: &mut Map<String, Value>,
     warnings: &mut Vec<Diagnostic>,
     depth: usize,
@@ -149,9 +149,10 @@ pub fn to_json(
         Bson::Document(doc) => {
             let mut members = Map::new();
             for (name, member) in doc {
-                let mut child = path.to_vec();
-                child.push(name.clone());
-                if let Some(mapped) = to_json(member, &child, types, warnings, depth + 1)? {
+                path.push(name.clone());
+                let mapped = to_json(member, path, types, warnings, depth + 1);
+                path.pop();
+                if let Some(mapped) = mapped? {
                     members.insert(name.clone(), mapped);
                 }
             }
@@ -161,10 +162,11 @@ pub fn to_json(
             let mut out = Vec::with_capacity(items.len());
             let mut dropped = false;
             for (index, item) in items.iter().enumerate() {
-                let mut child = path.to_vec();
-                child.push(index.to_string());
+                path.push(index.to_string());
                 // An element that is not replicated keeps its place as null, so indexes hold.
-                let mapped = to_json(item, &child, types, warnings, depth + 1)?;
+                let mapped = to_json(item, path, types, warnings, depth + 1);
+                path.pop();
+                let mapped = mapped?;
                 dropped |= mapped.is_none();
                 out.push(mapped.unwrap_or(Value::Null));
             }
@@ -205,7 +207,7 @@ fn drop_value(
 pub fn to_bson(
     value: &Value,
     tag: Option<&Value>,
-    path: &[String],
+    path: &mut Vec<String>,
     warnings: &mut Vec<Diagnostic>,
     depth: usize,
 ) -> Result<Bson, Diagnostic> {
@@ -237,30 +239,30 @@ pub fn to_bson(
         Value::Array(items) => {
             let mut out = Vec::with_capacity(items.len());
             for (index, item) in items.iter().enumerate() {
-                let mut child = path.to_vec();
-                child.push(index.to_string());
-                let tag = subtree.and_then(|t| t.get(&index.to_string()));
-                out.push(to_bson(item, tag, &child, warnings, depth + 1)?);
+                let key = index.to_string();
+                let tag = subtree.and_then(|t| t.get(&key));
+                path.push(key);
+                let converted = to_bson(item, tag, path, warnings, depth + 1);
+                path.pop();
+                out.push(converted?);
             }
             Bson::Array(out)
         }
         Value::Object(members) => {
             let mut doc = Document::new();
             for (name, member) in members {
-                let mut child = path.to_vec();
-                child.push(name.clone());
+                path.push(name.clone());
                 if name.contains('\0') {
                     return Err(Diagnostic::new(
                         "invalid_field_name",
-                        &child,
+                        path,
                         "MongoDB field names cannot contain the NUL character",
                     ));
                 }
                 let tag = subtree.and_then(|t| t.get(name));
-                doc.insert(
-                    name.clone(),
-                    to_bson(member, tag, &child, warnings, depth + 1)?,
-                );
+                let converted = to_bson(member, tag, path, warnings, depth + 1);
+                path.pop();
+                doc.insert(name.clone(), converted?);
             }
             Bson::Document(doc)
         }
