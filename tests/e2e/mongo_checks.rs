@@ -97,6 +97,7 @@ async fn testing_a_ready_spec_passes_every_check_and_creates_the_metadata_collec
             "collection_exists",
             "collection_not_capped",
             "pre_and_post_images",
+            "sync_privileges",
             "metadata_collections"
         ]
     );

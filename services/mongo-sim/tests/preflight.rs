@@ -23,10 +23,11 @@ const PUBLIC_IP: &str = "52.20.0.10";
 const URI: &str = "mongodb://cluster0.example.com/";
 const DB: &str = "shop";
 
-const PER_COLLECTION: [&str; 3] = [
+const PER_COLLECTION: [&str; 4] = [
     "collection_exists",
     "collection_not_capped",
     "pre_and_post_images",
+    "sync_privileges",
 ];
 
 /// A reachable cluster with `shop.orders` ready to sync.
@@ -482,7 +483,14 @@ async fn a_user_without_create_collection_cannot_create_the_metadata_collections
         "reader",
         "pw",
         DB,
-        &["listCollections", "find", "changeStream"],
+        &[
+            "listCollections",
+            "find",
+            "changeStream",
+            "insert",
+            "update",
+            "remove",
+        ],
     ));
     let report = run(
         &sim,
@@ -514,7 +522,17 @@ async fn a_metadata_collection_created_before_a_failure_is_reported_as_a_change(
         "partial",
         "pw",
         vec![
-            on("", &["listCollections", "find", "changeStream"]),
+            on(
+                "",
+                &[
+                    "listCollections",
+                    "find",
+                    "changeStream",
+                    "insert",
+                    "update",
+                    "remove",
+                ],
+            ),
             on(SESSIONS_COLLECTION, &["createCollection"]),
         ],
     ));
@@ -589,7 +607,11 @@ async fn a_missing_collection_skips_only_its_own_checks() {
             "{check} on the collection that exists"
         );
     }
-    for check in ["collection_not_capped", "pre_and_post_images"] {
+    for check in [
+        "collection_not_capped",
+        "pre_and_post_images",
+        "sync_privileges",
+    ] {
         assert_eq!(
             find(&report, check, Some("missing")).status,
             CheckStatus::Skipped,
@@ -827,4 +849,30 @@ async fn a_cluster_advertising_a_private_member_is_refused() {
             .await
             .ok
     );
+}
+
+#[tokio::test]
+async fn a_user_who_cannot_write_back_is_refused_per_collection() {
+    let sim = simulator();
+    sim.add_user(SimUser::read_only("reader", "pw", DB));
+    let report = run(
+        &sim,
+        &request("mongodb://reader:pw@cluster0.example.com/", &["orders"]),
+    )
+    .await;
+    assert_failed(
+        &report,
+        "sync_privileges",
+        Some("orders"),
+        "privileges_missing",
+        &["insert", "update", "remove", "shop.orders"],
+    );
+    // readWrite is enough.
+    sim.add_user(SimUser::read_write("writer", "pw", DB));
+    let report = run(
+        &sim,
+        &request("mongodb://writer:pw@cluster0.example.com/", &["orders"]),
+    )
+    .await;
+    assert!(report.ok, "{:?}", report.checks);
 }

@@ -344,8 +344,10 @@ impl Resource {
 
 /// Whether `privileges` grant `action` on `db`.`collection` (or the whole database when
 /// `collection` is `None`).
+/// (`anyAction`, which `root` holds, grants every action.)
 pub fn allows(privileges: &[Privilege], action: &str, db: &str, collection: Option<&str>) -> bool {
-    privileges
-        .iter()
-        .any(|p| p.actions.contains(action) && p.resource.covers(db, collection))
+    privileges.iter().any(|p| {
+        (p.actions.contains(action) || p.actions.contains("anyAction"))
+            && p.resource.covers(db, collection)
+    })
 }

@@ -14,7 +14,9 @@ use utoipa::ToSchema;
 
 use crate::error::{ErrorKind, PortError};
 use crate::policy::TargetPolicy;
-use crate::port::{CollectionInfo, CollectionKind, ConnectOptions, MongoConnector, MongoPort};
+use crate::port::{
+    CollectionInfo, CollectionKind, ConnectOptions, MongoConnector, MongoPort, allows,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -30,7 +32,8 @@ pub enum CheckStatus {
 pub struct CheckResult {
     /// Which check: `connection_string`, `target_allowed`, `cluster_reachable`,
     /// `list_databases`, `list_collections`, `database_exists`, `collection_exists`,
-    /// `collection_not_capped`, `pre_and_post_images`, `metadata_collections`.
+    /// `collection_not_capped`, `pre_and_post_images`, `sync_privileges`,
+    /// `metadata_collections`.
     #[schema(example = "pre_and_post_images")]
     pub check: &'static str,
     pub status: CheckStatus,
@@ -264,7 +267,7 @@ impl Run {
 }
 
 /// Every check, in the order they run.
-pub const ORDER: [&str; 10] = [
+pub const ORDER: [&str; 11] = [
     "connection_string",
     "target_allowed",
     "cluster_reachable",
@@ -274,14 +277,19 @@ pub const ORDER: [&str; 10] = [
     "collection_exists",
     "collection_not_capped",
     "pre_and_post_images",
+    "sync_privileges",
     "metadata_collections",
 ];
 
-const PER_COLLECTION: [&str; 3] = [
+const PER_COLLECTION: [&str; 4] = [
     "collection_exists",
     "collection_not_capped",
     "pre_and_post_images",
+    "sync_privileges",
 ];
+
+/// What syncing a collection needs: read it, watch it, and write back to it.
+const SYNC_ACTIONS: [&str; 5] = ["find", "changeStream", "insert", "update", "remove"];
 
 async fn bounded<T>(
     limit: Duration,
@@ -722,7 +730,64 @@ async fn run_checks(
         }
     }
 
-    // 10. The metadata collections can be created (they are created now: it is idempotent).
+    // 10. The user may do what syncing needs on each collection. A server without access control
+    // reports no privileges at all: nothing to check then.
+    let t = Instant::now();
+    let privileges =
+        match bounded(options.step_timeout, "connectionStatus", port.privileges()).await {
+            Ok(privileges) => Some(privileges),
+            Err(e) => {
+                tracing::debug!(error = %e, "privileges could not be read");
+                None
+            }
+        };
+    for name in collections {
+        if missing.contains(name) {
+            run.skip(
+                "sync_privileges",
+                Some(name),
+                &format!("collection {name} is not available"),
+            );
+            continue;
+        }
+        let lacking: Vec<&str> = match &privileges {
+            Some(list) if !list.is_empty() => SYNC_ACTIONS
+                .iter()
+                .copied()
+                .filter(|action| !allows(list, action, db, Some(name)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        if lacking.is_empty() {
+            let how = match &privileges {
+                Some(list) if !list.is_empty() => "may read, watch and write",
+                Some(_) => "runs without access control, so the user may read, watch and write",
+                None => {
+                    "did not report privileges (connectionStatus failed); reading, watching and writing will be tried when syncing"
+                }
+            };
+            run.pass(
+                "sync_privileges",
+                Some(name),
+                format!("The user {how} collection {name}."),
+                t,
+            );
+        } else {
+            run.fail(
+                "sync_privileges",
+                Some(name),
+                "privileges_missing",
+                format!(
+                    "The database user may not {} on collection {db}.{name}.",
+                    lacking.join(", ")
+                ),
+                REMEDY_PRIVILEGES,
+                t,
+            );
+        }
+    }
+
+    // 11. The metadata collections can be created (they are created now: it is idempotent).
     let t = Instant::now();
     for name in [SESSIONS_COLLECTION, UNSYNCED_DOCUMENTS_COLLECTION] {
         match bounded(
