@@ -209,6 +209,14 @@ impl Run {
         });
     }
 
+    fn skip_unavailable(&mut self, check: &'static str, collection: &str) {
+        self.skip(
+            check,
+            Some(collection),
+            &format!("collection {collection} is not available"),
+        );
+    }
+
     /// The run hit its total time limit: the first check without a result fails, the rest are
     /// skipped.
     fn out_of_time(&mut self, collections: &[String], limit: Duration) {
@@ -648,17 +656,16 @@ async fn run_checks(
             ),
         }
     }
-    for name in collections {
-        let Some(info) = infos
+    // The collections that exist and can be synced; the others skip their remaining checks.
+    let available = |name: &String| {
+        infos
             .iter()
             .find(|i| &i.name == name)
             .filter(|_| !missing.contains(name))
-        else {
-            run.skip(
-                "collection_not_capped",
-                Some(name),
-                &format!("collection {name} is not available"),
-            );
+    };
+    for name in collections {
+        let Some(info) = available(name) else {
+            run.skip_unavailable("collection_not_capped", name);
             continue;
         };
         let t = Instant::now();
@@ -681,16 +688,8 @@ async fn run_checks(
         }
     }
     for name in collections {
-        let Some(info) = infos
-            .iter()
-            .find(|i| &i.name == name)
-            .filter(|_| !missing.contains(name))
-        else {
-            run.skip(
-                "pre_and_post_images",
-                Some(name),
-                &format!("collection {name} is not available"),
-            );
+        let Some(info) = available(name) else {
+            run.skip_unavailable("pre_and_post_images", name);
             continue;
         };
         let t = Instant::now();
@@ -742,12 +741,8 @@ async fn run_checks(
             }
         };
     for name in collections {
-        if missing.contains(name) {
-            run.skip(
-                "sync_privileges",
-                Some(name),
-                &format!("collection {name} is not available"),
-            );
+        if available(name).is_none() {
+            run.skip_unavailable("sync_privileges", name);
             continue;
         }
         let lacking: Vec<&str> = match &privileges {
