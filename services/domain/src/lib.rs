@@ -6,6 +6,7 @@ pub mod filter;
 pub mod merge_patch;
 pub mod names;
 pub mod plan;
+pub mod schedule;
 pub mod spec;
 pub mod violation;
 
