@@ -9,5 +9,6 @@ mod http;
 mod keys;
 mod mongo_checks;
 mod openapi;
+mod scheduler;
 mod store;
 mod tenancy;

@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod error;
 pub mod http;
 pub mod openapi;
+pub mod scheduler;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use edgebridge_api::telemetry::{self, LogFormat};
 use edgebridge_api::{Application, admin, api_keys, openapi};
 use secrecy::ExposeSecret;
-use settings::{DbArgs, ServeArgs};
+use settings::{DbArgs, SchedulerArgs, ServeArgs};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
@@ -39,8 +39,20 @@ struct Cli {
 enum Command {
     /// Serve the public and internal HTTP API.
     Api(ServeArgs),
-    /// Run every role in one process (today: the api; the scheduler and a worker join later).
-    All(ServeArgs),
+    /// Run every role in one process (today: the api and the scheduler; a worker joins later).
+    All {
+        #[command(flatten)]
+        serve: ServeArgs,
+        #[command(flatten)]
+        scheduler: SchedulerArgs,
+    },
+    /// Assign connectors to workers (several may run; one leads).
+    Scheduler {
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        scheduler: SchedulerArgs,
+    },
     /// Apply pending database migrations and exit.
     Migrate(DbArgs),
     /// Print the OpenAPI document.
@@ -107,7 +119,22 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Api(args) | Command::All(args) => serve(args).await?,
+        Command::Api(args) => serve(args, None).await?,
+        Command::All {
+            serve: args,
+            scheduler,
+        } => serve(args, Some(scheduler.config()?)).await?,
+        Command::Scheduler { db, scheduler } => {
+            let config = scheduler.config()?;
+            let pool = db.connect(false).await?;
+            edgebridge_api::migrate(&pool).await?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
+            tracing::info!("scheduler started");
+            edgebridge_api::scheduler::run(pool.clone(), config, shutdown).await;
+            pool.close().await;
+            tracing::info!("stopped");
+        }
         Command::Migrate(db) => {
             let pool = db.connect(false).await?;
             edgebridge_api::migrate(&pool).await?;
@@ -152,7 +179,10 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(
+    args: ServeArgs,
+    scheduler: Option<edgebridge_api::scheduler::SchedulerConfig>,
+) -> anyhow::Result<()> {
     let dev = args.dev;
     let pool = args.db.connect(dev).await?;
     let grace = args.shutdown_grace();
@@ -163,6 +193,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         settings::announce_dev(&pool, app.port()).await?;
     }
     tokio::spawn(stop_on_signal(shutdown.clone()));
+    if let Some(config) = scheduler {
+        tokio::spawn(edgebridge_api::scheduler::run(
+            pool.clone(),
+            config,
+            shutdown.clone(),
+        ));
+    }
     let server = app.run_until_stopped();
     tokio::select! {
         result = server => result?,

@@ -56,6 +56,37 @@ impl DbArgs {
     }
 }
 
+/// The scheduler's settings.
+#[derive(Args, Clone)]
+pub struct SchedulerArgs {
+    /// A worker silent for longer is dead, and its connectors move to others.
+    #[arg(long, env = "EDGEBRIDGE_LEASE_TTL_SECS", default_value_t = 10)]
+    lease_ttl_secs: u64,
+    /// Time between scheduler ticks.
+    #[arg(long, env = "EDGEBRIDGE_SCHEDULER_TICK_MS", default_value_t = 1000)]
+    scheduler_tick_ms: u64,
+    /// Healthy connectors moved per tick (draining, rebalancing).
+    #[arg(long, env = "EDGEBRIDGE_SCHEDULER_MAX_MOVES", default_value_t = 20)]
+    scheduler_max_moves: usize,
+}
+
+impl SchedulerArgs {
+    pub fn config(&self) -> anyhow::Result<edgebridge_api::scheduler::SchedulerConfig> {
+        if self.lease_ttl_secs == 0 || self.scheduler_tick_ms == 0 {
+            bail!("EDGEBRIDGE_LEASE_TTL_SECS and EDGEBRIDGE_SCHEDULER_TICK_MS must be above 0");
+        }
+        let defaults = edgebridge_api::scheduler::SchedulerConfig::default();
+        Ok(edgebridge_api::scheduler::SchedulerConfig {
+            lease_ttl: Duration::from_secs(self.lease_ttl_secs),
+            tick: Duration::from_millis(self.scheduler_tick_ms),
+            tuning: edgebridge_api::scheduler::Tuning {
+                max_moves: self.scheduler_max_moves,
+                ..defaults.tuning
+            },
+        })
+    }
+}
+
 #[derive(Args)]
 pub struct ServeArgs {
     #[command(flatten)]
