@@ -95,7 +95,7 @@ pub async fn tick(pool: &PgPool, config: &SchedulerConfig) -> anyhow::Result<Tic
         "select connector_id, desired_state = 'running' as running,
                 (select count(*) from json_object_keys(collections))::int as collections,
                 assigned_worker_id, assignment_epoch
-         from connectors order by connector_id for update",
+         from connectors order by connector_id",
     )
     .fetch_all(&mut *tx)
     .await?;
@@ -119,11 +119,14 @@ pub async fn tick(pool: &PgPool, config: &SchedulerConfig) -> anyhow::Result<Tic
         })
         .collect();
     let plan = schedule::plan(&workers, &connectors, config.tuning);
+    // No row locks on connectors (API writes must not wait for a tick): a move is written only
+    // if the epoch is still the one planned from, and a connector paused or deleted meanwhile is
+    // put right by the next tick.
     for m in &plan.moves {
         sqlx::query(
             "update connectors set assigned_worker_id = $2, assignment_epoch = $3,
                  assigned_at = case when $2::uuid is null then null else now() end
-             where connector_id = $1",
+             where connector_id = $1 and assignment_epoch = $3 - 1",
         )
         .bind(Uuid::from_u128(m.connector))
         .bind(m.to.map(Uuid::from_u128))
