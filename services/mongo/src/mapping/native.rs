@@ -397,24 +397,20 @@ pub fn set_tag(types: &mut Map<String, Value>, path: &[String], tag: &str) {
     let Some((last, parents)) = path.split_last() else {
         return;
     };
-    let mut current = types;
-    for name in parents {
-        let entry = current
-            .entry(name.clone())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !entry.is_object() {
-            *entry = Value::Object(Map::new());
-        }
-        current = match entry {
-            Value::Object(members) => members,
-            _ => return,
-        };
-    }
-    current.insert(last.clone(), Value::String(tag.to_owned()));
+    subtree_mut(types, parents).insert(last.clone(), Value::String(tag.to_owned()));
 }
 
 /// Records an array's length in its subtree (key `length`, beside the index keys).
 fn set_length(types: &mut Map<String, Value>, path: &[String], length: usize) {
+    subtree_mut(types, path).insert("length".to_owned(), Value::from(length));
+}
+
+/// The subtree at `path`, created on the way (a tag standing where a subtree is needed is
+/// replaced by one).
+fn subtree_mut<'t>(
+    types: &'t mut Map<String, Value>,
+    path: &[String],
+) -> &'t mut Map<String, Value> {
     let mut current = types;
     for name in path {
         let entry = current
@@ -425,10 +421,10 @@ fn set_length(types: &mut Map<String, Value>, path: &[String], length: usize) {
         }
         current = match entry {
             Value::Object(members) => members,
-            _ => return,
+            _ => unreachable!("made an object just above"),
         };
     }
-    current.insert("length".to_owned(), Value::from(length));
+    current
 }
 
 /// Arrays holding values the edge never saw whose length changed on the edge (or that are no
