@@ -729,33 +729,6 @@ async fn renaming_onto_a_taken_name_is_refused_also_in_a_dry_run(pool: PgPool) {
 }
 
 #[sqlx::test(migrations = false)]
-async fn resume_retries_a_failed_connector(pool: PgPool) {
-    let app = TestApp::spawn(pool).await;
-    let created = app.create_connector(&connector_spec("retail")).await;
-    let id = id_of(&created);
-    sqlx::query(
-        "update connectors set status = 'failed', status_code = 'collection_not_found',
-           status_message = 'Collection tasks not found', status_remediation = 'Create it' where connector_id = $1",
-    )
-    .bind(id)
-    .execute(&app.pool)
-    .await
-    .unwrap();
-    let path = app.connector_path(app.app_id, id);
-    let failed: Value = app.get(&path, &app.owner_key).await.json().await.unwrap();
-    assert_eq!(failed["status"], "failed");
-    assert_eq!(failed["statusDetail"]["code"], "collection_not_found");
-    let resumed: Value = app
-        .post(&format!("{path}/resume"), &app.owner_key, &json!({}))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(resumed["status"], "pending");
-    assert_eq!(resumed["statusDetail"], Value::Null);
-}
-
-#[sqlx::test(migrations = false)]
 async fn filters_keep_their_key_order_and_counters_survive_a_null_ditto_types(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
     let mut spec = connector_spec("retail");

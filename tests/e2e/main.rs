@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod connectors;
+mod fleet;
 mod helpers;
 mod http;
 mod keys;

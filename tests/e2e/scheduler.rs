@@ -141,7 +141,8 @@ async fn paused_connectors_release_their_worker_and_resume_takes_one_again(pool:
         StatusCode::OK
     );
     scheduler::tick(&pool, &config).await.unwrap();
-    assert_eq!(assignments(&pool).await[&c], (None, 2));
+    // Epoch 1 assigned; the pause fences the run (2); the tick unassigns (3).
+    assert_eq!(assignments(&pool).await[&c], (None, 3));
     let path = format!("{}/resume", app.connector_path(app.app_id, c));
     assert_eq!(
         app.post(&path, &app.owner_key, &serde_json::json!({}))
@@ -152,7 +153,8 @@ async fn paused_connectors_release_their_worker_and_resume_takes_one_again(pool:
     scheduler::tick(&pool, &config).await.unwrap();
     let (worker, epoch) = assignments(&pool).await[&c];
     assert!(worker.is_some());
-    assert_eq!(epoch, 3);
+    // The resume (4), the tick's assignment (5).
+    assert_eq!(epoch, 5);
 }
 
 #[sqlx::test(migrations = false)]

@@ -6,6 +6,7 @@ use crate::store::execute::StoreLimits;
 use edgebridge_mongo::driver::DriverConnector;
 use edgebridge_mongo::port::MongoConnector;
 use edgebridge_mongo::preflight::PreflightOptions;
+use secrecy::SecretString;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,6 +39,78 @@ pub struct ApiConfig {
     /// Connection tests one api process runs at once (each holds a MongoDB client); more get
     /// 429 `connection_tests_busy`.
     pub max_concurrent_connection_tests: usize,
+    /// The worker fleet: credentials, lease and diagnostics limits.
+    pub fleet: FleetConfig,
+}
+
+/// How the api deals with workers and operators.
+#[derive(Clone)]
+pub struct FleetConfig {
+    /// The secret workers register with (`EDGEBRIDGE_WORKER_TOKEN`); `None` refuses every worker.
+    pub worker_token: Option<SecretString>,
+    /// The bearer secret of operator routes (`EDGEBRIDGE_OPERATOR_TOKEN`); `None` disables them.
+    pub operator_token: Option<SecretString>,
+    /// A worker silent for longer is dead (the scheduler's setting; the api uses it to show a
+    /// connector whose worker stopped reporting).
+    pub lease_ttl: Duration,
+    /// How often workers should heartbeat (told to them at registration).
+    pub heartbeat_interval: Duration,
+    /// Lifetime of worker JWTs (renewed by every heartbeat).
+    pub worker_token_ttl: Duration,
+    /// A running connector that has not reported for longer shows health yellow (its
+    /// supervisor reports at least every `EDGEBRIDGE_CONNECTOR_HEALTH_INTERVAL_SECS`).
+    pub report_overdue: Duration,
+    pub events: EventLimits,
+}
+
+/// Bounds on stored diagnostics events.
+#[derive(Debug, Clone, Copy)]
+pub struct EventLimits {
+    /// Events stored per connector per minute; more are counted as dropped.
+    pub per_minute: u32,
+    /// Newest events kept per connector.
+    pub keep_per_connector: i64,
+    /// Older events are deleted.
+    pub max_age: Duration,
+}
+
+impl Default for EventLimits {
+    fn default() -> Self {
+        EventLimits {
+            per_minute: 60,
+            keep_per_connector: 1_000,
+            max_age: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+impl Default for FleetConfig {
+    fn default() -> Self {
+        FleetConfig {
+            worker_token: None,
+            operator_token: None,
+            lease_ttl: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(2),
+            worker_token_ttl: Duration::from_secs(300),
+            report_overdue: Duration::from_secs(60),
+            events: EventLimits::default(),
+        }
+    }
+}
+
+impl fmt::Debug for FleetConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FleetConfig")
+            .field("worker_token", &self.worker_token.as_ref().map(|_| "****"))
+            .field(
+                "operator_token",
+                &self.operator_token.as_ref().map(|_| "****"),
+            )
+            .field("lease_ttl", &self.lease_ttl)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("events", &self.events)
+            .finish()
+    }
 }
 
 /// The [`MongoConnector`] the api uses.
@@ -72,6 +145,7 @@ impl ApiConfig {
             preflight: PreflightOptions::default(),
             mongo: MongoAccess::default(),
             max_concurrent_connection_tests: DEFAULT_MAX_CONCURRENT_CONNECTION_TESTS,
+            fleet: FleetConfig::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod connectors;
 pub mod crypto;
 pub mod error;
+pub mod fleet;
 pub mod http;
 pub mod openapi;
 pub mod scheduler;

@@ -3,7 +3,7 @@
 
 use crate::error::Problem;
 use crate::state::AppState;
-use crate::{api_keys, apps, connectors, http::health, store, tokens};
+use crate::{api_keys, apps, connectors, fleet, http::health, store, tokens};
 use axum::Router;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
@@ -28,6 +28,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "apiKeys", description = "API keys of the organization (owners and admins)."),
         (name = "store", description = "The edge store: DQL statements and the change feed."),
         (name = "auth", description = "Access tokens."),
+        (name = "operator", description = "The worker fleet, for the service's operators (`Authorization: Bearer <EDGEBRIDGE_OPERATOR_TOKEN>`)."),
         (name = "health", description = "Liveness and readiness probes."),
     ),
     components(schemas(Problem, edgebridge_domain::Violation)),
@@ -43,6 +44,12 @@ impl Modify for BearerScheme {
         http.description =
             Some("An API key (`ebk_...`) or an access token from POST /v1/auth/token.".to_owned());
         components.add_security_scheme("bearer", SecurityScheme::Http(http));
+        let mut operator = Http::new(HttpAuthScheme::Bearer);
+        operator.description = Some(
+            "The operator token set on the api as EDGEBRIDGE_OPERATOR_TOKEN (operator routes only)."
+                .to_owned(),
+        );
+        components.add_security_scheme("operator", SecurityScheme::Http(operator));
     }
 }
 
@@ -111,6 +118,7 @@ pub fn api_router() -> (Router<AppState>, OpenApiDoc) {
         .merge(api_keys::router())
         .merge(connectors::router())
         .merge(store::router())
+        .merge(fleet::router())
         .split_for_parts();
     for (path, item) in doc.paths.paths.iter_mut() {
         for op in [

@@ -126,7 +126,10 @@ pub async fn tick(pool: &PgPool, config: &SchedulerConfig) -> anyhow::Result<Tic
         sqlx::query(
             "update connectors set assigned_worker_id = $2, assignment_epoch = $3,
                  assigned_at = case when $2::uuid is null then null else now() end
-             where connector_id = $1 and assignment_epoch = $3 - 1",
+             where connector_id = $1 and assignment_epoch = $3 - 1
+               -- a worker that deregistered or was replaced since the plan was read gets nothing
+               and ($2::uuid is null
+                    or exists (select 1 from workers where worker_id = $2 and state = 'live'))",
         )
         .bind(Uuid::from_u128(m.connector))
         .bind(m.to.map(Uuid::from_u128))

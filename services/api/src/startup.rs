@@ -70,21 +70,31 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let stop = self.shutdown.clone();
+        self.run_until_stopped_on(stop).await
+    }
+
+    /// Like [`Application::run_until_stopped`], but the server stops on `stop` (later than the
+    /// background loops when something in the process still needs the api, e.g. a draining
+    /// in-process worker).
+    pub async fn run_until_stopped_on(self, stop: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(address = %self.address, "api listening");
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(self.listener, service)
-            .with_graceful_shutdown(self.shutdown.cancelled_owned())
+            .with_graceful_shutdown(stop.cancelled_owned())
             .await
             .context("serving http")
     }
 }
 
-/// Forgets rate-limit state of keys that have been quiet, so memory stays bounded.
+/// Forgets rate-limit state of keys that have been quiet, so memory stays bounded, and prunes
+/// old diagnostics events.
 fn spawn_limiter_cleanup(state: AppState, shutdown: CancellationToken) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
+        let mut minutes = 0u64;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
@@ -96,6 +106,15 @@ fn spawn_limiter_cleanup(state: AppState, shutdown: CancellationToken) {
                     if let Some(guard) = &state.auth_failures {
                         guard.cleanup();
                     }
+                    // Diagnostics events past their retention, every ten minutes.
+                    if minutes.is_multiple_of(10) {
+                        match crate::fleet::events::prune(&state.pool, &state.fleet.events).await {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(deleted = n, "pruned old connector events"),
+                            Err(e) => tracing::warn!(error = %e, "pruning connector events failed"),
+                        }
+                    }
+                    minutes += 1;
                 }
             }
         }

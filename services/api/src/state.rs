@@ -45,6 +45,7 @@ pub struct Inner {
     pub preflight: edgebridge_mongo::preflight::PreflightOptions,
     /// Bounds the connection tests running at once.
     pub connection_tests: Arc<tokio::sync::Semaphore>,
+    pub fleet: crate::config::FleetConfig,
 }
 
 impl Deref for AppState {
@@ -76,6 +77,7 @@ impl AppState {
             connection_tests: Arc::new(tokio::sync::Semaphore::new(
                 config.max_concurrent_connection_tests,
             )),
+            fleet: config.fleet,
         }))
     }
 }

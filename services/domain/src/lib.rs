@@ -3,6 +3,7 @@
 
 pub mod connection_string;
 pub mod filter;
+pub mod fleet;
 pub mod merge_patch;
 pub mod names;
 pub mod plan;

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand};
 use edgebridge_api::telemetry::{self, LogFormat};
 use edgebridge_api::{Application, admin, api_keys, openapi};
 use secrecy::ExposeSecret;
-use settings::{DbArgs, SchedulerArgs, ServeArgs};
+use settings::{DbArgs, FleetArgs, MongoArgs, SchedulerArgs, ServeArgs, WorkerArgs};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
@@ -38,20 +38,39 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the public and internal HTTP API.
-    Api(ServeArgs),
-    /// Run every role in one process (today: the api and the scheduler; a worker joins later).
+    Api {
+        #[command(flatten)]
+        serve: ServeArgs,
+        #[command(flatten)]
+        fleet: FleetArgs,
+    },
+    /// Run every role in one process: the api, a scheduler and one worker.
     All {
         #[command(flatten)]
         serve: ServeArgs,
         #[command(flatten)]
+        fleet: FleetArgs,
+        #[command(flatten)]
         scheduler: SchedulerArgs,
+        #[command(flatten)]
+        worker: WorkerArgs,
     },
     /// Assign connectors to workers (several may run; one leads).
     Scheduler {
         #[command(flatten)]
         db: DbArgs,
         #[command(flatten)]
+        fleet: FleetArgs,
+        #[command(flatten)]
         scheduler: SchedulerArgs,
+    },
+    /// Run connectors: register with the api (EDGEBRIDGE_API_URL, EDGEBRIDGE_WORKER_TOKEN) and
+    /// run what the scheduler assigns; drains on SIGTERM.
+    Worker {
+        #[command(flatten)]
+        worker: WorkerArgs,
+        #[command(flatten)]
+        mongo: MongoArgs,
     },
     /// Apply pending database migrations and exit.
     Migrate(DbArgs),
@@ -119,13 +138,30 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Api(args) => serve(args, None).await?,
+        Command::Api { serve: args, fleet } => serve(args, &fleet, None).await?,
         Command::All {
             serve: args,
+            fleet,
             scheduler,
-        } => serve(args, Some(scheduler.config()?)).await?,
-        Command::Scheduler { db, scheduler } => {
-            let config = scheduler.config()?;
+            worker,
+        } => {
+            let scheduler = scheduler.config(&fleet)?;
+            serve(args, &fleet, Some((scheduler, worker))).await?
+        }
+        Command::Worker { worker, mongo } => {
+            let config = worker.config(&mongo, false, None, None)?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
+            tracing::info!(worker = %config.name, api = %config.api_url, "worker starting");
+            edgebridge_worker::Worker::run(config, shutdown).await?;
+            tracing::info!("stopped");
+        }
+        Command::Scheduler {
+            db,
+            fleet,
+            scheduler,
+        } => {
+            let config = scheduler.config(&fleet)?;
             let pool = db.connect(false).await?;
             edgebridge_api::migrate(&pool).await?;
             let shutdown = CancellationToken::new();
@@ -179,31 +215,77 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The api, and in the all-in-one mode a scheduler and a worker beside it.
 async fn serve(
     args: ServeArgs,
-    scheduler: Option<edgebridge_api::scheduler::SchedulerConfig>,
+    fleet: &FleetArgs,
+    roles: Option<(edgebridge_api::scheduler::SchedulerConfig, WorkerArgs)>,
 ) -> anyhow::Result<()> {
     let dev = args.dev;
     let pool = args.db.connect(dev).await?;
     let grace = args.shutdown_grace();
-    let config = args.into_config()?;
+    let mongo = args.mongo.clone();
+    let mut config = args.into_config(fleet)?;
+    // The in-process worker needs the worker token: without one configured, a random one
+    // (only this process knows it, so no outside worker can join).
+    if roles.is_some() && config.fleet.worker_token.is_none() {
+        config.fleet.worker_token = Some(settings::random_secret());
+    }
+    let worker_token = config.fleet.worker_token.clone();
     let shutdown = CancellationToken::new();
     let app = Application::build(config, pool.clone(), shutdown.clone()).await?;
     if dev {
         settings::announce_dev(&pool, app.port()).await?;
     }
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    if let Some(config) = scheduler {
+    let mut worker_task = None;
+    // The server stops only after the worker drained (it reports through the server).
+    let server_shutdown = CancellationToken::new();
+    if let Some((scheduler, worker)) = roles {
         tokio::spawn(edgebridge_api::scheduler::run(
             pool.clone(),
-            config,
+            scheduler,
             shutdown.clone(),
         ));
+        // The in-process worker reaches this api over loopback (or the address it listens on).
+        let address = app.address();
+        let host = match address.ip() {
+            ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+            ip if ip.is_unspecified() => "[::1]".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        let api_url = format!("http://{host}:{}", address.port());
+        let worker_config = worker.config(&mongo, dev, worker_token, Some(api_url))?;
+        worker_task = Some(tokio::spawn(edgebridge_worker::Worker::run(
+            worker_config,
+            shutdown.clone(),
+        )));
+    } else {
+        let (outer, inner) = (shutdown.clone(), server_shutdown.clone());
+        tokio::spawn(async move {
+            outer.cancelled().await;
+            inner.cancel();
+        });
     }
-    let server = app.run_until_stopped();
+    if let Some(task) = worker_task {
+        // The server stops once the worker is done: after its drain on shutdown, or at once
+        // (stopping the whole process) if it failed by itself.
+        let (outer, inner) = (shutdown.clone(), server_shutdown.clone());
+        tokio::spawn(async move {
+            match task.await {
+                Ok(Err(e)) => tracing::error!(error = %e, "the worker failed; stopping"),
+                Err(e) => tracing::error!(error = %e, "the worker task failed; stopping"),
+                Ok(Ok(())) => {}
+            }
+            outer.cancel();
+            inner.cancel();
+        });
+    }
+    let server = app.run_until_stopped_on(server_shutdown.clone());
     tokio::select! {
         result = server => result?,
-        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+        _ = async { server_shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
             tracing::warn!(grace_secs = grace.as_secs(), "open requests did not finish within the shutdown grace period");
         }
     }

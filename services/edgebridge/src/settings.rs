@@ -6,7 +6,8 @@ use edgebridge_api::ApiConfig;
 use edgebridge_api::auth::jwt::JwtKeys;
 use edgebridge_api::crypto::Keyring;
 use edgebridge_api::mongo::policy::TargetPolicy;
-use secrecy::ExposeSecret;
+use edgebridge_api::mongo::preflight::PreflightOptions;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::PgPool;
 use sqlx::migrate::MigrateDatabase;
 use sqlx::postgres::PgPoolOptions;
@@ -56,12 +57,38 @@ impl DbArgs {
     }
 }
 
-/// The scheduler's settings.
+/// Settings the api, the scheduler and the workers share.
 #[derive(Args, Clone)]
-pub struct SchedulerArgs {
+pub struct FleetArgs {
     /// A worker silent for longer is dead, and its connectors move to others.
     #[arg(long, env = "EDGEBRIDGE_LEASE_TTL_SECS", default_value_t = 10)]
     lease_ttl_secs: u64,
+    /// How often workers heartbeat (the api tells registering workers; keep it well under the
+    /// lease TTL).
+    #[arg(long, env = "EDGEBRIDGE_HEARTBEAT_INTERVAL_MS", default_value_t = 2000)]
+    heartbeat_interval_ms: u64,
+}
+
+impl FleetArgs {
+    pub fn lease_ttl(&self) -> anyhow::Result<Duration> {
+        if self.lease_ttl_secs == 0 {
+            bail!("EDGEBRIDGE_LEASE_TTL_SECS must be above 0");
+        }
+        Ok(Duration::from_secs(self.lease_ttl_secs))
+    }
+
+    pub fn heartbeat_interval(&self) -> anyhow::Result<Duration> {
+        let interval = Duration::from_millis(self.heartbeat_interval_ms);
+        if interval.is_zero() || interval >= self.lease_ttl()? {
+            bail!("EDGEBRIDGE_HEARTBEAT_INTERVAL_MS must be above 0 and below the lease TTL");
+        }
+        Ok(interval)
+    }
+}
+
+/// The scheduler's settings.
+#[derive(Args, Clone)]
+pub struct SchedulerArgs {
     /// Time between scheduler ticks.
     #[arg(long, env = "EDGEBRIDGE_SCHEDULER_TICK_MS", default_value_t = 1000)]
     scheduler_tick_ms: u64,
@@ -71,19 +98,62 @@ pub struct SchedulerArgs {
 }
 
 impl SchedulerArgs {
-    pub fn config(&self) -> anyhow::Result<edgebridge_api::scheduler::SchedulerConfig> {
-        if self.lease_ttl_secs == 0 || self.scheduler_tick_ms == 0 {
-            bail!("EDGEBRIDGE_LEASE_TTL_SECS and EDGEBRIDGE_SCHEDULER_TICK_MS must be above 0");
+    pub fn config(
+        &self,
+        fleet: &FleetArgs,
+    ) -> anyhow::Result<edgebridge_api::scheduler::SchedulerConfig> {
+        if self.scheduler_tick_ms == 0 {
+            bail!("EDGEBRIDGE_SCHEDULER_TICK_MS must be above 0");
         }
         let defaults = edgebridge_api::scheduler::SchedulerConfig::default();
         Ok(edgebridge_api::scheduler::SchedulerConfig {
-            lease_ttl: Duration::from_secs(self.lease_ttl_secs),
+            lease_ttl: fleet.lease_ttl()?,
             tick: Duration::from_millis(self.scheduler_tick_ms),
             tuning: edgebridge_api::scheduler::Tuning {
                 max_moves: self.scheduler_max_moves,
                 ..defaults.tuning
             },
         })
+    }
+}
+
+/// How the api and workers reach MongoDB.
+#[derive(Args, Clone)]
+pub struct MongoArgs {
+    /// Which addresses a connection string may reach: `public-only` (refuses loopback,
+    /// private, link-local and metadata addresses: for managed deployments) or `allow-private`
+    /// (self-hosted, MongoDB on the same network). Default: public-only, allow-private with --dev.
+    #[arg(long, env = "EDGEBRIDGE_TARGET_POLICY")]
+    target_policy: Option<TargetPolicy>,
+    /// Bound on reaching MongoDB (connect and server selection, each).
+    #[arg(
+        long,
+        env = "EDGEBRIDGE_MONGODB_CONNECT_TIMEOUT_SECS",
+        default_value_t = 5
+    )]
+    mongodb_connect_timeout_secs: u64,
+}
+
+impl MongoArgs {
+    /// The policy and connection bounds; `total` bounds a whole preflight run.
+    pub fn preflight(&self, dev: bool, total: Duration) -> anyhow::Result<PreflightOptions> {
+        if self.mongodb_connect_timeout_secs == 0 {
+            bail!("EDGEBRIDGE_MONGODB_CONNECT_TIMEOUT_SECS must be above 0");
+        }
+        let mut options = PreflightOptions {
+            policy: match self.target_policy {
+                Some(policy) => policy,
+                None if dev => TargetPolicy::AllowPrivate,
+                None => TargetPolicy::PublicOnly,
+            },
+            ..PreflightOptions::default()
+        };
+        let connect = Duration::from_secs(self.mongodb_connect_timeout_secs);
+        options.connect.connect_timeout = connect;
+        options.connect.server_selection_timeout = connect;
+        options.connect.policy = options.policy;
+        options.total_timeout = total;
+        Ok(options)
     }
 }
 
@@ -123,21 +193,20 @@ pub struct ServeArgs {
         default_value_t = 1_000_000
     )]
     store_max_documents_per_app: i64,
-    /// Which addresses a connection string may reach: `public-only` (refuses loopback,
-    /// private, link-local and metadata addresses: for managed deployments) or `allow-private`
-    /// (self-hosted, MongoDB on the same network). Default: public-only, allow-private with --dev.
-    #[arg(long, env = "EDGEBRIDGE_TARGET_POLICY")]
-    target_policy: Option<TargetPolicy>,
-    /// Bound on reaching MongoDB in a connection test (connect and server selection, each).
-    #[arg(
-        long,
-        env = "EDGEBRIDGE_MONGODB_CONNECT_TIMEOUT_SECS",
-        default_value_t = 5
-    )]
-    mongodb_connect_timeout_secs: u64,
+    #[command(flatten)]
+    pub mongo: MongoArgs,
     /// Connection tests one api process runs at once; more answer 429.
     #[arg(long, env = "EDGEBRIDGE_MAX_CONNECTION_TESTS", default_value_t = edgebridge_api::config::DEFAULT_MAX_CONCURRENT_CONNECTION_TESTS)]
     max_connection_tests: usize,
+    /// Diagnostics events stored per connector per minute; more are counted as dropped.
+    #[arg(long, env = "EDGEBRIDGE_EVENTS_PER_MINUTE", default_value_t = 60)]
+    events_per_minute: u32,
+    /// Newest diagnostics events kept per connector.
+    #[arg(long, env = "EDGEBRIDGE_EVENTS_KEPT", default_value_t = 1000)]
+    events_kept: i64,
+    /// Diagnostics events older than this are deleted.
+    #[arg(long, env = "EDGEBRIDGE_EVENTS_MAX_AGE_DAYS", default_value_t = 7)]
+    events_max_age_days: u64,
     /// Development mode: generate missing keys (ephemeral!), create the database and a default
     /// organization, app and owner key. Never in production.
     #[arg(long)]
@@ -149,7 +218,7 @@ impl ServeArgs {
         Duration::from_secs(self.shutdown_grace_secs)
     }
 
-    pub fn into_config(self) -> anyhow::Result<ApiConfig> {
+    pub fn into_config(self, fleet: &FleetArgs) -> anyhow::Result<ApiConfig> {
         if self.token_ttl_secs == 0 || self.request_timeout_secs == 0 || self.body_limit_bytes == 0
         {
             bail!(
@@ -205,24 +274,140 @@ impl ServeArgs {
         }
         config.store_limits.max_document_bytes = self.store_max_document_bytes;
         config.store_limits.max_documents_per_app = self.store_max_documents_per_app;
-        if self.mongodb_connect_timeout_secs == 0 {
-            bail!("EDGEBRIDGE_MONGODB_CONNECT_TIMEOUT_SECS must be above 0");
-        }
-        config.preflight.policy = match self.target_policy {
-            Some(policy) => policy,
-            None if self.dev => TargetPolicy::AllowPrivate,
-            None => TargetPolicy::PublicOnly,
-        };
-        let connect = Duration::from_secs(self.mongodb_connect_timeout_secs);
-        config.preflight.connect.connect_timeout = connect;
-        config.preflight.connect.server_selection_timeout = connect;
-        config.max_concurrent_connection_tests = self.max_connection_tests;
         // A connection test answers before the request times out, with what it found so far.
-        config.preflight.total_timeout = config
+        let total = config
             .request_timeout
             .saturating_sub(Duration::from_secs(3))
             .max(Duration::from_secs(1));
+        config.preflight = self.mongo.preflight(self.dev, total)?;
+        config.max_concurrent_connection_tests = self.max_connection_tests;
+        config.fleet.lease_ttl = fleet.lease_ttl()?;
+        config.fleet.heartbeat_interval = fleet.heartbeat_interval()?;
+        config.fleet.worker_token = secret_env("EDGEBRIDGE_WORKER_TOKEN")?;
+        config.fleet.operator_token = secret_env("EDGEBRIDGE_OPERATOR_TOKEN")?;
+        if let (Some(w), Some(o)) = (&config.fleet.worker_token, &config.fleet.operator_token)
+            && w.expose_secret() == o.expose_secret()
+        {
+            bail!(
+                "EDGEBRIDGE_WORKER_TOKEN and EDGEBRIDGE_OPERATOR_TOKEN must differ: every worker host holds the worker token"
+            );
+        }
+        if self.events_per_minute == 0 || self.events_kept == 0 || self.events_max_age_days == 0 {
+            bail!(
+                "EDGEBRIDGE_EVENTS_PER_MINUTE, EDGEBRIDGE_EVENTS_KEPT and EDGEBRIDGE_EVENTS_MAX_AGE_DAYS must be above 0"
+            );
+        }
+        config.fleet.events.per_minute = self.events_per_minute;
+        config.fleet.events.keep_per_connector = self.events_kept;
+        config.fleet.events.max_age = Duration::from_secs(self.events_max_age_days * 24 * 3600);
         Ok(config)
+    }
+}
+
+/// A random secret (the all-in-one process's worker token when none is configured).
+pub fn random_secret() -> SecretString {
+    let (_, spec) = Keyring::generate_ephemeral();
+    SecretString::from(spec)
+}
+
+/// A secret from the environment only (never a flag: flags show in process listings). Set but
+/// shorter than 16 characters is refused.
+pub fn secret_env(name: &str) -> anyhow::Result<Option<SecretString>> {
+    match std::env::var(name) {
+        Ok(v) if v.trim().is_empty() => Ok(None),
+        Ok(v) if v.trim().len() < 16 => {
+            bail!("{name} must be at least 16 characters (make one with `openssl rand -base64 32`)")
+        }
+        Ok(v) => Ok(Some(SecretString::from(v.trim().to_owned()))),
+        Err(_) => Ok(None),
+    }
+}
+
+/// A worker's settings (the MongoDB ones come from [`MongoArgs`]).
+#[derive(Args, Clone)]
+pub struct WorkerArgs {
+    /// The api's base URL.
+    #[arg(
+        long,
+        env = "EDGEBRIDGE_API_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    api_url: String,
+    /// This worker's name, unique among running workers (default: the host name).
+    #[arg(long, env = "EDGEBRIDGE_WORKER_NAME")]
+    worker_name: Option<String>,
+    /// Total connector weight this worker takes (a connector weighs 1 + its collections).
+    #[arg(long, env = "EDGEBRIDGE_WORKER_CAPACITY", default_value_t = 100)]
+    worker_capacity: u32,
+    /// Heartbeat interval; by default the api's (EDGEBRIDGE_HEARTBEAT_INTERVAL_MS on the api).
+    #[arg(long, env = "EDGEBRIDGE_WORKER_HEARTBEAT_MS")]
+    worker_heartbeat_ms: Option<u64>,
+    /// Seconds between a running connector's cluster pings and status reports.
+    #[arg(
+        long,
+        env = "EDGEBRIDGE_CONNECTOR_HEALTH_INTERVAL_SECS",
+        default_value_t = 15
+    )]
+    connector_health_interval_secs: u64,
+    /// Longest wait before retrying a connector that failed to start, in seconds.
+    #[arg(
+        long,
+        env = "EDGEBRIDGE_CONNECTOR_RETRY_MAX_SECS",
+        default_value_t = 300
+    )]
+    connector_retry_max_secs: u64,
+}
+
+impl WorkerArgs {
+    /// The worker's configuration. `token` overrides EDGEBRIDGE_WORKER_TOKEN (the all-in-one
+    /// process hands its own in); `api_url` overrides EDGEBRIDGE_API_URL likewise.
+    pub fn config(
+        &self,
+        mongo: &MongoArgs,
+        dev: bool,
+        token: Option<SecretString>,
+        api_url: Option<String>,
+    ) -> anyhow::Result<edgebridge_worker::WorkerConfig> {
+        let worker_token = match token {
+            Some(t) => t,
+            None => secret_env("EDGEBRIDGE_WORKER_TOKEN")?.context(
+                "EDGEBRIDGE_WORKER_TOKEN is not set: give the secret also set on the api (at least 16 characters)",
+            )?,
+        };
+        if self.worker_capacity == 0
+            || self.connector_health_interval_secs == 0
+            || self.worker_heartbeat_ms == Some(0)
+        {
+            bail!(
+                "EDGEBRIDGE_WORKER_CAPACITY, EDGEBRIDGE_CONNECTOR_HEALTH_INTERVAL_SECS and EDGEBRIDGE_WORKER_HEARTBEAT_MS must be above 0"
+            );
+        }
+        let api_url = api_url.unwrap_or_else(|| self.api_url.clone());
+        if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
+            bail!("EDGEBRIDGE_API_URL must start with http:// or https://, e.g. http://api:8080");
+        }
+        let defaults = edgebridge_worker::supervisor::SupervisorSettings::default();
+        let supervisor = edgebridge_worker::supervisor::SupervisorSettings {
+            health_interval: Duration::from_secs(self.connector_health_interval_secs),
+            retry_max: Duration::from_secs(self.connector_retry_max_secs).max(defaults.retry_min),
+            ..defaults
+        };
+        Ok(edgebridge_worker::WorkerConfig {
+            api_url,
+            worker_token,
+            name: self
+                .worker_name
+                .clone()
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or_else(edgebridge_worker::host_name),
+            capacity: self.worker_capacity,
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            heartbeat_interval: self.worker_heartbeat_ms.map(Duration::from_millis),
+            request_timeout: Duration::from_secs(10),
+            mongo: std::sync::Arc::new(edgebridge_api::mongo::driver::DriverConnector),
+            preflight: mongo.preflight(dev, Duration::from_secs(60))?,
+            supervisor,
+        })
     }
 }
 

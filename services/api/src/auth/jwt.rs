@@ -14,6 +14,9 @@ use uuid::Uuid;
 
 pub const ISSUER: &str = "edgebridge";
 pub const AUDIENCE: &str = "edgebridge-api";
+/// Worker tokens carry their own audience, so a tenant's token never passes as a worker's, nor
+/// the other way round.
+pub const WORKER_AUDIENCE: &str = "edgebridge-worker";
 const MIN_SECRET_BYTES: usize = 32;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -29,6 +32,30 @@ pub struct Claims {
     pub iat: u64,
     pub exp: u64,
     pub jti: Uuid,
+}
+
+/// A worker's access token: which worker it is, nothing else.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct WorkerClaims {
+    pub iss: String,
+    pub aud: String,
+    /// The worker id.
+    pub sub: Uuid,
+    pub iat: u64,
+    pub exp: u64,
+    pub jti: Uuid,
+}
+
+pub fn new_worker_claims(worker_id: Uuid, ttl: Duration) -> WorkerClaims {
+    let now = jsonwebtoken::get_current_timestamp();
+    WorkerClaims {
+        iss: ISSUER.to_owned(),
+        aud: WORKER_AUDIENCE.to_owned(),
+        sub: worker_id,
+        iat: now,
+        exp: now + ttl.as_secs(),
+        jti: Uuid::now_v7(),
+    }
 }
 
 struct SigningKey {
@@ -125,7 +152,7 @@ impl JwtKeys {
         .expect("one key")
     }
 
-    pub fn issue(&self, claims: &Claims) -> anyhow::Result<String> {
+    pub fn issue(&self, claims: &impl Serialize) -> anyhow::Result<String> {
         let key = &self.keys[0];
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(key.kid.clone());
@@ -135,6 +162,15 @@ impl JwtKeys {
     /// Verifies signature (HS256 only), `exp`, `aud` and `iss`. Any failure is `None`: callers
     /// answer one generic 401 so nothing is learned from the reason.
     pub fn verify(&self, token: &str) -> Option<Claims> {
+        self.verify_for(token, AUDIENCE)
+    }
+
+    /// A worker token (audience [`WORKER_AUDIENCE`]).
+    pub fn verify_worker(&self, token: &str) -> Option<WorkerClaims> {
+        self.verify_for(token, WORKER_AUDIENCE)
+    }
+
+    fn verify_for<T: serde::de::DeserializeOwned>(&self, token: &str, audience: &str) -> Option<T> {
         let header = decode_header(token).ok()?;
         if header.alg != Algorithm::HS256 {
             return None;
@@ -144,11 +180,11 @@ impl JwtKeys {
             None => return None,
         };
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_audience(&[AUDIENCE]);
+        validation.set_audience(&[audience]);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
         validation.leeway = 5;
-        decode::<Claims>(token, &key.decoding, &validation)
+        decode::<T>(token, &key.decoding, &validation)
             .ok()
             .map(|data| data.claims)
     }
@@ -221,6 +257,18 @@ mod tests {
         let payload = token.split('.').nth(1).unwrap();
         let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIiwia2lkIjoiYSJ9.{payload}.");
         assert_eq!(k.verify(&none), None, "alg none");
+    }
+
+    #[test]
+    fn worker_and_tenant_tokens_do_not_cross() {
+        let k = keys(&[("a", 1)]);
+        let tenant = k.issue(&claims()).unwrap();
+        assert_eq!(k.verify_worker(&tenant), None);
+        let worker = k
+            .issue(&new_worker_claims(Uuid::now_v7(), Duration::from_secs(60)))
+            .unwrap();
+        assert_eq!(k.verify(&worker), None);
+        assert!(k.verify_worker(&worker).is_some());
     }
 
     #[test]

@@ -31,9 +31,9 @@ pub(super) async fn require_app(state: &AppState, auth: &AuthContext, app_id: Uu
     apps::repo::require(&state.pool, auth.org_id, app_id).await
 }
 
-fn with_etag(status: StatusCode, row: ConnectorRow, location: bool) -> Response {
+fn with_etag(state: &AppState, status: StatusCode, row: ConnectorRow, location: bool) -> Response {
     let tag = etag(row.version);
-    let out = row.into_out();
+    let out = row.into_out(&state.fleet);
     let mut response = (status, [(header::ETAG, tag)], Json(&out)).into_response();
     if location && let Ok(value) = format!("/v1/apps/{}/connectors/{}", out.app_id, out.id).parse()
     {
@@ -116,7 +116,7 @@ pub async fn list_connectors(
     require_app(&state, &auth, app_id).await?;
     let rows = repo::list(&state.pool, auth.org_id, app_id, &page).await?;
     let (rows, next_cursor) = paginate(rows, &page, |r| r.connector_id);
-    let items = rows.into_iter().map(ConnectorRow::into_out).collect();
+    let items = rows.into_iter().map(|r| r.into_out(&state.fleet)).collect();
     Ok(Json(ConnectorPage { items, next_cursor }))
 }
 
@@ -160,7 +160,7 @@ pub async fn create_connector(
     )
     .await?;
     tracing::info!(%connector_id, %app_id, "connector created");
-    Ok(with_etag(StatusCode::CREATED, row, true))
+    Ok(with_etag(&state, StatusCode::CREATED, row, true))
 }
 
 /// Validate a connector spec
@@ -233,7 +233,7 @@ pub async fn get_connector(
     let row = repo::get(&state.pool, auth.org_id, app_id, connector_id)
         .await?
         .ok_or(ApiError::NotFound("connector"))?;
-    Ok(with_etag(StatusCode::OK, row, false))
+    Ok(with_etag(&state, StatusCode::OK, row, false))
 }
 
 /// Replaces the stored settings with `body` (already merged for PATCH) and plans the change.
@@ -276,7 +276,7 @@ async fn reconfigure(
     if dry_run {
         tx.rollback().await?;
         let version = current.version;
-        let mut preview = current.into_out();
+        let mut preview = current.into_out(&state.fleet);
         preview.name = draft.spec.name;
         preview.description = draft.spec.description;
         preview.database = draft.spec.database;
@@ -307,7 +307,7 @@ async fn reconfigure(
     tracing::info!(%connector_id, version = row.version, "connector reconfigured");
     let tag = etag(row.version);
     let body = ConnectorUpdate {
-        connector: row.into_out(),
+        connector: row.into_out(&state.fleet),
         plan,
         dry_run: false,
     };
@@ -473,7 +473,7 @@ async fn set_state(
     let row = repo::set_desired_state(&state.pool, auth.org_id, app_id, connector_id, desired)
         .await?
         .ok_or(ApiError::NotFound("connector"))?;
-    Ok(with_etag(StatusCode::OK, row, false))
+    Ok(with_etag(state, StatusCode::OK, row, false))
 }
 
 /// Pause a connector
@@ -512,4 +512,35 @@ pub async fn resume_connector(
     ApiPath((app_id, connector_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Response> {
     set_state(&state, &auth, app_id, connector_id, DesiredState::Running).await
+}
+
+/// Restart a connector
+///
+/// Stops the connector's run on its worker and starts it again (a new assignment epoch: the old
+/// run can no longer report). Use it after fixing something outside Edgebridge, e.g. enabling
+/// pre- and post-images, instead of waiting for the next automatic retry.
+#[utoipa::path(post, path = "/v1/apps/{appId}/connectors/{connectorId}/restart", operation_id = "restartConnector", tag = "connectors",
+    params(("appId" = Uuid, Path, description = "The app's id"), ("connectorId" = Uuid, Path, description = "The connector's id")),
+    responses(
+        (status = 202, description = "The restart is under way; the connector is `pending` until its worker reports", body = ConnectorOut,
+            headers(("ETag" = String, description = "The configuration version (unchanged)"))),
+        (status = 404, description = "No such connector", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The connector is paused: resume it instead", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn restart_connector(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    ApiPath((app_id, connector_id)): ApiPath<(Uuid, Uuid)>,
+) -> Result<Response> {
+    auth.check_app(app_id)?;
+    auth.require_write_on(connector_visible(&state, &auth, app_id, connector_id))
+        .await?;
+    match repo::restart(&state.pool, auth.org_id, app_id, connector_id).await? {
+        None => Err(ApiError::NotFound("connector")),
+        Some(None) => Err(ApiError::conflict(
+            "connector_paused",
+            "The connector is paused, so there is nothing to restart; resume it (POST .../resume) to start it.",
+        )),
+        Some(Some(row)) => Ok(with_etag(&state, StatusCode::ACCEPTED, row, false)),
+    }
 }

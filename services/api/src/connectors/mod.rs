@@ -26,4 +26,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(pause_connector))
         .routes(routes!(resume_connector))
+        .routes(routes!(restart_connector))
 }

@@ -2,6 +2,7 @@
 //! violation is reported at once); `ConnectorIn` documents its shape for the OpenAPI document.
 
 use chrono::{DateTime, Utc};
+use edgebridge_domain::fleet::{CollectionReport, ReportedError};
 use edgebridge_domain::plan::ReconfigurationPlan;
 use edgebridge_domain::{CollectionMapping, SyncMode, Violation};
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,38 @@ pub struct StatusDetail {
     pub message: Option<String>,
     /// What to do about it.
     pub remediation: Option<String>,
+    pub since: DateTime<Utc>,
+}
+
+/// How the connector is doing, at a glance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthState {
+    /// Running as asked (or paused as asked).
+    Green,
+    /// Getting there, or running with a recent error it recovered from.
+    Yellow,
+    /// Failed, or its worker stopped reporting.
+    Red,
+}
+
+/// `state` with the reason, a stable code and words.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    pub state: HealthState,
+    #[schema(example = "worker_unresponsive")]
+    pub code: String,
+    pub reason: String,
+}
+
+/// The worker running the connector (its name only).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AssignedWorker {
+    #[schema(example = "worker-7f9c")]
+    pub name: String,
+    /// Since when it has the connector.
     pub since: DateTime<Utc>,
 }
 
@@ -142,6 +175,15 @@ pub struct ConnectorOut {
     pub desired_state: DesiredState,
     pub status: ConnectorStatus,
     pub status_detail: Option<StatusDetail>,
+    pub health: Health,
+    /// `null` while no worker has the connector.
+    pub assigned_worker: Option<AssignedWorker>,
+    /// Per collection, where its pipeline is (as last reported; `pending` before any report).
+    pub collection_status: BTreeMap<String, CollectionReport>,
+    /// Counters reported by the connector's worker (documents copied, events applied...).
+    pub counters: BTreeMap<String, u64>,
+    /// The latest error, also after the connector recovered from it.
+    pub last_error: Option<ReportedError>,
     /// The configuration version; the `ETag` is this number in quotes.
     pub version: i64,
     pub created_at: DateTime<Utc>,

@@ -1,10 +1,14 @@
 //! Connector persistence. Every function is scoped by organization and app. Only ciphertext of the
 //! connection string is stored, plus its redacted form for responses.
 
-use super::model::{ConnectorOut, ConnectorStatus, DesiredState, StatusDetail};
+use super::model::{
+    AssignedWorker, ConnectorOut, ConnectorStatus, DesiredState, Health, HealthState, StatusDetail,
+};
+use crate::config::FleetConfig;
 use crate::error::{ApiError, Result, violated_constraint};
 use crate::http::extract::PageRequest;
 use chrono::{DateTime, Utc};
+use edgebridge_domain::fleet::{CollectionPhase, CollectionReport, ReportedError};
 use edgebridge_domain::{CollectionMapping, ConnectorSpec};
 use sqlx::types::Json;
 use sqlx::{PgExecutor, Postgres, Transaction};
@@ -32,25 +36,41 @@ pub struct ConnectorRow {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub assigned_worker_id: Option<Uuid>,
+    pub assignment_epoch: i64,
+    pub assigned_at: Option<DateTime<Utc>>,
+    pub reported_epoch: Option<i64>,
+    pub reported_at: Option<DateTime<Utc>>,
+    pub reported_state: Option<String>,
+    pub collection_status: Json<BTreeMap<String, CollectionReport>>,
+    pub counters: Json<BTreeMap<String, u64>>,
+    pub last_error: Option<Json<ReportedError>>,
+    pub worker_name: Option<String>,
+    pub worker_state: Option<String>,
+    /// Seconds since the assigned worker's last heartbeat (by the database's clock).
+    pub worker_silent_secs: Option<f64>,
+    /// Seconds since the last report (by the database's clock).
+    pub report_age_secs: Option<f64>,
 }
 
 const COLUMNS: &str = "connector_id, org_id, app_id, name, description, database_name, collections,
     auto_configure, connection_ciphertext, connection_redacted, desired_state, status, status_code, status_message,
-    status_remediation, status_changed_at, version, created_at, updated_at";
+    status_remediation, status_changed_at, version, created_at, updated_at,
+    assigned_worker_id, assignment_epoch, assigned_at, reported_epoch, reported_at, reported_state,
+    collection_status, counters, last_error,
+    (select w.name from workers w where w.worker_id = connectors.assigned_worker_id) as worker_name,
+    (select w.state from workers w where w.worker_id = connectors.assigned_worker_id) as worker_state,
+    (select extract(epoch from now() - w.last_heartbeat_at)::float8 from workers w
+        where w.worker_id = connectors.assigned_worker_id) as worker_silent_secs,
+    extract(epoch from now() - reported_at)::float8 as report_age_secs";
+
+/// A recovered-from error keeps health yellow this long.
+const RECENT_ERROR: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
 
 fn parse_desired(s: &str) -> DesiredState {
     match s {
         "paused" => DesiredState::Paused,
         _ => DesiredState::Running,
-    }
-}
-
-fn parse_status(s: &str) -> ConnectorStatus {
-    match s {
-        "running" => ConnectorStatus::Running,
-        "failed" => ConnectorStatus::Failed,
-        "paused" => ConnectorStatus::Paused,
-        _ => ConnectorStatus::Pending,
     }
 }
 
@@ -65,15 +85,179 @@ impl ConnectorRow {
         }
     }
 
-    pub fn into_out(self) -> ConnectorOut {
-        let status = parse_status(&self.status);
-        let status_detail = (self.status_code.is_some() || self.status_message.is_some())
-            .then_some(StatusDetail {
-                code: self.status_code,
-                message: self.status_message,
-                remediation: self.status_remediation,
-                since: self.status_changed_at,
-            });
+    /// Status and health as a user should see them: what the worker reported at the current
+    /// epoch, unless the worker went silent (never a stale `running`).
+    fn effective_status(
+        &self,
+        fleet: &FleetConfig,
+        now: DateTime<Utc>,
+    ) -> (ConnectorStatus, Option<StatusDetail>, Health) {
+        let lease_ttl = fleet.lease_ttl;
+        let detail = |code: &str, message: String, remediation: &str, since| {
+            Some(StatusDetail {
+                code: Some(code.to_owned()),
+                message: Some(message),
+                remediation: Some(remediation.to_owned()),
+                since,
+            })
+        };
+        let health = |state, code: &str, reason: String| Health {
+            state,
+            code: code.to_owned(),
+            reason,
+        };
+        if parse_desired(&self.desired_state) == DesiredState::Paused {
+            return (
+                ConnectorStatus::Paused,
+                None,
+                health(HealthState::Green, "paused", "Paused by a user.".into()),
+            );
+        }
+        let since = self.assigned_at.unwrap_or(self.status_changed_at);
+        let (Some(_), Some(worker)) = (self.assigned_worker_id, self.worker_name.as_deref()) else {
+            let message = "Waiting for a worker with free capacity.".to_owned();
+            return (
+                ConnectorStatus::Pending,
+                detail(
+                    "awaiting_worker",
+                    message.clone(),
+                    "None needed if workers are running; otherwise start a worker (`edgebridge worker`) or free capacity.",
+                    self.status_changed_at,
+                ),
+                health(HealthState::Yellow, "awaiting_worker", message),
+            );
+        };
+        let ttl = lease_ttl.as_secs_f64();
+        let silent = self.worker_silent_secs.unwrap_or(f64::INFINITY);
+        let worker_active = matches!(self.worker_state.as_deref(), Some("live" | "draining"));
+        if !worker_active || silent > ttl {
+            let message = format!(
+                "Worker `{worker}` has not reported for {}s; the connector moves to another worker once the worker's lease ({}s) runs out.",
+                silent.min(1e9).round(),
+                lease_ttl.as_secs()
+            );
+            return (
+                ConnectorStatus::Pending,
+                detail(
+                    "worker_unresponsive",
+                    message.clone(),
+                    "None needed: the scheduler reassigns it. If it persists, check that a scheduler and other workers are running.",
+                    since,
+                ),
+                health(HealthState::Red, "worker_unresponsive", message),
+            );
+        }
+        if self.reported_epoch != Some(self.assignment_epoch) {
+            let message = format!("Starting on worker `{worker}`.");
+            return (
+                ConnectorStatus::Pending,
+                None,
+                health(HealthState::Yellow, "starting", message),
+            );
+        }
+        let overdue = self
+            .report_age_secs
+            .is_some_and(|age| age > fleet.report_overdue.as_secs_f64());
+        match self.reported_state.as_deref() {
+            Some("running") if overdue => (
+                ConnectorStatus::Running,
+                None,
+                health(
+                    HealthState::Yellow,
+                    "report_overdue",
+                    format!(
+                        "Worker `{worker}` heartbeats, but the connector has not reported for {}s.",
+                        self.report_age_secs.unwrap_or_default().round()
+                    ),
+                ),
+            ),
+            Some("running") => {
+                let recent = self
+                    .last_error
+                    .as_ref()
+                    .filter(|e| now - e.0.at < RECENT_ERROR);
+                let health = match recent {
+                    Some(e) => health(
+                        HealthState::Yellow,
+                        &e.0.code,
+                        format!("Running; recovered from: {}", e.0.message),
+                    ),
+                    None => health(HealthState::Green, "running", "Running.".into()),
+                };
+                (ConnectorStatus::Running, None, health)
+            }
+            Some("failed") => {
+                let (code, message, remediation) = match &self.last_error {
+                    Some(e) => (
+                        e.0.code.clone(),
+                        e.0.message.clone(),
+                        e.0.remediation.clone(),
+                    ),
+                    None => (
+                        "failed".into(),
+                        "The connector failed.".into(),
+                        String::new(),
+                    ),
+                };
+                (
+                    ConnectorStatus::Failed,
+                    Some(StatusDetail {
+                        code: Some(code.clone()),
+                        message: Some(message.clone()),
+                        remediation: Some(remediation),
+                        since: self.status_changed_at,
+                    }),
+                    health(HealthState::Red, &code, message),
+                )
+            }
+            Some("stopped") => (
+                ConnectorStatus::Pending,
+                None,
+                health(
+                    HealthState::Yellow,
+                    "stopping",
+                    format!("Stopped on worker `{worker}`; moving to another worker."),
+                ),
+            ),
+            _ => (
+                ConnectorStatus::Pending,
+                None,
+                health(
+                    HealthState::Yellow,
+                    "starting",
+                    format!("Starting on worker `{worker}`."),
+                ),
+            ),
+        }
+    }
+
+    pub fn into_out(self, fleet: &FleetConfig) -> ConnectorOut {
+        let (status, status_detail, health) = self.effective_status(fleet, Utc::now());
+        let assigned_worker = match (&self.worker_name, self.assigned_at) {
+            (Some(name), Some(since)) if self.assigned_worker_id.is_some() => {
+                Some(AssignedWorker {
+                    name: name.clone(),
+                    since,
+                })
+            }
+            _ => None,
+        };
+        let current = self.reported_epoch == Some(self.assignment_epoch);
+        let collection_status = self
+            .collections
+            .0
+            .keys()
+            .map(|name| {
+                let reported = current
+                    .then(|| self.collection_status.0.get(name).cloned())
+                    .flatten()
+                    .unwrap_or(CollectionReport {
+                        phase: CollectionPhase::Pending,
+                        code: None,
+                    });
+                (name.clone(), reported)
+            })
+            .collect();
         ConnectorOut {
             id: self.connector_id,
             app_id: self.app_id,
@@ -86,6 +270,11 @@ impl ConnectorRow {
             desired_state: parse_desired(&self.desired_state),
             status,
             status_detail,
+            health,
+            assigned_worker,
+            collection_status,
+            counters: self.counters.0,
+            last_error: self.last_error.map(|e| e.0),
             version: self.version,
             created_at: self.created_at,
             updated_at: self.updated_at,
@@ -229,6 +418,12 @@ pub async fn update_spec(
     };
     sqlx::query_as(&format!(
         "update connectors set name = $3, description = $4, database_name = $5, collections = $6,
+             -- a change the running connector must see restarts it with a new epoch (the
+             -- worker fetches the new spec; the old run is fenced out)
+             assignment_epoch = case when database_name <> $5
+                     or collections::jsonb is distinct from $6::jsonb
+                     or $7::bytea is not null or auto_configure <> $10
+                 then assignment_epoch + 1 else assignment_epoch end,
              connection_ciphertext = coalesce($7, connection_ciphertext),
              connection_key_id = coalesce($8, connection_key_id),
              connection_redacted = coalesce($9, connection_redacted),
@@ -267,7 +462,9 @@ pub async fn set_desired_state(
     let updated: Option<ConnectorRow> = sqlx::query_as(&format!(
         "update connectors set desired_state = $4, status = $5, status_code = null,
              status_message = null, status_remediation = null, status_changed_at = now(),
-             version = version + 1, updated_at = now()
+             version = version + 1, updated_at = now(),
+             -- a new epoch fences the run being paused (or the failed one being retried) out
+             assignment_epoch = assignment_epoch + 1
          where org_id = $1 and app_id = $2 and connector_id = $3
            and (desired_state <> $4 or ($4 = 'running' and status = 'failed'))
          returning {COLUMNS}"
@@ -282,6 +479,33 @@ pub async fn set_desired_state(
     match updated {
         Some(row) => Ok(Some(row)),
         None => get(db, org_id, app_id, connector_id).await,
+    }
+}
+
+/// Restarts a running connector where it is: a new epoch fences the old supervisor out and its
+/// worker starts a new one at the next heartbeat. `Ok(None)` = not found; `Ok(Some(None))` =
+/// paused (nothing to restart).
+pub async fn restart(
+    db: &sqlx::PgPool,
+    org_id: Uuid,
+    app_id: Uuid,
+    connector_id: Uuid,
+) -> Result<Option<Option<ConnectorRow>>> {
+    let updated: Option<ConnectorRow> = sqlx::query_as(&format!(
+        "update connectors set assignment_epoch = assignment_epoch + 1, status = 'pending',
+             status_code = null, status_message = null, status_remediation = null,
+             status_changed_at = now()
+         where org_id = $1 and app_id = $2 and connector_id = $3 and desired_state = 'running'
+         returning {COLUMNS}"
+    ))
+    .bind(org_id)
+    .bind(app_id)
+    .bind(connector_id)
+    .fetch_optional(db)
+    .await?;
+    match updated {
+        Some(row) => Ok(Some(Some(row))),
+        None => Ok(get(db, org_id, app_id, connector_id).await?.map(|_| None)),
     }
 }
 

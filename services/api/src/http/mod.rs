@@ -71,7 +71,8 @@ pub fn router(state: AppState, request_timeout: Duration, body_limit: usize) -> 
             )
         }
     };
-    api.route("/openapi.json", get(serve_document))
+    api.merge(crate::fleet::internal::router())
+        .route("/openapi.json", get(serve_document))
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(

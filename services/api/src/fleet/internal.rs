@@ -1,0 +1,403 @@
+//! `/internal/v1/workers/...`: what workers call (see [`edgebridge_domain::fleet`]). Not part of
+//! the public OpenAPI document. Every statement about a connector is conditioned on the
+//! connector being assigned to the calling worker at the named epoch, in the same statement, so
+//! a worker that was paused, cut off or replaced can neither read a spec nor write a report once
+//! the connector has moved on (409 `stale_epoch`).
+
+use super::auth::{WorkerAuth, WorkerToken};
+use super::events;
+use crate::auth::jwt;
+use crate::crypto::connector_secret_aad;
+use crate::error::{ApiError, Result};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::state::AppState;
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use edgebridge_domain::Violation;
+use edgebridge_domain::fleet::{
+    Assignment, ConnectorAssignmentSpec, ConnectorReport, HeartbeatRequest, HeartbeatResponse,
+    LifecycleState, MAX_EVENTS_PER_REPORT, MAX_REPORTED_COLLECTIONS, RegisterRequest,
+    WorkerCredential, WorkerState,
+};
+use serde::Deserialize;
+use sqlx::types::Json as SqlJson;
+use uuid::Uuid;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/internal/v1/workers/register", post(register))
+        .route(
+            "/internal/v1/workers/{worker_id}/heartbeat",
+            post(heartbeat),
+        )
+        .route(
+            "/internal/v1/workers/{worker_id}/deregister",
+            post(deregister),
+        )
+        .route(
+            "/internal/v1/workers/{worker_id}/connectors/{connector_id}",
+            get(connector_spec),
+        )
+        .route(
+            "/internal/v1/workers/{worker_id}/connectors/{connector_id}/report",
+            post(report),
+        )
+}
+
+fn stale(connector_id: Uuid, epoch: i64) -> ApiError {
+    ApiError::Other {
+        status: StatusCode::CONFLICT,
+        code: "stale_epoch",
+        detail: format!(
+            "Connector {connector_id} is not assigned to this worker at epoch {epoch} (it was moved, paused, restarted or deleted): stop running it."
+        ),
+    }
+}
+
+fn expired() -> ApiError {
+    ApiError::Other {
+        status: StatusCode::GONE,
+        code: "worker_expired",
+        detail: "This worker is no longer registered (its lease ran out, it was replaced, or it deregistered): stop every connector and register again.".into(),
+    }
+}
+
+fn credential(state: &AppState, worker_id: Uuid) -> Result<WorkerCredential> {
+    let ttl = state.fleet.worker_token_ttl;
+    let access_token = state.jwt.issue(&jwt::new_worker_claims(worker_id, ttl))?;
+    Ok(WorkerCredential {
+        worker_id,
+        access_token,
+        expires_in: ttl.as_secs(),
+        heartbeat_interval_ms: u64::try_from(state.fleet.heartbeat_interval.as_millis())
+            .unwrap_or(u64::MAX),
+        lease_ttl_ms: u64::try_from(state.fleet.lease_ttl.as_millis()).unwrap_or(u64::MAX),
+    })
+}
+
+fn validate_registration(req: &RegisterRequest) -> Result<()> {
+    let mut errors = Vec::new();
+    let name_ok = !req.name.is_empty()
+        && req.name.len() <= 128
+        && req
+            .name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+    if !name_ok {
+        errors.push(Violation {
+            path: "/name".into(),
+            message: "1-128 letters, digits, '-', '_', '.' or ':' (set EDGEBRIDGE_WORKER_NAME)"
+                .into(),
+        });
+    }
+    if !(1..=1_000_000).contains(&req.capacity) {
+        errors.push(Violation {
+            path: "/capacity".into(),
+            message: "must be between 1 and 1000000 (set EDGEBRIDGE_WORKER_CAPACITY)".into(),
+        });
+    }
+    if req.version.len() > 64 {
+        errors.push(Violation {
+            path: "/version".into(),
+            message: "at most 64 characters".into(),
+        });
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// Registers a worker. An active worker of the same name that has gone quiet (no heartbeat
+/// for two intervals: a restarted pod whose predecessor crashed) is replaced: marked gone, its
+/// connectors released with a new epoch, so the old process, if it still runs, is fenced. One
+/// that still heartbeats keeps its name (409): two workers must not share one.
+async fn register(
+    State(state): State<AppState>,
+    _: WorkerToken,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> Result<Response> {
+    validate_registration(&req)?;
+    let worker_id = Uuid::now_v7();
+    let quiet_ms =
+        i64::try_from(state.fleet.heartbeat_interval.as_millis() * 2).unwrap_or(i64::MAX);
+    let mut tx = state.pool.begin().await?;
+    let active: Vec<(Uuid, bool)> = sqlx::query_as(
+        "select worker_id,
+                last_heartbeat_at < now() - make_interval(secs => $2::double precision / 1000)
+         from workers where name = $1 and state in ('live', 'draining') for update",
+    )
+    .bind(&req.name)
+    .bind(quiet_ms)
+    .fetch_all(&mut *tx)
+    .await?;
+    if active.iter().any(|(_, quiet)| !quiet) {
+        return Err(name_in_use(&req.name));
+    }
+    for (old, _) in &active {
+        sqlx::query(
+            "update workers set state = 'gone', state_changed_at = now() where worker_id = $1",
+        )
+        .bind(old)
+        .execute(&mut *tx)
+        .await?;
+        release_connectors(&mut tx, *old).await?;
+        tracing::warn!(worker = %req.name, old_worker_id = %old, new_worker_id = %worker_id,
+            "a worker registered under the name of a quiet one; the old one is replaced");
+    }
+    sqlx::query("insert into workers (worker_id, name, version, capacity) values ($1, $2, $3, $4)")
+        .bind(worker_id)
+        .bind(&req.name)
+        .bind(&req.version)
+        .bind(i32::try_from(req.capacity).unwrap_or(i32::MAX))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| match crate::error::violated_constraint(&e) {
+            Some("workers_active_name_key") => name_in_use(&req.name),
+            _ => e.into(),
+        })?;
+    tx.commit().await?;
+    tracing::info!(worker = %req.name, %worker_id, capacity = req.capacity, version = %req.version, "worker registered");
+    Ok((StatusCode::CREATED, Json(credential(&state, worker_id)?)).into_response())
+}
+
+fn name_in_use(name: &str) -> ApiError {
+    ApiError::Other {
+        status: StatusCode::CONFLICT,
+        code: "worker_name_in_use",
+        detail: format!(
+            "A worker named `{name}` is running and heartbeating; give each worker its own EDGEBRIDGE_WORKER_NAME. (A restarted worker gets the name once its predecessor has been quiet for two heartbeat intervals.)"
+        ),
+    }
+}
+
+/// Unassigns every connector of `worker_id` with a new epoch; the next scheduler tick places
+/// them again.
+async fn release_connectors(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    worker_id: Uuid,
+) -> Result<u64> {
+    let done = sqlx::query(
+        "update connectors set assigned_worker_id = null, assigned_at = null,
+             assignment_epoch = assignment_epoch + 1
+         where assigned_worker_id = $1",
+    )
+    .bind(worker_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Renews the worker's lease and answers with what it should run.
+async fn heartbeat(
+    State(state): State<AppState>,
+    auth: WorkerAuth,
+    ApiPath(worker_id): ApiPath<Uuid>,
+    ApiJson(req): ApiJson<HeartbeatRequest>,
+) -> Result<Json<HeartbeatResponse>> {
+    auth.require_self(worker_id)?;
+    let row: Option<(String,)> = sqlx::query_as(
+        "update workers set last_heartbeat_at = now(),
+             state = case when $2 then 'draining' else state end,
+             state_changed_at = case when $2 and state <> 'draining' then now() else state_changed_at end
+         where worker_id = $1 and state in ('live', 'draining')
+         returning state",
+    )
+    .bind(worker_id)
+    .bind(req.draining)
+    .fetch_optional(&state.pool)
+    .await?;
+    let (worker_state,) = row.ok_or_else(expired)?;
+    let assignments: Vec<(Uuid, i64)> = sqlx::query_as(
+        "select connector_id, assignment_epoch from connectors
+         where assigned_worker_id = $1 and desired_state = 'running'
+         order by connector_id",
+    )
+    .bind(worker_id)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(HeartbeatResponse {
+        state: WorkerState::parse(&worker_state).unwrap_or(WorkerState::Live),
+        assignments: assignments
+            .into_iter()
+            .map(|(connector_id, epoch)| Assignment {
+                connector_id,
+                epoch,
+            })
+            .collect(),
+        credential: credential(&state, worker_id)?,
+    }))
+}
+
+/// The worker leaves: it is gone, and its connectors are released at once (not after the
+/// lease), so they run elsewhere within a scheduler tick.
+async fn deregister(
+    State(state): State<AppState>,
+    auth: WorkerAuth,
+    ApiPath(worker_id): ApiPath<Uuid>,
+) -> Result<StatusCode> {
+    auth.require_self(worker_id)?;
+    let mut tx = state.pool.begin().await?;
+    sqlx::query(
+        "update workers set state = 'gone', state_changed_at = now()
+         where worker_id = $1 and state <> 'gone'",
+    )
+    .bind(worker_id)
+    .execute(&mut *tx)
+    .await?;
+    let released = release_connectors(&mut tx, worker_id).await?;
+    tx.commit().await?;
+    tracing::info!(%worker_id, released, "worker deregistered");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct EpochParam {
+    epoch: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct SpecRow {
+    org_id: Uuid,
+    app_id: Uuid,
+    name: String,
+    database_name: String,
+    collections: SqlJson<std::collections::BTreeMap<String, edgebridge_domain::CollectionMapping>>,
+    auto_configure: bool,
+    connection_ciphertext: Vec<u8>,
+    version: i64,
+}
+
+/// The connector's spec with the connection string in clear: only for the worker it is
+/// assigned to, at the current epoch.
+async fn connector_spec(
+    State(state): State<AppState>,
+    auth: WorkerAuth,
+    ApiPath((worker_id, connector_id)): ApiPath<(Uuid, Uuid)>,
+    ApiQuery(EpochParam { epoch }): ApiQuery<EpochParam>,
+) -> Result<Json<ConnectorAssignmentSpec>> {
+    auth.require_self(worker_id)?;
+    let row: Option<SpecRow> = sqlx::query_as(
+        "select c.org_id, c.app_id, c.name, c.database_name, c.collections, c.auto_configure,
+                c.connection_ciphertext, c.version
+         from connectors c join workers w on w.worker_id = c.assigned_worker_id
+         where c.connector_id = $1 and c.assigned_worker_id = $2 and c.assignment_epoch = $3
+           and c.desired_state = 'running' and w.state in ('live', 'draining')",
+    )
+    .bind(connector_id)
+    .bind(worker_id)
+    .bind(epoch)
+    .fetch_optional(&state.pool)
+    .await?;
+    let row = row.ok_or_else(|| stale(connector_id, epoch))?;
+    let plaintext = state
+        .keyring
+        .decrypt(
+            &row.connection_ciphertext,
+            &connector_secret_aad(row.org_id, connector_id),
+        )
+        .map_err(|e| anyhow::anyhow!("cannot open the secret of connector {connector_id}: {e}"))?;
+    let connection_string = String::from_utf8(plaintext)
+        .map_err(|_| anyhow::anyhow!("the secret of connector {connector_id} is not UTF-8"))?;
+    Ok(Json(ConnectorAssignmentSpec {
+        connector_id,
+        epoch,
+        org_id: row.org_id,
+        app_id: row.app_id,
+        name: row.name,
+        connection_string,
+        database: row.database_name,
+        collections: row.collections.0,
+        auto_configure: row.auto_configure,
+        version: row.version,
+    }))
+}
+
+fn validate_report(report: &ConnectorReport) -> Result<()> {
+    let mut errors = Vec::new();
+    if report.events.len() > MAX_EVENTS_PER_REPORT {
+        errors.push(Violation {
+            path: "/events".into(),
+            message: format!("at most {MAX_EVENTS_PER_REPORT} events per report"),
+        });
+    }
+    if report.collections.len() > MAX_REPORTED_COLLECTIONS {
+        errors.push(Violation {
+            path: "/collections".into(),
+            message: format!("at most {MAX_REPORTED_COLLECTIONS} collections"),
+        });
+    }
+    if report.counters.len() > 100 {
+        errors.push(Violation {
+            path: "/counters".into(),
+            message: "at most 100 counters".into(),
+        });
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Validation(errors))
+    }
+}
+
+/// Takes a report from the connector's current owner; anything else gets 409 and writes nothing.
+async fn report(
+    State(state): State<AppState>,
+    auth: WorkerAuth,
+    ApiPath((worker_id, connector_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(mut report): ApiJson<ConnectorReport>,
+) -> Result<StatusCode> {
+    auth.require_self(worker_id)?;
+    validate_report(&report)?;
+    let status = match report.state {
+        LifecycleState::Running => "running",
+        LifecycleState::Failed => "failed",
+        LifecycleState::Starting | LifecycleState::Stopped => "pending",
+    };
+    let failure = (report.state == LifecycleState::Failed)
+        .then_some(report.last_error.as_ref())
+        .flatten();
+    let mut tx = state.pool.begin().await?;
+    let taken = sqlx::query(
+        "update connectors c set reported_epoch = $3, reported_at = now(), reported_state = $4,
+             collection_status = $5, counters = $6, last_error = coalesce($7, c.last_error),
+             status_changed_at = case when c.status is distinct from $8 then now() else c.status_changed_at end,
+             status = case when c.desired_state = 'paused' then 'paused' else $8 end,
+             status_code = $9, status_message = $10, status_remediation = $11
+         from workers w
+         where c.connector_id = $1 and c.assigned_worker_id = $2 and c.assignment_epoch = $3
+           and w.worker_id = $2 and w.state in ('live', 'draining')",
+    )
+    .bind(connector_id)
+    .bind(worker_id)
+    .bind(report.epoch)
+    .bind(report.state.as_str())
+    .bind(SqlJson(&report.collections))
+    .bind(SqlJson(&report.counters))
+    .bind(report.last_error.as_ref().map(SqlJson))
+    .bind(status)
+    .bind(failure.map(|e| e.code.as_str()))
+    .bind(failure.map(|e| e.message.as_str()))
+    .bind(failure.map(|e| e.remediation.as_str()))
+    .execute(&mut *tx)
+    .await?;
+    if taken.rows_affected() == 0 {
+        return Err(stale(connector_id, report.epoch));
+    }
+    let events = std::mem::take(&mut report.events);
+    events::store(
+        &mut tx,
+        &state.fleet.events,
+        connector_id,
+        report.epoch,
+        events,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}

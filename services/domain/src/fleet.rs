@@ -1,0 +1,281 @@
+//! The internal API between the api and its workers (`/internal/v1/...`), as types both sides
+//! share. Every message about a connector names its assignment epoch: the api refuses a stale
+//! one (409 `stale_epoch`), which is how a paused or cut-off worker is fenced out.
+//!
+//! Flow: a worker registers with the operator's worker token and gets its id and a short-lived
+//! worker JWT; it heartbeats every `heartbeatIntervalMs`, and each answer lists its assignments
+//! (connector id + epoch) and a fresh JWT; it fetches the spec of an assigned connector at that
+//! epoch, runs it, and reports; on shutdown it reports its connectors stopped and deregisters.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// Paths, relative to the api's base URL.
+pub mod paths {
+    pub const REGISTER: &str = "/internal/v1/workers/register";
+    pub fn heartbeat(worker: uuid::Uuid) -> String {
+        format!("/internal/v1/workers/{worker}/heartbeat")
+    }
+    pub fn deregister(worker: uuid::Uuid) -> String {
+        format!("/internal/v1/workers/{worker}/deregister")
+    }
+    pub fn connector(worker: uuid::Uuid, connector: uuid::Uuid) -> String {
+        format!("/internal/v1/workers/{worker}/connectors/{connector}")
+    }
+    pub fn report(worker: uuid::Uuid, connector: uuid::Uuid) -> String {
+        format!("/internal/v1/workers/{worker}/connectors/{connector}/report")
+    }
+}
+
+/// Limits the api enforces on reports (a worker keeps within them).
+pub const MAX_EVENTS_PER_REPORT: usize = 100;
+pub const MAX_EVENT_MESSAGE_CHARS: usize = 2_000;
+pub const MAX_EVENT_CONTEXT_BYTES: usize = 8 * 1024;
+pub const MAX_REPORTED_COLLECTIONS: usize = 1_000;
+
+/// `POST /internal/v1/workers/register`, authenticated with the worker token.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RegisterRequest {
+    /// Unique among active workers. Registering under the name of an active worker that has
+    /// been quiet for two heartbeat intervals replaces it (a restarted pod), and the old one is
+    /// fenced out; under the name of one still heartbeating is refused (409).
+    pub name: String,
+    /// Total connector weight it takes (a connector weighs 1 + its collections).
+    pub capacity: u32,
+    pub version: String,
+}
+
+/// The answer to register and to heartbeat: the worker's credential for the next calls.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerCredential {
+    pub worker_id: Uuid,
+    /// A worker JWT: `Authorization: Bearer <accessToken>` on the worker's own routes.
+    pub access_token: String,
+    pub expires_in: u64,
+    pub heartbeat_interval_ms: u64,
+    pub lease_ttl_ms: u64,
+}
+
+impl std::fmt::Debug for WorkerCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerCredential")
+            .field("worker_id", &self.worker_id)
+            .field("access_token", &"****")
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connector the worker runs, at the epoch it runs it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "camelCase")]
+pub struct Assignment {
+    pub connector_id: Uuid,
+    pub epoch: i64,
+}
+
+/// `POST /internal/v1/workers/{workerId}/heartbeat`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct HeartbeatRequest {
+    /// The worker is shutting down: it takes no new connectors (it stops its own next).
+    #[serde(default)]
+    pub draining: bool,
+}
+
+/// A worker's state as the api sees it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkerState {
+    Live,
+    /// Takes no new connectors; the ones it runs move away a few per scheduler tick.
+    Draining,
+    /// Missed its lease; its connectors went elsewhere.
+    Dead,
+    /// Deregistered or replaced.
+    Gone,
+}
+
+impl WorkerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkerState::Live => "live",
+            WorkerState::Draining => "draining",
+            WorkerState::Dead => "dead",
+            WorkerState::Gone => "gone",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "live" => WorkerState::Live,
+            "draining" => WorkerState::Draining,
+            "dead" => WorkerState::Dead,
+            "gone" => WorkerState::Gone,
+            _ => return None,
+        })
+    }
+}
+
+/// The answer to a heartbeat. A worker that is no longer live or draining gets 410
+/// `worker_expired` instead: it stops everything and registers again.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeartbeatResponse {
+    pub state: WorkerState,
+    /// Exactly what the worker should run (paused connectors are left out at once).
+    pub assignments: Vec<Assignment>,
+    pub credential: WorkerCredential,
+}
+
+/// `GET /internal/v1/workers/{workerId}/connectors/{connectorId}?epoch=N`: the spec with its
+/// connection string in clear, only for the worker it is assigned to at that epoch.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorAssignmentSpec {
+    pub connector_id: Uuid,
+    pub epoch: i64,
+    pub org_id: Uuid,
+    pub app_id: Uuid,
+    pub name: String,
+    /// Decrypted. Never logged (see the `Debug` impl).
+    pub connection_string: String,
+    pub database: String,
+    pub collections: BTreeMap<String, crate::CollectionMapping>,
+    pub auto_configure: bool,
+    /// The configuration version.
+    pub version: i64,
+}
+
+impl std::fmt::Debug for ConnectorAssignmentSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorAssignmentSpec")
+            .field("connector_id", &self.connector_id)
+            .field("epoch", &self.epoch)
+            .field("connection_string", &crate::redact(&self.connection_string))
+            .field("database", &self.database)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connector's lifecycle as its supervisor reports it.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LifecycleState {
+    /// Checking and connecting.
+    Starting,
+    Running,
+    /// Stopped by an error it cannot get past by itself (it retries with backoff).
+    Failed,
+    /// Stopped by the worker (paused, moved, drained).
+    Stopped,
+}
+
+impl LifecycleState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LifecycleState::Starting => "starting",
+            LifecycleState::Running => "running",
+            LifecycleState::Failed => "failed",
+            LifecycleState::Stopped => "stopped",
+        }
+    }
+}
+
+/// Where one collection's pipeline is.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CollectionPhase {
+    /// Not started.
+    Pending,
+    /// Preflight checks running.
+    Checking,
+    /// Checks passed, the MongoDB client is held; the sync pipelines start from here.
+    Ready,
+    InitialSync,
+    Streaming,
+    /// Stopped by an error about this collection (see the connector's last error).
+    Failed,
+}
+
+/// One collection as reported.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectionReport {
+    pub phase: CollectionPhase,
+    /// Why it is failed, a stable code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+/// An error with what to do about it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportedError {
+    #[schema(example = "pre_and_post_images_disabled")]
+    pub code: String,
+    pub message: String,
+    pub remediation: String,
+    /// RFC 3339.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum EventLevel {
+    Info,
+    Warn,
+    Error,
+}
+
+impl EventLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventLevel::Info => "info",
+            EventLevel::Warn => "warn",
+            EventLevel::Error => "error",
+        }
+    }
+
+    pub fn severity(self) -> i16 {
+        match self {
+            EventLevel::Info => 1,
+            EventLevel::Warn => 2,
+            EventLevel::Error => 3,
+        }
+    }
+}
+
+/// A diagnostics event.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportedEvent {
+    pub level: EventLevel,
+    pub code: String,
+    pub message: String,
+    #[serde(default)]
+    pub context: serde_json::Value,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// `POST /internal/v1/workers/{workerId}/connectors/{connectorId}/report`. 204 when taken; 409
+/// `stale_epoch` when the connector is no longer this worker's at this epoch: stop it at once.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorReport {
+    pub epoch: i64,
+    pub state: LifecycleState,
+    #[serde(default)]
+    pub collections: BTreeMap<String, CollectionReport>,
+    /// Monotonic counters (documents copied, events applied, errors...), by name.
+    #[serde(default)]
+    pub counters: BTreeMap<String, u64>,
+    /// The error behind `failed` (or the latest one recovered from); `null` keeps the stored
+    /// one, so an error stays visible after a restart.
+    #[serde(default)]
+    pub last_error: Option<ReportedError>,
+    #[serde(default)]
+    pub events: Vec<ReportedEvent>,
+}

@@ -1,0 +1,231 @@
+//! The worker's side of the internal API. One client per worker, shared by its supervisors; the
+//! worker JWT it sends is the latest one a heartbeat returned.
+
+use edgebridge_domain::fleet::{
+    ConnectorAssignmentSpec, ConnectorReport, HeartbeatRequest, HeartbeatResponse, RegisterRequest,
+    WorkerCredential, paths,
+};
+use reqwest::StatusCode;
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use uuid::Uuid;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The connector is not this worker's at that epoch any more: stop it.
+    #[error("fenced: {0}")]
+    Fenced(String),
+    /// The worker is no longer registered (lease ran out, replaced, deregistered), or its token
+    /// is no longer accepted: stop everything and register again.
+    #[error("worker expired: {0}")]
+    Expired(String),
+    /// The api refused the worker token.
+    #[error("the api refused the worker credential: {0}")]
+    Unauthorized(String),
+    /// The api could not be reached or failed; try again later.
+    #[error("api unavailable: {0}")]
+    Unavailable(String),
+    /// The api refused the request's content (a bug on one side).
+    #[error("request refused: {0}")]
+    Refused(String),
+}
+
+pub type ClientResult<T> = Result<T, ClientError>;
+
+#[derive(Clone)]
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+    worker_token: Arc<SecretString>,
+    session: Arc<RwLock<Option<Session>>>,
+}
+
+#[derive(Clone)]
+struct Session {
+    worker_id: Uuid,
+    access_token: String,
+}
+
+async fn problem(res: reqwest::Response) -> String {
+    let status = res.status();
+    match res.json::<serde_json::Value>().await {
+        Ok(body) => format!(
+            "{status} {}: {}",
+            body["code"].as_str().unwrap_or(""),
+            body["detail"].as_str().unwrap_or("")
+        ),
+        Err(_) => status.to_string(),
+    }
+}
+
+async fn classify(res: reqwest::Response) -> ClientError {
+    let status = res.status();
+    let text = problem(res).await;
+    match status {
+        StatusCode::CONFLICT => ClientError::Fenced(text),
+        StatusCode::GONE | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            ClientError::Expired(text)
+        }
+        s if s.is_server_error() || s == StatusCode::TOO_MANY_REQUESTS => {
+            ClientError::Unavailable(text)
+        }
+        _ => ClientError::Refused(text),
+    }
+}
+
+fn unavailable(e: reqwest::Error) -> ClientError {
+    // Without the URL: it may carry nothing secret, but the message stays short.
+    ClientError::Unavailable(e.without_url().to_string())
+}
+
+impl ApiClient {
+    pub fn new(base: &str, worker_token: SecretString, timeout: Duration) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .build()?;
+        Ok(Self {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            worker_token: Arc::new(worker_token),
+            session: Arc::new(RwLock::new(None)),
+        })
+    }
+
+    fn session(&self) -> ClientResult<Session> {
+        self.session
+            .read()
+            .ok()
+            .and_then(|s| s.clone())
+            .ok_or_else(|| ClientError::Expired("not registered".into()))
+    }
+
+    fn remember(&self, credential: &WorkerCredential) {
+        if let Ok(mut s) = self.session.write() {
+            *s = Some(Session {
+                worker_id: credential.worker_id,
+                access_token: credential.access_token.clone(),
+            });
+        }
+    }
+
+    /// The id this client is registered under.
+    pub fn worker_id(&self) -> Option<Uuid> {
+        self.session().ok().map(|s| s.worker_id)
+    }
+
+    pub async fn register(&self, request: &RegisterRequest) -> ClientResult<WorkerCredential> {
+        let res = self
+            .http
+            .post(format!("{}{}", self.base, paths::REGISTER))
+            .bearer_auth(self.worker_token.expose_secret())
+            .json(request)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        if res.status() != StatusCode::CREATED {
+            return Err(match classify(res).await {
+                ClientError::Expired(t) => ClientError::Unauthorized(t),
+                // The name is held by a live worker: retry, it may be our crashed predecessor.
+                ClientError::Fenced(t) => ClientError::Unavailable(t),
+                other => other,
+            });
+        }
+        let credential: WorkerCredential = res.json().await.map_err(unavailable)?;
+        self.remember(&credential);
+        Ok(credential)
+    }
+
+    pub async fn heartbeat(
+        &self,
+        draining: bool,
+        timeout: Duration,
+    ) -> ClientResult<HeartbeatResponse> {
+        let s = self.session()?;
+        let res = self
+            .http
+            .post(format!("{}{}", self.base, paths::heartbeat(s.worker_id)))
+            .timeout(timeout)
+            .bearer_auth(&s.access_token)
+            .json(&HeartbeatRequest { draining })
+            .send()
+            .await
+            .map_err(unavailable)?;
+        if !res.status().is_success() {
+            return Err(classify(res).await);
+        }
+        let answer: HeartbeatResponse = res.json().await.map_err(unavailable)?;
+        self.remember(&answer.credential);
+        Ok(answer)
+    }
+
+    pub async fn connector(
+        &self,
+        connector_id: Uuid,
+        epoch: i64,
+    ) -> ClientResult<ConnectorAssignmentSpec> {
+        let s = self.session()?;
+        let res = self
+            .http
+            .get(format!(
+                "{}{}",
+                self.base,
+                paths::connector(s.worker_id, connector_id)
+            ))
+            .query(&[("epoch", epoch)])
+            .bearer_auth(&s.access_token)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        if !res.status().is_success() {
+            return Err(classify(res).await);
+        }
+        res.json().await.map_err(unavailable)
+    }
+
+    pub async fn report(&self, connector_id: Uuid, report: &ConnectorReport) -> ClientResult<()> {
+        let s = self.session()?;
+        let res = self
+            .http
+            .post(format!(
+                "{}{}",
+                self.base,
+                paths::report(s.worker_id, connector_id)
+            ))
+            .bearer_auth(&s.access_token)
+            .json(report)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        if !res.status().is_success() {
+            return Err(classify(res).await);
+        }
+        Ok(())
+    }
+
+    pub async fn deregister(&self) -> ClientResult<()> {
+        let s = self.session()?;
+        let res = self
+            .http
+            .post(format!("{}{}", self.base, paths::deregister(s.worker_id)))
+            .bearer_auth(&s.access_token)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        if !res.status().is_success() {
+            return Err(classify(res).await);
+        }
+        if let Ok(mut session) = self.session.write() {
+            *session = None;
+        }
+        Ok(())
+    }
+
+    /// Forgets the registration (after the api said the worker expired).
+    pub fn forget(&self) {
+        if let Ok(mut session) = self.session.write() {
+            *session = None;
+        }
+    }
+}

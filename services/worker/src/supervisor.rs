@@ -1,0 +1,468 @@
+//! One connector's supervisor: checks the connector (preflight), holds its MongoDB client while
+//! it runs, watches the cluster, and reports under its epoch. A failed check or a lost cluster
+//! is retried with backoff, never a crash loop. The sync pipelines (next issue) run under it.
+//!
+//! The supervisor stops at once, without another word, when the api refuses a report as stale
+//! (409): the connector belongs to someone else now.
+
+use crate::client::{ApiClient, ClientError};
+use backon::BackoffBuilder;
+use chrono::Utc;
+use edgebridge_domain::MongoUri;
+use edgebridge_domain::fleet::{
+    Assignment, CollectionPhase, CollectionReport, ConnectorAssignmentSpec, ConnectorReport,
+    EventLevel, LifecycleState, ReportedError, ReportedEvent,
+};
+use edgebridge_mongo::port::{MongoConnector, MongoPort};
+use edgebridge_mongo::preflight::{self, CheckStatus, PreflightOptions, PreflightRequest};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// How supervisors behave; the defaults suit production.
+#[derive(Debug, Clone)]
+pub struct SupervisorSettings {
+    /// Time between cluster pings (and periodic reports) while running.
+    pub health_interval: Duration,
+    /// Consecutive failed pings before the connector is failed and restarted.
+    pub failed_pings: u32,
+    /// First and longest wait before retrying a failed start.
+    pub retry_min: Duration,
+    pub retry_max: Duration,
+}
+
+impl Default for SupervisorSettings {
+    fn default() -> Self {
+        SupervisorSettings {
+            health_interval: Duration::from_secs(15),
+            failed_pings: 3,
+            retry_min: Duration::from_secs(5),
+            retry_max: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Where a supervisor is, for the worker (and tests) to wait on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    Starting,
+    /// The first attempt ended (running or failed) and was reported.
+    Settled,
+    /// The supervisor ended.
+    Ended,
+}
+
+pub struct Context {
+    pub client: ApiClient,
+    pub assignment: Assignment,
+    pub mongo: Arc<dyn MongoConnector>,
+    pub preflight: PreflightOptions,
+    pub settings: SupervisorSettings,
+    pub cancel: CancellationToken,
+    pub progress: watch::Sender<Progress>,
+    /// Told the connector id when the api fenced this supervisor out.
+    pub fenced: mpsc::UnboundedSender<Uuid>,
+}
+
+struct Reporter {
+    client: ApiClient,
+    connector_id: Uuid,
+    epoch: i64,
+    collections: Vec<String>,
+    counters: BTreeMap<String, u64>,
+    last_error: Option<ReportedError>,
+}
+
+/// Why the supervisor must stop.
+enum Stop {
+    Fenced,
+    Cancelled,
+}
+
+impl Reporter {
+    fn bump(&mut self, counter: &str) {
+        *self.counters.entry(counter.to_owned()).or_default() += 1;
+    }
+
+    fn phases(&self, phase: CollectionPhase) -> BTreeMap<String, CollectionReport> {
+        self.collections
+            .iter()
+            .map(|c| (c.clone(), CollectionReport { phase, code: None }))
+            .collect()
+    }
+
+    /// Sends a report. Transient failures are retried a few times (the next periodic report
+    /// carries the state anyway); a stale epoch stops the supervisor.
+    async fn send(
+        &mut self,
+        state: LifecycleState,
+        collections: BTreeMap<String, CollectionReport>,
+        events: Vec<ReportedEvent>,
+    ) -> Result<(), Stop> {
+        let report = ConnectorReport {
+            epoch: self.epoch,
+            state,
+            collections,
+            counters: self.counters.clone(),
+            last_error: self.last_error.clone(),
+            events,
+        };
+        for attempt in 0..3u32 {
+            match self.client.report(self.connector_id, &report).await {
+                Ok(()) => return Ok(()),
+                Err(ClientError::Fenced(why)) => {
+                    tracing::warn!(connector_id = %self.connector_id, epoch = self.epoch, %why, "fenced: stopping the connector");
+                    return Err(Stop::Fenced);
+                }
+                Err(ClientError::Expired(why)) => {
+                    tracing::warn!(connector_id = %self.connector_id, %why, "worker expired: stopping the connector");
+                    return Err(Stop::Fenced);
+                }
+                Err(e) => {
+                    tracing::warn!(connector_id = %self.connector_id, error = %e, attempt, "report failed");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt + 1))).await;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn event(
+    level: EventLevel,
+    code: &str,
+    message: String,
+    context: serde_json::Value,
+) -> ReportedEvent {
+    ReportedEvent {
+        level,
+        code: code.to_owned(),
+        message,
+        context,
+        at: Utc::now(),
+    }
+}
+
+/// Waits `wait`, or returns `Err` when cancelled first.
+async fn pause(cancel: &CancellationToken, wait: Duration) -> Result<(), Stop> {
+    tokio::select! {
+        _ = cancel.cancelled() => Err(Stop::Cancelled),
+        _ = tokio::time::sleep(wait) => Ok(()),
+    }
+}
+
+pub async fn run(ctx: Context) {
+    let connector_id = ctx.assignment.connector_id;
+    let epoch = ctx.assignment.epoch;
+    // The spec at this epoch, or nothing: a 409 means it moved on already.
+    let spec = tokio::select! {
+        _ = ctx.cancel.cancelled() => None,
+        r = ctx.client.connector(connector_id, epoch) => match r {
+            Ok(spec) => Some(spec),
+            Err(e) => {
+                tracing::warn!(%connector_id, epoch, error = %e, "could not fetch the connector's spec; the next heartbeat decides again");
+                None
+            }
+        },
+    };
+    let Some(spec) = spec else {
+        let _ = ctx.progress.send(Progress::Ended);
+        return;
+    };
+    let mut reporter = Reporter {
+        client: ctx.client.clone(),
+        connector_id,
+        epoch,
+        collections: spec.collections.keys().cloned().collect(),
+        counters: BTreeMap::new(),
+        last_error: None,
+    };
+    tracing::info!(%connector_id, epoch, connector = %spec.name, "supervisor started");
+    let outcome = tokio::select! {
+        // Dropping the run cancels whatever it waited on (MongoDB, a report in flight).
+        _ = ctx.cancel.cancelled() => Stop::Cancelled,
+        stop = supervise(&ctx, &spec, &mut reporter) => stop,
+    };
+    match outcome {
+        Stop::Fenced => {
+            let _ = ctx.fenced.send(connector_id);
+        }
+        Stop::Cancelled => {
+            // Best effort: the connector stopped here (a move or pause follows).
+            let phases = reporter.phases(CollectionPhase::Pending);
+            let _ = reporter
+                .send(LifecycleState::Stopped, phases, Vec::new())
+                .await;
+        }
+    }
+    tracing::info!(%connector_id, epoch, "supervisor stopped");
+    let _ = ctx.progress.send(Progress::Ended);
+}
+
+fn settled(progress: &watch::Sender<Progress>) {
+    progress.send_if_modified(|p| {
+        let changed = *p == Progress::Starting;
+        *p = Progress::Settled;
+        changed
+    });
+}
+
+fn retry_delays(settings: &SupervisorSettings) -> impl Iterator<Item = Duration> + use<> {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(settings.retry_min)
+        .with_max_delay(settings.retry_max)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
+}
+
+async fn supervise(ctx: &Context, spec: &ConnectorAssignmentSpec, reporter: &mut Reporter) -> Stop {
+    let mut backoff = retry_delays(&ctx.settings);
+    let mut first = true;
+    loop {
+        let result = attempt(ctx, spec, reporter, first).await;
+        first = false;
+        settled(&ctx.progress);
+        match result {
+            Err(stop) => return stop,
+            // It ran, then lost the cluster: start over from the first wait.
+            Ok(Outcome::Healthy) => backoff = retry_delays(&ctx.settings),
+            Ok(Outcome::Failed) => {}
+        }
+        let wait = backoff.next().unwrap_or(ctx.settings.retry_max);
+        if let Err(stop) = pause(&ctx.cancel, wait).await {
+            return stop;
+        }
+    }
+}
+
+enum Outcome {
+    /// It could not start.
+    Failed,
+    /// It ran for a while, then failed.
+    Healthy,
+}
+
+/// One start: check, connect, watch. Returns when it failed (after reporting it) or must stop.
+/// Only the first start reports `starting`: a retry of a failed connector stays `failed` until
+/// it runs.
+async fn attempt(
+    ctx: &Context,
+    spec: &ConnectorAssignmentSpec,
+    reporter: &mut Reporter,
+    first: bool,
+) -> Result<Outcome, Stop> {
+    if first {
+        reporter
+            .send(
+                LifecycleState::Starting,
+                reporter.phases(CollectionPhase::Checking),
+                Vec::new(),
+            )
+            .await?;
+    }
+    reporter.bump("preflightRuns");
+    let request = PreflightRequest {
+        connection_string: spec.connection_string.clone(),
+        database: spec.database.clone(),
+        collections: reporter.collections.clone(),
+        auto_configure: spec.auto_configure,
+    };
+    let report = preflight::run(ctx.mongo.as_ref(), &request, &ctx.preflight).await;
+    if let Some(failure) = report.first_failure() {
+        reporter.bump("preflightFailures");
+        let code = failure.code.unwrap_or("preflight_failed");
+        let message = failure.message.clone();
+        let remediation = failure.remediation.clone().unwrap_or_default();
+        reporter.last_error = Some(ReportedError {
+            code: code.to_owned(),
+            message: message.clone(),
+            remediation: remediation.clone(),
+            at: Utc::now(),
+        });
+        let mut phases = reporter.phases(CollectionPhase::Pending);
+        for check in report
+            .checks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Failed)
+        {
+            match &check.collection {
+                Some(collection) => {
+                    phases.insert(
+                        collection.clone(),
+                        CollectionReport {
+                            phase: CollectionPhase::Failed,
+                            code: check.code.map(str::to_owned),
+                        },
+                    );
+                }
+                None => {
+                    for p in phases.values_mut() {
+                        p.phase = CollectionPhase::Failed;
+                        p.code = check.code.map(str::to_owned);
+                    }
+                }
+            }
+        }
+        let events = vec![event(
+            EventLevel::Error,
+            code,
+            message,
+            json!({"check": failure.check, "collection": failure.collection, "remediation": remediation}),
+        )];
+        reporter
+            .send(LifecycleState::Failed, phases, events)
+            .await?;
+        return Ok(Outcome::Failed);
+    }
+    // The checks passed: hold a client for the pipelines.
+    let uri = match MongoUri::parse(&spec.connection_string) {
+        Ok(uri) => uri,
+        Err(e) => {
+            // The checks parse it first, so this is not expected; still, say so.
+            fail(
+                reporter,
+                "invalid_connection_string",
+                format!("The stored connection string does not parse: {e}"),
+                "Replace the connection string (PUT or PATCH the connector).",
+            )
+            .await?;
+            return Ok(Outcome::Failed);
+        }
+    };
+    let mut options = ctx.preflight.connect.clone();
+    options.app_name = format!("edgebridge-connector-{}", spec.connector_id);
+    let port: Arc<dyn MongoPort> = match ctx.mongo.connect(&uri, &options).await {
+        Ok(port) => port,
+        Err(e) => {
+            fail(
+                reporter,
+                "cluster_unreachable",
+                format!("The cluster cannot be reached: {e}"),
+                REMEDY_UNREACHABLE,
+            )
+            .await?;
+            return Ok(Outcome::Failed);
+        }
+    };
+    let mut events = vec![event(
+        EventLevel::Info,
+        "connector_started",
+        format!(
+            "Checks passed in {} ms; connected to the cluster.",
+            report.duration_ms
+        ),
+        json!({"changes": report.changes}),
+    )];
+    for change in &report.changes {
+        events.push(event(
+            EventLevel::Info,
+            "auto_configured",
+            change.clone(),
+            json!({}),
+        ));
+    }
+    reporter
+        .send(
+            LifecycleState::Running,
+            reporter.phases(CollectionPhase::Ready),
+            events,
+        )
+        .await?;
+    settled(&ctx.progress);
+    watch_cluster(ctx, reporter, port.as_ref()).await
+}
+
+const REMEDY_UNREACHABLE: &str = "Check that the cluster is up and that its network access list admits Edgebridge's workers; the connector retries by itself.";
+
+async fn fail(
+    reporter: &mut Reporter,
+    code: &str,
+    message: String,
+    remediation: &str,
+) -> Result<(), Stop> {
+    let remediation = remediation.to_owned();
+    reporter.last_error = Some(ReportedError {
+        code: code.to_owned(),
+        message: message.clone(),
+        remediation: remediation.clone(),
+        at: Utc::now(),
+    });
+    let phases = reporter.phases(CollectionPhase::Failed);
+    reporter
+        .send(
+            LifecycleState::Failed,
+            phases,
+            vec![event(EventLevel::Error, code, message, json!({}))],
+        )
+        .await
+}
+
+/// While running: ping every `health_interval` and report (the report doubles as the
+/// supervisor's sign of life). A few failed pings in a row fail the connector.
+async fn watch_cluster(
+    ctx: &Context,
+    reporter: &mut Reporter,
+    port: &dyn MongoPort,
+) -> Result<Outcome, Stop> {
+    let mut failures = 0u32;
+    loop {
+        pause(&ctx.cancel, ctx.settings.health_interval).await?;
+        let ping = port.ping().await;
+        let mut events = Vec::new();
+        match ping {
+            Ok(()) => {
+                if failures > 0 {
+                    events.push(event(
+                        EventLevel::Info,
+                        "cluster_reachable_again",
+                        format!("The cluster answers again after {failures} failed ping(s)."),
+                        json!({}),
+                    ));
+                }
+                failures = 0;
+            }
+            Err(e) => {
+                failures += 1;
+                reporter.bump("pingFailures");
+                if failures >= ctx.settings.failed_pings {
+                    fail(
+                        reporter,
+                        "cluster_unreachable",
+                        format!("The cluster stopped answering: {e}"),
+                        REMEDY_UNREACHABLE,
+                    )
+                    .await?;
+                    return Ok(Outcome::Healthy);
+                }
+                reporter.last_error = Some(ReportedError {
+                    code: "cluster_ping_failed".into(),
+                    message: format!("A ping to the cluster failed: {e}"),
+                    remediation: "None needed if it passes; the connector fails and retries after repeated failures.".into(),
+                    at: Utc::now(),
+                });
+                events.push(event(
+                    EventLevel::Warn,
+                    "cluster_ping_failed",
+                    format!(
+                        "Ping {failures} of {} failed: {e}",
+                        ctx.settings.failed_pings
+                    ),
+                    json!({"class": format!("{:?}", e.kind.class())}),
+                ));
+            }
+        }
+        reporter
+            .send(
+                LifecycleState::Running,
+                reporter.phases(CollectionPhase::Ready),
+                events,
+            )
+            .await?;
+    }
+}
