@@ -72,6 +72,11 @@ pub struct Bench {
 
 impl Bench {
     pub fn start() -> anyhow::Result<Self> {
+        Self::start_with(|_| {})
+    }
+
+    /// Like [`Bench::start`], with changes to the api's configuration.
+    pub fn start_with(configure: impl FnOnce(&mut ApiConfig)) -> anyhow::Result<Self> {
         let base_url = std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
         let db_name = format!("edgebridge_bench_{}", uuid::Uuid::new_v4().simple());
@@ -98,6 +103,7 @@ impl Bench {
             config.rate_limit_per_sec = 0;
             config.body_limit_bytes = 8 * 1024 * 1024;
             config.store_limits.max_documents_per_app = i64::MAX / 2;
+            configure(&mut config);
             let app = Application::build(config, pool.clone(), shutdown.clone()).await?;
             let port = app.port();
             tokio::spawn(app.run_until_stopped());
