@@ -218,3 +218,60 @@ async fn keys_rotate_command_reports_json(pool: PgPool) {
     let entry = String::from_utf8(generated.stdout).unwrap();
     assert!(edgebridge_api::crypto::Keyring::parse(entry.trim()).is_ok());
 }
+
+/// `edgebridge all --dev`: the api, a scheduler and a worker in one process. The worker registers
+/// over loopback with the process's own token, and drains (deregisters) on SIGTERM.
+#[sqlx::test(migrations = false)]
+async fn all_runs_a_worker_that_registers_and_drains_on_sigterm(
+    _: PgPoolOptions,
+    opts: PgConnectOptions,
+) {
+    let url = database_url(&opts);
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let mut child = edgebridge(&url)
+        .args(["all", "--dev"])
+        .env("EDGEBRIDGE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("EDGEBRIDGE_WORKER_NAME", "in-process")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let live: Option<(String,)> =
+            sqlx::query_as("select state from workers where name = 'in-process'")
+                .fetch_optional(&pool)
+                .await
+                .unwrap_or(None);
+        if live.as_ref().is_some_and(|(s,)| s == "live") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the in-process worker never registered"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let (state,): (String,) = sqlx::query_as("select state from workers where name = 'in-process'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        state, "gone",
+        "drained and deregistered before the api stopped"
+    );
+}

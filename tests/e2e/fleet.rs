@@ -1162,3 +1162,61 @@ async fn killing_a_worker_process_moves_its_connectors_to_the_other(
         child.wait().unwrap();
     }
 }
+
+#[sqlx::test(migrations = false)]
+async fn a_changed_spec_restarts_the_run_and_a_silent_run_turns_yellow(pool: PgPool) {
+    let fleet = Fleet::new(pool).await;
+    let id = fleet.connector("a", "orders").await;
+    let path = fleet.app.connector_path(fleet.app.app_id, id);
+    let key = fleet.app.owner_key.clone();
+    let mut w1 = fleet.worker("w1", 100).await;
+    fleet.tick().await;
+    step(&mut w1).await;
+    let epoch = fleet.epoch(id).await;
+    // A description changes nothing the run sees: same epoch, nothing restarts.
+    let res = fleet
+        .app
+        .patch(&path, &key, &json!({"description": "renamed"}))
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(fleet.epoch(id).await, epoch);
+    let s = step(&mut w1).await;
+    assert!(s.started.is_empty() && s.stopped.is_empty());
+    // A collection added does: a new epoch, the worker restarts it with the new spec.
+    let res = fleet
+        .app
+        .patch(
+            &path,
+            &key,
+            &json!({"collections": {"tasks": {"fields": ["_id"]}}}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(fleet.epoch(id).await, epoch + 1);
+    let s = step(&mut w1).await;
+    assert_eq!((s.stopped.len(), s.started.len()), (1, 1));
+    let status = fleet.status(id).await;
+    assert_eq!(status["status"], "failed", "tasks has no images: {status}");
+    assert_eq!(status["collectionStatus"]["tasks"]["phase"], "failed");
+    assert_eq!(status["collectionStatus"]["orders"]["phase"], "pending");
+    // Fix it, restart, then let the run go silent while its worker heartbeats.
+    fleet
+        .sim
+        .set_pre_and_post_images("retail-demo", "tasks", true);
+    fleet
+        .app
+        .post(&format!("{path}/restart"), &key, &json!({}))
+        .await;
+    step(&mut w1).await;
+    assert_eq!(fleet.status(id).await["status"], "running");
+    sqlx::query(
+        "update connectors set reported_at = now() - interval '5 minutes' where connector_id = $1",
+    )
+    .bind(id)
+    .execute(&fleet.app.pool)
+    .await
+    .unwrap();
+    let quiet = fleet.status(id).await;
+    assert_eq!(quiet["health"]["state"], "yellow", "{quiet}");
+    assert_eq!(quiet["health"]["code"], "report_overdue");
+}
