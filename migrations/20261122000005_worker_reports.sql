@@ -9,8 +9,16 @@ alter table connectors
     add column collection_status jsonb not null default '{}',
     add column counters jsonb not null default '{}',
     add column last_error jsonb,
-    -- Diagnostics events refused by the rate limit since the last one stored.
+    -- The last report's sequence number within its epoch (a retried report is taken once).
+    add column reported_seq bigint not null default 0,
+    -- When the next report is due (the supervisor says); null: none promised.
+    add column report_due_at timestamptz,
+    -- Diagnostics events refused by the rate limit since the connector was created.
     add column events_dropped bigint not null default 0;
+
+-- The api sets each worker's lease end from its own TTL at every heartbeat; the scheduler
+-- declares dead the workers past it (one TTL for both, whatever each process was given).
+alter table workers add column lease_expires_at timestamptz;
 
 -- Diagnostics events, newest first per connector. Bounded per connector (count and age) and rate
 -- limited on the way in.

@@ -147,7 +147,9 @@ impl Fleet {
     /// Makes a worker's last heartbeat older than the lease TTL.
     async fn silence(&self, worker: Uuid) {
         sqlx::query(
-            "update workers set last_heartbeat_at = now() - interval '1 hour' where worker_id = $1",
+            "update workers set last_heartbeat_at = now() - interval '1 hour',
+                 lease_expires_at = now() - interval '1 second'
+             where worker_id = $1",
         )
         .bind(worker)
         .execute(&self.app.pool)
@@ -406,6 +408,8 @@ async fn a_zombie_worker_cannot_overwrite_its_successors_reports(pool: PgPool) {
     // w1 wakes up and reports what it believes: refused, nothing written.
     let zombie = ConnectorReport {
         epoch: old_epoch,
+        seq: 100,
+        next_report_within_ms: 60_000,
         state: LifecycleState::Failed,
         collections: BTreeMap::new(),
         counters: BTreeMap::from([("preflightRuns".to_owned(), 99)]),
@@ -430,7 +434,15 @@ async fn a_zombie_worker_cannot_overwrite_its_successors_reports(pool: PgPool) {
     // Even at the current epoch, a report must come from the current owner.
     let mut at_current = zombie.clone();
     at_current.epoch = fleet.epoch(id).await;
-    assert!(w1.client().report(id, &at_current).await.is_err());
+    let refused = w1.client().report(id, &at_current).await;
+    assert!(
+        matches!(
+            refused,
+            Err(edgebridge_worker::client::ClientError::Fenced(_))
+        ),
+        "{:?}",
+        refused.err()
+    );
     let after = fleet.status(id).await;
     assert_eq!(after["status"], "running");
     assert_eq!(after["counters"]["preflightRuns"], 1);
@@ -568,6 +580,15 @@ async fn pause_resume_and_restart_reach_the_worker_within_a_heartbeat(pool: PgPo
     let s = step(&mut w1).await;
     assert_eq!(s.stopped, vec![id]);
     assert!(w1.running().is_empty());
+    // The pause took a new epoch: the stopping run's last report was refused, not taken.
+    let (reported, current): (Option<i64>, i64) = sqlx::query_as(
+        "select reported_epoch, assignment_epoch from connectors where connector_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&fleet.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(reported, Some(current - 1));
     let paused = fleet.status(id).await;
     assert_eq!(paused["status"], "paused");
     assert_eq!(paused["health"]["state"], "green");
@@ -716,8 +737,10 @@ async fn events_are_filtered_searched_paged_rate_limited_and_bounded(pool: PgPoo
         context: json!({"i": i}),
         at: chrono::Utc::now(),
     };
-    let report = |events: Vec<ReportedEvent>| ConnectorReport {
+    let report = |seq: u64, events: Vec<ReportedEvent>| ConnectorReport {
         epoch,
+        seq,
+        next_report_within_ms: 60_000,
         state: LifecycleState::Running,
         collections: BTreeMap::new(),
         counters: BTreeMap::new(),
@@ -737,7 +760,7 @@ async fn events_are_filtered_searched_paged_rate_limited_and_bounded(pool: PgPoo
     assert!((1..10).contains(&already), "{before}");
     let room = 30 - already;
     w1.client()
-        .report(id, &report((0..40).map(event).collect()))
+        .report(id, &report(1000, (0..40).map(event).collect()))
         .await
         .unwrap();
     let page: Value = fleet
@@ -817,6 +840,21 @@ async fn events_are_filtered_searched_paged_rate_limited_and_bounded(pool: PgPoo
         .await
         .unwrap();
     assert_eq!(pct["items"], json!([]), "{pct}");
+    // A retried report (same seq) is taken once: no event stored twice.
+    let dropped_before = page["dropped"].as_i64().unwrap();
+    w1.client()
+        .report(id, &report(1000, vec![event(99)]))
+        .await
+        .unwrap();
+    let after: Value = fleet
+        .app
+        .get(&format!("{path}/events?q=code_99"), &key)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(after["items"], json!([]), "seq 1000 was taken already");
+    assert_eq!(after["dropped"], dropped_before);
     // Bad parameters answer 400 with the parameter.
     for (query, param) in [
         ("level=loud", "/level"),
@@ -839,7 +877,7 @@ async fn events_are_filtered_searched_paged_rate_limited_and_bounded(pool: PgPoo
     // A report over the per-report bound is refused whole.
     let res = w1
         .client()
-        .report(id, &report((0..101).map(event).collect()))
+        .report(id, &report(1001, (0..101).map(event).collect()))
         .await;
     assert!(matches!(
         res,
@@ -1164,7 +1202,7 @@ async fn killing_a_worker_process_moves_its_connectors_to_the_other(
 }
 
 #[sqlx::test(migrations = false)]
-async fn a_changed_spec_restarts_the_run_and_a_silent_run_turns_yellow(pool: PgPool) {
+async fn a_changed_spec_restarts_the_run_and_a_late_report_shows(pool: PgPool) {
     let fleet = Fleet::new(pool).await;
     let id = fleet.connector("a", "orders").await;
     let path = fleet.app.connector_path(fleet.app.app_id, id);
@@ -1209,14 +1247,71 @@ async fn a_changed_spec_restarts_the_run_and_a_silent_run_turns_yellow(pool: PgP
         .await;
     step(&mut w1).await;
     assert_eq!(fleet.status(id).await["status"], "running");
-    sqlx::query(
-        "update connectors set reported_at = now() - interval '5 minutes' where connector_id = $1",
-    )
-    .bind(id)
-    .execute(&fleet.app.pool)
-    .await
-    .unwrap();
+    let overdue_by = |secs: i64| {
+        let pool = fleet.app.pool.clone();
+        async move {
+            sqlx::query(
+                "update connectors set report_due_at = now() - make_interval(secs => $2)
+                 where connector_id = $1",
+            )
+            .bind(id)
+            .bind(secs as f64)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
+    // Its promised report is late: still running, health yellow.
+    overdue_by(5).await;
     let quiet = fleet.status(id).await;
+    assert_eq!(quiet["status"], "running", "{quiet}");
     assert_eq!(quiet["health"]["state"], "yellow", "{quiet}");
     assert_eq!(quiet["health"]["code"], "report_overdue");
+    // Late by more than a lease: no longer shown as running.
+    overdue_by(60).await;
+    let silent = fleet.status(id).await;
+    assert_eq!(silent["status"], "pending", "{silent}");
+    assert_eq!(silent["health"]["state"], "red");
+    assert_eq!(silent["health"]["code"], "connector_unresponsive");
+}
+
+/// The worker's own guard: cut off from the api, its supervisors stop by themselves before the
+/// lease it last renewed runs out (so the scheduler never gives away a connector still
+/// running), and say nothing more to the api.
+#[sqlx::test(migrations = false)]
+async fn a_cut_off_worker_stops_its_connectors_before_its_lease_ends(pool: PgPool) {
+    let lease = Duration::from_millis(1500);
+    let fleet = Fleet::with(pool, |c| {
+        c.fleet.lease_ttl = lease;
+        c.fleet.heartbeat_interval = Duration::from_millis(300);
+    })
+    .await;
+    let id = fleet.connector("a", "orders").await;
+    let mut w1 = fleet.worker("w1", 100).await;
+    fleet.tick().await;
+    let renewed = std::time::Instant::now();
+    step(&mut w1).await;
+    assert_eq!(w1.running().len(), 1);
+    // No more heartbeats from here (a partition): the supervisor must end on its own.
+    while !w1.running().is_empty() {
+        assert!(
+            renewed.elapsed() < lease,
+            "still running {:?} after the last renewal",
+            renewed.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(
+        renewed.elapsed() >= lease - Duration::from_millis(300) - Duration::from_millis(100),
+        "stopped too early: {:?}",
+        renewed.elapsed()
+    );
+    // Not another word: the last report is still its `running`.
+    let (state,): (Option<String>,) =
+        sqlx::query_as("select reported_state from connectors where connector_id = $1")
+            .bind(id)
+            .fetch_one(&fleet.app.pool)
+            .await
+            .unwrap();
+    assert_eq!(state.as_deref(), Some("running"));
 }

@@ -57,9 +57,6 @@ pub struct FleetConfig {
     pub heartbeat_interval: Duration,
     /// Lifetime of worker JWTs (renewed by every heartbeat).
     pub worker_token_ttl: Duration,
-    /// A running connector that has not reported for longer shows health yellow (its
-    /// supervisor reports at least every `EDGEBRIDGE_CONNECTOR_HEALTH_INTERVAL_SECS`).
-    pub report_overdue: Duration,
     pub events: EventLimits,
 }
 
@@ -92,7 +89,6 @@ impl Default for FleetConfig {
             lease_ttl: Duration::from_secs(10),
             heartbeat_interval: Duration::from_secs(2),
             worker_token_ttl: Duration::from_secs(300),
-            report_overdue: Duration::from_secs(60),
             events: EventLimits::default(),
         }
     }

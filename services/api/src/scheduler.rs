@@ -77,10 +77,13 @@ pub async fn tick(pool: &PgPool, config: &SchedulerConfig) -> anyhow::Result<Tic
         .execute(&mut *tx)
         .await?;
     let ttl_ms = i64::try_from(config.lease_ttl.as_millis()).unwrap_or(i64::MAX);
+    // The lease end the api wrote at the last heartbeat (from its TTL); rows without one
+    // (written by hand) fall back to this scheduler's TTL.
     let dead: Vec<(Uuid,)> = sqlx::query_as(
         "update workers set state = 'dead', state_changed_at = now()
          where state in ('live', 'draining')
-           and last_heartbeat_at < now() - make_interval(secs => $1::double precision / 1000)
+           and coalesce(lease_expires_at,
+                        last_heartbeat_at + make_interval(secs => $1::double precision / 1000)) < now()
          returning worker_id",
     )
     .bind(ttl_ms)
@@ -129,7 +132,8 @@ pub async fn tick(pool: &PgPool, config: &SchedulerConfig) -> anyhow::Result<Tic
              where connector_id = $1 and assignment_epoch = $3 - 1
                -- a worker that deregistered or was replaced since the plan was read gets nothing
                and ($2::uuid is null
-                    or exists (select 1 from workers where worker_id = $2 and state = 'live'))",
+                    or exists (select 1 from workers where worker_id = $2 and state = 'live'
+                               for share))",
         )
         .bind(Uuid::from_u128(m.connector))
         .bind(m.to.map(Uuid::from_u128))

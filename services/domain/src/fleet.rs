@@ -38,9 +38,9 @@ pub const MAX_REPORTED_COLLECTIONS: usize = 1_000;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct RegisterRequest {
-    /// Unique among active workers. Registering under the name of an active worker that has
-    /// been quiet for two heartbeat intervals replaces it (a restarted pod), and the old one is
-    /// fenced out; under the name of one still heartbeating is refused (409).
+    /// Unique among active workers. Registering under the name of an active worker whose lease
+    /// has run out replaces it at once (a restarted pod need not wait for the scheduler's tick);
+    /// under the name of one whose lease still runs is refused (409 `worker_name_in_use`).
     pub name: String,
     /// Total connector weight it takes (a connector weighs 1 + its collections).
     pub capacity: u32,
@@ -266,10 +266,19 @@ pub struct ReportedEvent {
 #[serde(rename_all = "camelCase")]
 pub struct ConnectorReport {
     pub epoch: i64,
+    /// Grows with every report of one run (epoch); the api ignores a report whose `seq` it has
+    /// already taken, so a retried report does not store its events twice.
+    #[serde(default)]
+    pub seq: u64,
+    /// The next report comes within this many milliseconds (0: no promise, e.g. `stopped`).
+    /// Past it the connector shows health yellow, and past it by a lease, red and `pending`.
+    #[serde(default)]
+    pub next_report_within_ms: u64,
     pub state: LifecycleState,
     #[serde(default)]
     pub collections: BTreeMap<String, CollectionReport>,
-    /// Monotonic counters (documents copied, events applied, errors...), by name.
+    /// Counters of this run (documents copied, events applied, errors...), by name; they start
+    /// from zero when the connector is restarted or moved.
     #[serde(default)]
     pub counters: BTreeMap<String, u64>,
     /// The error behind `failed` (or the latest one recovered from); `null` keeps the stored

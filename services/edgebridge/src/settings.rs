@@ -79,8 +79,12 @@ impl FleetArgs {
 
     pub fn heartbeat_interval(&self) -> anyhow::Result<Duration> {
         let interval = Duration::from_millis(self.heartbeat_interval_ms);
-        if interval.is_zero() || interval >= self.lease_ttl()? {
-            bail!("EDGEBRIDGE_HEARTBEAT_INTERVAL_MS must be above 0 and below the lease TTL");
+        // Workers stop their connectors one interval before the lease ends, and a lost
+        // heartbeat or two must not cost the lease.
+        if interval.is_zero() || interval * 3 > self.lease_ttl()? {
+            bail!(
+                "EDGEBRIDGE_HEARTBEAT_INTERVAL_MS must be above 0 and at most a third of EDGEBRIDGE_LEASE_TTL_SECS"
+            );
         }
         Ok(interval)
     }

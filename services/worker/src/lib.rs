@@ -24,7 +24,7 @@ use secrecy::SecretString;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use supervisor::{Progress, SupervisorSettings};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -104,7 +104,9 @@ pub struct Worker {
     fenced_rx: mpsc::UnboundedReceiver<Uuid>,
     heartbeat_interval: Duration,
     lease_ttl: Duration,
-    last_renewal: Instant,
+    /// When the connectors must stop if no heartbeat renews the lease first; supervisors watch
+    /// it and stop by themselves.
+    lease: watch::Sender<tokio::time::Instant>,
     draining: bool,
 }
 
@@ -131,10 +133,11 @@ impl Worker {
             stopping: Vec::new(),
             fenced_tx,
             fenced_rx,
-            last_renewal: Instant::now(),
+            lease: watch::channel(tokio::time::Instant::now()).0,
             draining: false,
         };
         worker.adopt(&credential);
+        worker.renewed(tokio::time::Instant::now());
         Ok(worker)
     }
 
@@ -180,17 +183,14 @@ impl Worker {
                 self.supervisors.remove(&id);
             }
         }
-        // Past (lease - one interval) without a renewal, the connectors are about to be given to
-        // other workers: stop them before that happens, without another word to the api.
-        let margin = self.lease_ttl.saturating_sub(self.heartbeat_interval);
-        if self.last_renewal.elapsed() > margin && !self.supervisors.is_empty() {
+        // Supervisors stop by themselves at the lease deadline; forget them here too.
+        if tokio::time::Instant::now() >= *self.lease.borrow() && !self.supervisors.is_empty() {
             tracing::error!(
-                silent_ms = self.last_renewal.elapsed().as_millis() as u64,
-                "could not renew the lease in time: stopping every connector (they are being given to other workers)"
+                "could not renew the lease in time: every connector stopped (they are being given to other workers)"
             );
             report.stopped = self.stop_all(false).await;
         }
-        let sent = Instant::now();
+        let sent = tokio::time::Instant::now();
         let answer = match self
             .client
             .heartbeat(self.draining, self.heartbeat_timeout())
@@ -206,13 +206,13 @@ impl Worker {
                     .register(&register_request(&self.config))
                     .await?;
                 self.adopt(&credential);
-                self.last_renewal = Instant::now();
+                self.renewed(tokio::time::Instant::now());
                 report.re_registered = true;
                 return Ok(report);
             }
             Err(e) => return Err(e),
         };
-        self.last_renewal = sent;
+        self.renewed(sent);
         report.state = Some(answer.state);
         let wanted: HashMap<Uuid, i64> = answer
             .assignments
@@ -250,12 +250,21 @@ impl Worker {
             .min(self.config.request_timeout)
     }
 
-    /// Takes the intervals of a (new) credential unless configured.
+    /// Takes the lease and interval of a (new) credential; a configured interval may only be
+    /// shorter than the api's.
     fn adopt(&mut self, credential: &edgebridge_domain::fleet::WorkerCredential) {
         self.lease_ttl = Duration::from_millis(credential.lease_ttl_ms);
-        if self.config.heartbeat_interval.is_none() {
-            self.heartbeat_interval = Duration::from_millis(credential.heartbeat_interval_ms);
-        }
+        let api = Duration::from_millis(credential.heartbeat_interval_ms);
+        self.heartbeat_interval = self.config.heartbeat_interval.map_or(api, |c| c.min(api));
+    }
+
+    /// The lease runs from the moment the renewing heartbeat was sent (the api stamps its
+    /// arrival, which is later); connectors stop one heartbeat interval (at least a fifth of the
+    /// lease) before it ends, so the scheduler never gives them away while they still run.
+    fn renewed(&mut self, sent: tokio::time::Instant) {
+        let margin = self.heartbeat_interval.max(self.lease_ttl / 5);
+        let deadline = sent + self.lease_ttl.saturating_sub(margin);
+        self.lease.send_replace(deadline);
     }
 
     fn start(&mut self, a: Assignment) {
@@ -270,6 +279,7 @@ impl Worker {
             cancel: cancel.clone(),
             progress: progress_tx,
             fenced: self.fenced_tx.clone(),
+            lease: self.lease.subscribe(),
         };
         let task = tokio::spawn(supervisor::run(ctx));
         self.supervisors.insert(
@@ -306,7 +316,14 @@ impl Worker {
             .drain()
             .map(|(_, r)| tokio::spawn(stop(r, report)))
             .collect();
-        handles.append(&mut self.stopping);
+        if report {
+            handles.append(&mut self.stopping);
+        } else {
+            // Not another word to the api: cut short the stops still reporting.
+            for h in self.stopping.drain(..) {
+                h.abort();
+            }
+        }
         for h in handles {
             let _ = h.await;
         }
@@ -385,6 +402,12 @@ impl Worker {
                     );
                 }
                 Ok(_) => {}
+                Err(ClientError::Unauthorized(why)) => {
+                    worker.shutdown().await;
+                    anyhow::bail!(
+                        "the api refused EDGEBRIDGE_WORKER_TOKEN ({why}); set the same value on the api and the workers"
+                    )
+                }
                 Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
             }
         }

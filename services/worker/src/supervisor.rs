@@ -66,12 +66,39 @@ pub struct Context {
     pub progress: watch::Sender<Progress>,
     /// Told the connector id when the api fenced this supervisor out.
     pub fenced: mpsc::UnboundedSender<Uuid>,
+    /// When the worker's lease is as good as lost (renewed by every heartbeat): the supervisor
+    /// stops by itself at that instant, without another word, before its connector can be
+    /// given to another worker.
+    pub lease: watch::Receiver<tokio::time::Instant>,
+}
+
+/// Resolves once the lease deadline has passed.
+pub async fn lease_lost(mut lease: watch::Receiver<tokio::time::Instant>) {
+    loop {
+        let deadline = *lease.borrow_and_update();
+        if tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep_until(deadline) => {}
+            changed = lease.changed() => {
+                if changed.is_err() {
+                    // The worker is gone: so is the lease.
+                    return;
+                }
+            }
+        }
+    }
 }
 
 struct Reporter {
     client: ApiClient,
     connector_id: Uuid,
     epoch: i64,
+    seq: u64,
+    settings: SupervisorSettings,
+    /// Bound on one preflight run.
+    preflight_timeout: Duration,
     collections: Vec<String>,
     counters: BTreeMap<String, u64>,
     last_error: Option<ReportedError>,
@@ -79,7 +106,10 @@ struct Reporter {
 
 /// Why the supervisor must stop.
 enum Stop {
+    /// The api refused it: the connector is someone else's.
     Fenced,
+    /// The worker's lease is about to run out.
+    LeaseLost,
     Cancelled,
 }
 
@@ -95,23 +125,41 @@ impl Reporter {
             .collect()
     }
 
-    /// Sends a report. Transient failures are retried a few times (the next periodic report
-    /// carries the state anyway); a stale epoch stops the supervisor.
+    /// When the next report will come at the latest, given the state this one reports.
+    fn next_report_within(&self, state: LifecycleState) -> Duration {
+        let s = &self.settings;
+        match state {
+            LifecycleState::Starting => self.preflight_timeout + s.health_interval,
+            LifecycleState::Running => s.health_interval * 3,
+            // The longest backoff (with its jitter), then a start.
+            LifecycleState::Failed => s.retry_max * 2 + self.preflight_timeout + s.health_interval,
+            LifecycleState::Stopped => Duration::ZERO,
+        }
+    }
+
+    /// Sends a report, retrying transient failures with backoff until it is taken (a retried
+    /// report keeps its `seq`, so the api takes it once). A stale epoch stops the supervisor.
+    /// Cancellation and a lost lease interrupt it from outside.
     async fn send(
         &mut self,
         state: LifecycleState,
         collections: BTreeMap<String, CollectionReport>,
         events: Vec<ReportedEvent>,
     ) -> Result<(), Stop> {
+        self.seq += 1;
         let report = ConnectorReport {
             epoch: self.epoch,
+            seq: self.seq,
+            next_report_within_ms: u64::try_from(self.next_report_within(state).as_millis())
+                .unwrap_or(u64::MAX),
             state,
             collections,
             counters: self.counters.clone(),
             last_error: self.last_error.clone(),
             events,
         };
-        for attempt in 0..3u32 {
+        let mut wait = Duration::from_millis(200);
+        loop {
             match self.client.report(self.connector_id, &report).await {
                 Ok(()) => return Ok(()),
                 Err(ClientError::Fenced(why)) => {
@@ -123,12 +171,12 @@ impl Reporter {
                     return Err(Stop::Fenced);
                 }
                 Err(e) => {
-                    tracing::warn!(connector_id = %self.connector_id, error = %e, attempt, "report failed");
-                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt + 1))).await;
+                    tracing::warn!(connector_id = %self.connector_id, error = %e, retry_in_ms = wait.as_millis() as u64, "report failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
                 }
             }
         }
-        Ok(())
     }
 }
 
@@ -158,49 +206,87 @@ async fn pause(cancel: &CancellationToken, wait: Duration) -> Result<(), Stop> {
 pub async fn run(ctx: Context) {
     let connector_id = ctx.assignment.connector_id;
     let epoch = ctx.assignment.epoch;
-    // The spec at this epoch, or nothing: a 409 means it moved on already.
-    let spec = tokio::select! {
-        _ = ctx.cancel.cancelled() => None,
-        r = ctx.client.connector(connector_id, epoch) => match r {
-            Ok(spec) => Some(spec),
-            Err(e) => {
-                tracing::warn!(%connector_id, epoch, error = %e, "could not fetch the connector's spec; the next heartbeat decides again");
-                None
-            }
-        },
-    };
-    let Some(spec) = spec else {
-        let _ = ctx.progress.send(Progress::Ended);
-        return;
-    };
     let mut reporter = Reporter {
         client: ctx.client.clone(),
         connector_id,
         epoch,
-        collections: spec.collections.keys().cloned().collect(),
+        seq: 0,
+        settings: ctx.settings.clone(),
+        preflight_timeout: ctx.preflight.total_timeout,
+        collections: Vec::new(),
         counters: BTreeMap::new(),
         last_error: None,
     };
-    tracing::info!(%connector_id, epoch, connector = %spec.name, "supervisor started");
     let outcome = tokio::select! {
         // Dropping the run cancels whatever it waited on (MongoDB, a report in flight).
         _ = ctx.cancel.cancelled() => Stop::Cancelled,
-        stop = supervise(&ctx, &spec, &mut reporter) => stop,
+        _ = lease_lost(ctx.lease.clone()) => {
+            tracing::error!(%connector_id, epoch, "the worker's lease is about to run out: stopping the connector");
+            Stop::LeaseLost
+        }
+        stop = fetch_and_supervise(&ctx, &mut reporter) => stop,
     };
     match outcome {
         Stop::Fenced => {
             let _ = ctx.fenced.send(connector_id);
         }
+        Stop::LeaseLost => {}
         Stop::Cancelled => {
-            // Best effort: the connector stopped here (a move or pause follows).
+            // Best effort, bounded: the connector stopped here (a move or pause follows).
             let phases = reporter.phases(CollectionPhase::Pending);
-            let _ = reporter
-                .send(LifecycleState::Stopped, phases, Vec::new())
-                .await;
+            let _ = tokio::time::timeout(
+                Duration::from_secs(5),
+                reporter.send(LifecycleState::Stopped, phases, Vec::new()),
+            )
+            .await;
         }
     }
     tracing::info!(%connector_id, epoch, "supervisor stopped");
     let _ = ctx.progress.send(Progress::Ended);
+}
+
+/// Fetches the spec at this epoch (a 409: it moved on already, end quietly; anything else:
+/// report `failed` with `spec_unavailable` and retry with backoff), then supervises.
+async fn fetch_and_supervise(ctx: &Context, reporter: &mut Reporter) -> Stop {
+    let connector_id = ctx.assignment.connector_id;
+    let mut backoff = retry_delays(&ctx.settings);
+    let mut reported = false;
+    let spec = loop {
+        match ctx
+            .client
+            .connector(connector_id, ctx.assignment.epoch)
+            .await
+        {
+            Ok(spec) => break spec,
+            Err(ClientError::Fenced(_) | ClientError::Expired(_)) => return Stop::Fenced,
+            Err(e) => {
+                tracing::warn!(%connector_id, error = %e, "could not fetch the connector's spec");
+                if !reported {
+                    reporter.last_error = Some(ReportedError {
+                        code: "spec_unavailable".into(),
+                        message: format!("The worker could not fetch the connector's configuration: {e}"),
+                        remediation: "None needed if it passes; otherwise check the api's logs (e.g. an encryption key missing from EDGEBRIDGE_ENCRYPTION_KEYS).".into(),
+                        at: Utc::now(),
+                    });
+                    if let Err(stop) = reporter
+                        .send(LifecycleState::Failed, BTreeMap::new(), Vec::new())
+                        .await
+                    {
+                        return stop;
+                    }
+                    reported = true;
+                    settled(&ctx.progress);
+                }
+                let wait = backoff.next().unwrap_or(ctx.settings.retry_max);
+                if let Err(stop) = pause(&ctx.cancel, wait).await {
+                    return stop;
+                }
+            }
+        }
+    };
+    reporter.collections = spec.collections.keys().cloned().collect();
+    tracing::info!(%connector_id, epoch = spec.epoch, connector = %spec.name, "supervisor started");
+    supervise(ctx, &spec, reporter).await
 }
 
 fn settled(progress: &watch::Sender<Progress>) {

@@ -180,7 +180,8 @@ pub struct ConnectorOut {
     pub assigned_worker: Option<AssignedWorker>,
     /// Per collection, where its pipeline is (as last reported; `pending` before any report).
     pub collection_status: BTreeMap<String, CollectionReport>,
-    /// Counters reported by the connector's worker (documents copied, events applied...).
+    /// Counters of the current run (documents copied, events applied...), reported by its worker;
+    /// they start from zero when the connector restarts or moves.
     pub counters: BTreeMap<String, u64>,
     /// The latest error, also after the connector recovered from it.
     pub last_error: Option<ReportedError>,

@@ -49,8 +49,10 @@ pub struct ConnectorRow {
     pub worker_state: Option<String>,
     /// Seconds since the assigned worker's last heartbeat (by the database's clock).
     pub worker_silent_secs: Option<f64>,
-    /// Seconds since the last report (by the database's clock).
-    pub report_age_secs: Option<f64>,
+    /// Seconds left on the assigned worker's lease (negative: expired).
+    pub worker_lease_left_secs: Option<f64>,
+    /// Seconds past the time the next report was due (negative: not yet due).
+    pub report_overdue_secs: Option<f64>,
 }
 
 const COLUMNS: &str = "connector_id, org_id, app_id, name, description, database_name, collections,
@@ -62,7 +64,9 @@ const COLUMNS: &str = "connector_id, org_id, app_id, name, description, database
     (select w.state from workers w where w.worker_id = connectors.assigned_worker_id) as worker_state,
     (select extract(epoch from now() - w.last_heartbeat_at)::float8 from workers w
         where w.worker_id = connectors.assigned_worker_id) as worker_silent_secs,
-    extract(epoch from now() - reported_at)::float8 as report_age_secs";
+    (select extract(epoch from w.lease_expires_at - now())::float8 from workers w
+        where w.worker_id = connectors.assigned_worker_id) as worker_lease_left_secs,
+    extract(epoch from now() - report_due_at)::float8 as report_overdue_secs";
 
 /// A recovered-from error keeps health yellow this long.
 const RECENT_ERROR: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
@@ -130,7 +134,11 @@ impl ConnectorRow {
         let ttl = lease_ttl.as_secs_f64();
         let silent = self.worker_silent_secs.unwrap_or(f64::INFINITY);
         let worker_active = matches!(self.worker_state.as_deref(), Some("live" | "draining"));
-        if !worker_active || silent > ttl {
+        let lease_expired = match self.worker_lease_left_secs {
+            Some(left) => left < 0.0,
+            None => silent > ttl,
+        };
+        if !worker_active || lease_expired {
             let message = format!(
                 "Worker `{worker}` has not reported for {}s; the connector moves to another worker once the worker's lease ({}s) runs out.",
                 silent.min(1e9).round(),
@@ -155,19 +163,35 @@ impl ConnectorRow {
                 health(HealthState::Yellow, "starting", message),
             );
         }
-        let overdue = self
-            .report_age_secs
-            .is_some_and(|age| age > fleet.report_overdue.as_secs_f64());
+        // The supervisor promised its next report by a time; a run silent past it is suspect,
+        // and past it by a lease it no longer counts as running.
+        let overdue = self.report_overdue_secs.unwrap_or(f64::NEG_INFINITY);
+        if overdue > ttl {
+            let message = format!(
+                "The connector has not reported for {}s past its due time although worker `{worker}` heartbeats; it is restarted if this persists.",
+                overdue.round()
+            );
+            return (
+                ConnectorStatus::Pending,
+                detail(
+                    "connector_unresponsive",
+                    message.clone(),
+                    "Restart the connector (POST .../restart); if it recurs, report it with the connector id.",
+                    since,
+                ),
+                health(HealthState::Red, "connector_unresponsive", message),
+            );
+        }
         match self.reported_state.as_deref() {
-            Some("running") if overdue => (
+            Some("running") if overdue > 0.0 => (
                 ConnectorStatus::Running,
                 None,
                 health(
                     HealthState::Yellow,
                     "report_overdue",
                     format!(
-                        "Worker `{worker}` heartbeats, but the connector has not reported for {}s.",
-                        self.report_age_secs.unwrap_or_default().round()
+                        "Worker `{worker}` heartbeats, but the connector's report is {}s overdue.",
+                        overdue.round()
                     ),
                 ),
             ),
@@ -273,7 +297,12 @@ impl ConnectorRow {
             health,
             assigned_worker,
             collection_status,
-            counters: self.counters.0,
+            // Counters belong to one run: shown for the current one only.
+            counters: if current {
+                self.counters.0
+            } else {
+                BTreeMap::new()
+            },
             last_error: self.last_error.map(|e| e.0),
             version: self.version,
             created_at: self.created_at,

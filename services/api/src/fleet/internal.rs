@@ -113,10 +113,11 @@ fn validate_registration(req: &RegisterRequest) -> Result<()> {
     }
 }
 
-/// Registers a worker. An active worker of the same name that has gone quiet (no heartbeat
-/// for two intervals: a restarted pod whose predecessor crashed) is replaced: marked gone, its
-/// connectors released with a new epoch, so the old process, if it still runs, is fenced. One
-/// that still heartbeats keeps its name (409): two workers must not share one.
+/// Registers a worker. An active worker of the same name whose lease has run out (a restarted
+/// pod whose predecessor crashed; it has stopped its connectors by itself before then) is
+/// replaced at once: marked gone, its connectors released with a new epoch. One whose lease
+/// still runs keeps its name (409): two workers must not share one, and its connectors must
+/// not run twice.
 async fn register(
     State(state): State<AppState>,
     _: WorkerToken,
@@ -171,7 +172,7 @@ fn name_in_use(name: &str) -> ApiError {
         status: StatusCode::CONFLICT,
         code: "worker_name_in_use",
         detail: format!(
-            "A worker named `{name}` is running and heartbeating; give each worker its own EDGEBRIDGE_WORKER_NAME. (A restarted worker gets the name once its predecessor has been quiet for two heartbeat intervals.)"
+            "A worker named `{name}` holds a lease; give each worker its own EDGEBRIDGE_WORKER_NAME. (A restarted worker gets the name once its predecessor's lease has run out.)"
         ),
     }
 }
@@ -203,6 +204,7 @@ async fn heartbeat(
     auth.require_self(worker_id)?;
     let row: Option<(String,)> = sqlx::query_as(
         "update workers set last_heartbeat_at = now(),
+             lease_expires_at = now() + make_interval(secs => $3),
              state = case when $2 then 'draining' else state end,
              state_changed_at = case when $2 and state <> 'draining' then now() else state_changed_at end
          where worker_id = $1 and state in ('live', 'draining')
@@ -210,6 +212,7 @@ async fn heartbeat(
     )
     .bind(worker_id)
     .bind(req.draining)
+    .bind(state.fleet.lease_ttl.as_secs_f64())
     .fetch_optional(&state.pool)
     .await?;
     let (worker_state,) = row.ok_or_else(expired)?;
@@ -365,13 +368,18 @@ async fn report(
     let mut tx = state.pool.begin().await?;
     let taken = sqlx::query(
         "update connectors c set reported_epoch = $3, reported_at = now(), reported_state = $4,
+             reported_seq = $12,
+             report_due_at = case when $13 > 0
+                 then now() + make_interval(secs => $13::double precision / 1000) end,
              collection_status = $5, counters = $6, last_error = coalesce($7, c.last_error),
              status_changed_at = case when c.status is distinct from $8 then now() else c.status_changed_at end,
              status = case when c.desired_state = 'paused' then 'paused' else $8 end,
              status_code = $9, status_message = $10, status_remediation = $11
          from workers w
          where c.connector_id = $1 and c.assigned_worker_id = $2 and c.assignment_epoch = $3
-           and w.worker_id = $2 and w.state in ('live', 'draining')",
+           and w.worker_id = $2 and w.state in ('live', 'draining')
+           -- a retried report already taken changes nothing (and stores no events twice)
+           and (c.reported_epoch is distinct from $3 or c.reported_seq < $12)",
     )
     .bind(connector_id)
     .bind(worker_id)
@@ -384,10 +392,27 @@ async fn report(
     .bind(failure.map(|e| e.code.as_str()))
     .bind(failure.map(|e| e.message.as_str()))
     .bind(failure.map(|e| e.remediation.as_str()))
+    .bind(i64::try_from(report.seq).unwrap_or(i64::MAX))
+    .bind(i64::try_from(report.next_report_within_ms).unwrap_or(i64::MAX))
     .execute(&mut *tx)
     .await?;
     if taken.rows_affected() == 0 {
-        return Err(stale(connector_id, report.epoch));
+        // Either fenced, or a retry of a report already taken: tell them apart.
+        let (owner,): (bool,) = sqlx::query_as(
+            "select exists (select 1 from connectors c join workers w on w.worker_id = c.assigned_worker_id
+                 where c.connector_id = $1 and c.assigned_worker_id = $2 and c.assignment_epoch = $3
+                   and w.state in ('live', 'draining'))",
+        )
+        .bind(connector_id)
+        .bind(worker_id)
+        .bind(report.epoch)
+        .fetch_one(&mut *tx)
+        .await?;
+        return if owner {
+            Ok(StatusCode::NO_CONTENT)
+        } else {
+            Err(stale(connector_id, report.epoch))
+        };
     }
     let events = std::mem::take(&mut report.events);
     events::store(
