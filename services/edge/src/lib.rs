@@ -9,3 +9,4 @@ pub use hlc::{Hlc, HlcClock};
 pub mod apply;
 pub mod dql;
 pub mod ids;
+pub mod mirror;

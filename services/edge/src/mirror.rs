@@ -1,0 +1,330 @@
+//! A connector's write: make a document read as the state MongoDB reports for it (a post-image),
+//! changing only what differs. Fields equal on both sides keep their stamps, so concurrent edge
+//! edits of other fields survive and a document seen twice (initial sync overlapping the stream,
+//! a redelivered event) is not written again.
+
+use crate::apply::StampSource;
+use crate::crdt::{DocState, FieldChange, ObjectMode, Stamp};
+use serde_json::{Map, Value};
+
+/// What MongoDB says the document is.
+#[derive(Debug, Clone, Copy)]
+pub struct MirrorWrite<'a> {
+    /// The fields (an `_id` member is ignored), settable counters taken out.
+    pub body: &'a Map<String, Value>,
+    /// Settable counters present in the document, with their values (each a reset).
+    pub counters: &'a [(Vec<String>, f64)],
+    /// The connector's metadata slot (e.g. the BSON type tree); `None` leaves it as it is.
+    pub metadata: Option<&'a Value>,
+}
+
+fn read<'v>(doc: &'v Map<String, Value>, path: &[String]) -> Option<&'v Value> {
+    let (first, rest) = path.split_first()?;
+    let mut value = doc.get(first)?;
+    for name in rest {
+        value = value.as_object()?.get(name)?;
+    }
+    Some(value)
+}
+
+struct Diff<'a> {
+    state: &'a mut DocState,
+    stamp: Stamp,
+    mode: ObjectMode,
+    counters: &'a [(Vec<String>, f64)],
+    changed: bool,
+}
+
+impl Diff<'_> {
+    fn is_counter(&self, path: &[String]) -> bool {
+        self.counters.iter().any(|(p, _)| p == path)
+    }
+
+    fn apply(&mut self, path: &[String], change: FieldChange) {
+        self.state.apply(path, &change, &self.stamp, self.mode);
+        self.changed = true;
+    }
+
+    fn object(
+        &mut self,
+        path: &mut Vec<String>,
+        current: &Map<String, Value>,
+        new: &Map<String, Value>,
+    ) {
+        for name in current.keys() {
+            if path.is_empty() && name == "_id" {
+                continue;
+            }
+            path.push(name.clone());
+            if !new.contains_key(name) && !self.is_counter(path) {
+                self.apply(path, FieldChange::Unset);
+            }
+            path.pop();
+        }
+        for (name, value) in new {
+            if path.is_empty() && name == "_id" {
+                continue;
+            }
+            path.push(name.clone());
+            match (current.get(name), value) {
+                (Some(Value::Object(c)), Value::Object(n))
+                    if self.mode == ObjectMode::Merge && !self.state.reads_as_whole_value(path) =>
+                {
+                    self.object(path, c, n);
+                }
+                (Some(c), n) if c == n && !self.state.is_counter(path) => {}
+                (_, n) => self.apply(path, FieldChange::Set(n.clone())),
+            }
+            path.pop();
+        }
+    }
+}
+
+/// Makes `state` read as `write` says. Returns whether anything changed (nothing is stamped
+/// when the document already reads so).
+pub fn mirror_document(
+    state: &mut DocState,
+    write: MirrorWrite<'_>,
+    mode: ObjectMode,
+    stamps: &mut dyn StampSource,
+) -> bool {
+    let stamp = stamps.next_stamp();
+    let current = if state.exists() { state.view() } else { None };
+    let mut diff = Diff {
+        state,
+        stamp: stamp.clone(),
+        mode,
+        counters: write.counters,
+        changed: false,
+    };
+    match &current {
+        Some(current) => diff.object(&mut Vec::new(), current, write.body),
+        None => {
+            // New or revived: an empty write records its existence, then every field.
+            diff.apply(&[], FieldChange::Unset);
+            for (name, value) in write.body {
+                if name != "_id" {
+                    diff.apply(std::slice::from_ref(name), FieldChange::Set(value.clone()));
+                }
+            }
+        }
+    }
+    for (path, value) in write.counters {
+        let now = current
+            .as_ref()
+            .and_then(|c| read(c, path))
+            .and_then(Value::as_f64);
+        if now != Some(*value) || !diff.state.is_counter(path) {
+            diff.apply(path, FieldChange::Restart(*value));
+        }
+    }
+    let mut changed = diff.changed;
+    if let Some(metadata) = write.metadata
+        && state.metadata.as_ref().and_then(|r| r.value.as_ref()) != Some(metadata)
+    {
+        state.join(&DocState::metadata_delta(metadata.clone(), &stamp));
+        changed = true;
+    }
+    changed
+}
+
+/// Deletes the document; `false` when it does not exist.
+pub fn mirror_delete(state: &mut DocState, stamps: &mut dyn StampSource) -> bool {
+    if !state.exists() {
+        return false;
+    }
+    state.join(&DocState::delete_delta(&stamps.next_stamp()));
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::{visible, write_document};
+    use crate::hlc::Hlc;
+    use serde_json::json;
+
+    fn stamps(actor: &'static str, from: u32) -> impl FnMut() -> Stamp {
+        let mut n = from;
+        move || {
+            n += 1;
+            Stamp::new(Hlc::new(1000, n), actor)
+        }
+    }
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn mirror(state: &mut DocState, body: Value, s: &mut dyn StampSource) -> bool {
+        let body = obj(body);
+        mirror_document(
+            state,
+            MirrorWrite {
+                body: &body,
+                counters: &[],
+                metadata: None,
+            },
+            ObjectMode::Merge,
+            s,
+        )
+    }
+
+    #[test]
+    fn creates_then_changes_only_what_differs_and_removes_what_is_gone() {
+        let mut s = stamps("connector", 0);
+        let mut state = DocState::default();
+        assert!(mirror(
+            &mut state,
+            json!({"_id": "d", "a": 1, "n": {"x": 1, "y": 2}, "gone": true}),
+            &mut s
+        ));
+        assert_eq!(
+            Value::Object(visible(&state, &json!("d")).unwrap()),
+            json!({"_id": "d", "a": 1, "n": {"x": 1, "y": 2}, "gone": true})
+        );
+        // The same state again: nothing to write.
+        let before = state.clone();
+        assert!(!mirror(
+            &mut state,
+            json!({"_id": "d", "a": 1, "n": {"x": 1, "y": 2}, "gone": true}),
+            &mut s
+        ));
+        assert_eq!(state, before);
+        // A nested member changed, one removed, a top field removed.
+        assert!(mirror(
+            &mut state,
+            json!({"_id": "d", "a": 1, "n": {"x": 5}}),
+            &mut s
+        ));
+        assert_eq!(
+            Value::Object(visible(&state, &json!("d")).unwrap()),
+            json!({"_id": "d", "a": 1, "n": {"x": 5}})
+        );
+    }
+
+    #[test]
+    fn a_concurrent_edge_edit_of_another_field_survives() {
+        let mut edge = stamps("device", 100);
+        let mut conn = stamps("connector", 0);
+        let mut state = DocState::default();
+        mirror(
+            &mut state,
+            json!({"_id": "d", "title": "a", "done": false}),
+            &mut conn,
+        );
+        // A device edits `title` (later stamp); MongoDB reports `done` changed, `title` as it
+        // was before the device's edit.
+        let mut device_write = state.clone();
+        device_write.apply(
+            &["title".to_owned()],
+            &FieldChange::Set(json!("edited")),
+            &edge(),
+            ObjectMode::Merge,
+        );
+        state.join(&device_write);
+        let mut from_mongo = DocState::default();
+        from_mongo.join(&state);
+        mirror(
+            &mut from_mongo,
+            json!({"_id": "d", "title": "a", "done": true}),
+            &mut conn,
+        );
+        // `title` differs from Mongo's, so the connector writes it, but with an older stamp than
+        // the device's: the device's edit wins, `done` comes through.
+        let doc = visible(&from_mongo, &json!("d")).unwrap();
+        assert_eq!(doc["title"], "edited");
+        assert_eq!(doc["done"], true);
+    }
+
+    #[test]
+    fn counters_reset_only_when_their_value_differs_and_metadata_is_kept_in_step() {
+        let mut s = stamps("connector", 0);
+        let mut state = DocState::default();
+        let body = obj(json!({"_id": "d", "name": "x"}));
+        let counters = vec![(vec!["qty".to_owned()], 5.0)];
+        let types = json!({"qty": "long"});
+        let write = MirrorWrite {
+            body: &body,
+            counters: &counters,
+            metadata: Some(&types),
+        };
+        assert!(mirror_document(
+            &mut state,
+            write,
+            ObjectMode::Merge,
+            &mut s
+        ));
+        assert!(state.is_counter(&["qty".to_owned()]));
+        assert_eq!(visible(&state, &json!("d")).unwrap()["qty"], 5.0);
+        assert!(!mirror_document(
+            &mut state,
+            write,
+            ObjectMode::Merge,
+            &mut s
+        ));
+        let counters = vec![(vec!["qty".to_owned()], 7.0)];
+        assert!(mirror_document(
+            &mut state,
+            MirrorWrite {
+                counters: &counters,
+                ..write
+            },
+            ObjectMode::Merge,
+            &mut s
+        ));
+        assert_eq!(visible(&state, &json!("d")).unwrap()["qty"], 7.0);
+        // Without the counter in MongoDB's document, the field goes.
+        assert!(mirror_document(
+            &mut state,
+            MirrorWrite {
+                counters: &[],
+                ..write
+            },
+            ObjectMode::Merge,
+            &mut s
+        ));
+        assert!(visible(&state, &json!("d")).unwrap().get("qty").is_none());
+    }
+
+    #[test]
+    fn delete_then_revive() {
+        let mut s = stamps("connector", 0);
+        let mut state = DocState::default();
+        write_document(
+            &mut state,
+            &obj(json!({"_id": "d", "old": 1})),
+            ObjectMode::Merge,
+            &mut s,
+        );
+        assert!(mirror_delete(&mut state, &mut s));
+        assert!(!mirror_delete(&mut state, &mut s));
+        assert!(visible(&state, &json!("d")).is_none());
+        assert!(mirror(&mut state, json!({"_id": "d", "new": 2}), &mut s));
+        assert_eq!(
+            Value::Object(visible(&state, &json!("d")).unwrap()),
+            json!({"_id": "d", "new": 2})
+        );
+    }
+
+    #[test]
+    fn strict_mode_replaces_changed_objects_whole() {
+        let mut s = stamps("connector", 0);
+        let mut state = DocState::default();
+        let body = obj(json!({"_id": "d", "n": {"x": 1, "y": 2}}));
+        let w = |b| MirrorWrite {
+            body: b,
+            counters: &[],
+            metadata: None,
+        };
+        mirror_document(&mut state, w(&body), ObjectMode::Whole, &mut s);
+        let body = obj(json!({"_id": "d", "n": {"x": 1}}));
+        assert!(mirror_document(
+            &mut state,
+            w(&body),
+            ObjectMode::Whole,
+            &mut s
+        ));
+        assert_eq!(visible(&state, &json!("d")).unwrap()["n"], json!({"x": 1}));
+    }
+}
