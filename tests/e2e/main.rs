@@ -12,4 +12,5 @@ mod mongo_checks;
 mod openapi;
 mod scheduler;
 mod store;
+mod sync_apply;
 mod tenancy;

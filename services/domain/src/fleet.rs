@@ -26,6 +26,12 @@ pub mod paths {
     pub fn report(worker: uuid::Uuid, connector: uuid::Uuid) -> String {
         format!("/internal/v1/workers/{worker}/connectors/{connector}/report")
     }
+    pub fn apply(worker: uuid::Uuid, connector: uuid::Uuid) -> String {
+        format!("/internal/v1/workers/{worker}/connectors/{connector}/apply")
+    }
+    pub fn checkpoints(worker: uuid::Uuid, connector: uuid::Uuid) -> String {
+        format!("/internal/v1/workers/{worker}/connectors/{connector}/checkpoints")
+    }
 }
 
 /// Limits the api enforces on reports (a worker keeps within them).
@@ -287,4 +293,100 @@ pub struct ConnectorReport {
     pub last_error: Option<ReportedError>,
     #[serde(default)]
     pub events: Vec<ReportedEvent>,
+}
+
+/// Writes to the edge store and a checkpoint in one batch.
+pub const MAX_WRITES_PER_APPLY: usize = 5_000;
+
+/// One document as MongoDB reports it, already mapped (see `edgebridge_mongo::mapping`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "op", rename_all = "lowercase")]
+pub enum EdgeWrite {
+    /// Make the edge document read as `body` (fields that differ are written, fields MongoDB
+    /// no longer has are removed).
+    Upsert {
+        /// The edge `_id`.
+        id: serde_json::Value,
+        /// The fields, settable counters taken out.
+        body: serde_json::Map<String, serde_json::Value>,
+        /// Settable counters present, with their values (each a reset).
+        #[serde(default)]
+        counters: Vec<(Vec<String>, f64)>,
+        /// The BSON type tree (native mode), for the way back.
+        #[serde(default)]
+        types: Option<serde_json::Value>,
+        /// An update's pre-image, mapped the same way: only what changed between the two is
+        /// written, so an edge edit not yet in MongoDB is not overwritten by MongoDB's stale
+        /// copy of that field. Absent for inserts, replaces and the initial scan.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        before: Option<Box<PreImage>>,
+    },
+    Delete {
+        id: serde_json::Value,
+    },
+}
+
+/// A mapped pre-image.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct PreImage {
+    pub body: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub counters: Vec<(Vec<String>, f64)>,
+}
+
+/// Where a collection's pipeline is, as persisted (fenced by epoch) after each applied batch.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointPhase {
+    /// Scanning: resume the scan after `scanAfter`, then stream from `resumeToken`.
+    InitialSync,
+    /// Streaming from `resumeToken`.
+    Streaming,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectionCheckpoint {
+    pub phase: CheckpointPhase,
+    /// Canonical Extended JSON of the change stream's resume token.
+    pub resume_token: Option<serde_json::Value>,
+    /// Canonical Extended JSON of the last scanned `_id` (initial sync).
+    #[serde(default)]
+    pub scan_after: Option<serde_json::Value>,
+    /// Documents copied by the initial sync so far.
+    #[serde(default)]
+    pub copied: u64,
+    #[serde(default)]
+    pub estimated_total: Option<u64>,
+}
+
+/// `POST .../connectors/{connectorId}/apply`: the writes and the checkpoint after them, in one
+/// transaction, only for the connector's current owner at this epoch (409 otherwise).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyRequest {
+    pub epoch: i64,
+    pub collection: String,
+    #[serde(default)]
+    pub writes: Vec<EdgeWrite>,
+    pub checkpoint: CollectionCheckpoint,
+}
+
+/// A write the edge store refused (too large, too deep, an unusable `_id`); the rest of the
+/// batch is applied and the checkpoint moves past it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedWrite {
+    pub id: serde_json::Value,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ApplyResponse {
+    /// Documents that changed (a write equal to what the edge holds changes nothing).
+    pub changed: usize,
+    pub skipped: Vec<SkippedWrite>,
 }

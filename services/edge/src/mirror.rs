@@ -16,6 +16,18 @@ pub struct MirrorWrite<'a> {
     pub counters: &'a [(Vec<String>, f64)],
     /// The connector's metadata slot (e.g. the BSON type tree); `None` leaves it as it is.
     pub metadata: Option<&'a Value>,
+    /// The document as it was in MongoDB before this change (an update's pre-image). Given,
+    /// only what changed between the two is written: an edge edit not yet in MongoDB is not
+    /// overwritten by MongoDB's stale copy of that field. Absent (inserts, replaces, the
+    /// initial scan), everything that differs from the edge is written.
+    pub before: Option<Before<'a>>,
+}
+
+/// A pre-image, mapped like the document.
+#[derive(Debug, Clone, Copy)]
+pub struct Before<'a> {
+    pub body: &'a Map<String, Value>,
+    pub counters: &'a [(Vec<String>, f64)],
 }
 
 fn read<'v>(doc: &'v Map<String, Value>, path: &[String]) -> Option<&'v Value> {
@@ -97,9 +109,10 @@ pub fn mirror_document(
         counters: write.counters,
         changed: false,
     };
-    match &current {
-        Some(current) => diff.object(&mut Vec::new(), current, write.body),
-        None => {
+    match (&current, write.before) {
+        (Some(_), Some(before)) => diff.object(&mut Vec::new(), before.body, write.body),
+        (Some(current), None) => diff.object(&mut Vec::new(), current, write.body),
+        (None, _) => {
             // New or revived: an empty write records its existence, then every field.
             diff.apply(&[], FieldChange::Unset);
             for (name, value) in write.body {
@@ -164,6 +177,7 @@ mod tests {
                 body: &body,
                 counters: &[],
                 metadata: None,
+                before: None,
             },
             ObjectMode::Merge,
             s,
@@ -248,6 +262,7 @@ mod tests {
             body: &body,
             counters: &counters,
             metadata: Some(&types),
+            before: None,
         };
         assert!(mirror_document(
             &mut state,
@@ -288,6 +303,46 @@ mod tests {
     }
 
     #[test]
+    fn with_a_pre_image_only_what_changed_in_mongodb_is_written() {
+        let mut conn = stamps("connector", 0);
+        let mut device = stamps("device", 100);
+        let mut state = DocState::default();
+        mirror(
+            &mut state,
+            json!({"_id": "d", "title": "t", "done": false, "qty": 1}),
+            &mut conn,
+        );
+        // A device edits `title` (not yet written back to MongoDB).
+        state.apply(
+            &["title".to_owned()],
+            &FieldChange::Set(json!("edited")),
+            &device(),
+            ObjectMode::Merge,
+        );
+        // MongoDB changes `done` and drops `qty`; its post-image still has the old `title`.
+        let before = obj(json!({"_id": "d", "title": "t", "done": false, "qty": 1}));
+        let after = obj(json!({"_id": "d", "title": "t", "done": true}));
+        assert!(mirror_document(
+            &mut state,
+            MirrorWrite {
+                body: &after,
+                counters: &[],
+                metadata: None,
+                before: Some(Before {
+                    body: &before,
+                    counters: &[]
+                }),
+            },
+            ObjectMode::Merge,
+            &mut conn,
+        ));
+        assert_eq!(
+            Value::Object(visible(&state, &json!("d")).unwrap()),
+            json!({"_id": "d", "title": "edited", "done": true})
+        );
+    }
+
+    #[test]
     fn delete_then_revive() {
         let mut s = stamps("connector", 0);
         let mut state = DocState::default();
@@ -316,6 +371,7 @@ mod tests {
             body: b,
             counters: &[],
             metadata: None,
+            before: None,
         };
         mirror_document(&mut state, w(&body), ObjectMode::Whole, &mut s);
         let body = obj(json!({"_id": "d", "n": {"x": 1}}));

@@ -2,11 +2,12 @@
 //! worker JWT it sends is the latest one a heartbeat returned.
 
 use edgebridge_domain::fleet::{
-    ConnectorAssignmentSpec, ConnectorReport, HeartbeatRequest, HeartbeatResponse, RegisterRequest,
-    WorkerCredential, paths,
+    ApplyRequest, ApplyResponse, CollectionCheckpoint, ConnectorAssignmentSpec, ConnectorReport,
+    HeartbeatRequest, HeartbeatResponse, RegisterRequest, WorkerCredential, paths,
 };
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use uuid::Uuid;
@@ -202,6 +203,56 @@ impl ApiClient {
             return Err(classify(res).await);
         }
         Ok(())
+    }
+
+    /// Applies mapped writes to the edge store and moves the collection's checkpoint past them.
+    pub async fn apply(
+        &self,
+        connector_id: Uuid,
+        request: &ApplyRequest,
+    ) -> ClientResult<ApplyResponse> {
+        let s = self.session()?;
+        let res = self
+            .http
+            .post(format!(
+                "{}{}",
+                self.base,
+                paths::apply(s.worker_id, connector_id)
+            ))
+            .bearer_auth(&s.access_token)
+            .json(request)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        if !res.status().is_success() {
+            return Err(classify(res).await);
+        }
+        res.json().await.map_err(unavailable)
+    }
+
+    /// Where each collection's pipeline is to resume.
+    pub async fn checkpoints(
+        &self,
+        connector_id: Uuid,
+        epoch: i64,
+    ) -> ClientResult<BTreeMap<String, CollectionCheckpoint>> {
+        let s = self.session()?;
+        let res = self
+            .http
+            .get(format!(
+                "{}{}",
+                self.base,
+                paths::checkpoints(s.worker_id, connector_id)
+            ))
+            .query(&[("epoch", epoch)])
+            .bearer_auth(&s.access_token)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        if !res.status().is_success() {
+            return Err(classify(res).await);
+        }
+        res.json().await.map_err(unavailable)
     }
 
     pub async fn deregister(&self) -> ClientResult<()> {

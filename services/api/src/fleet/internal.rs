@@ -46,6 +46,14 @@ pub fn router() -> Router<AppState> {
             "/internal/v1/workers/{worker_id}/connectors/{connector_id}/report",
             post(report),
         )
+        .route(
+            "/internal/v1/workers/{worker_id}/connectors/{connector_id}/apply",
+            post(super::sync::apply),
+        )
+        .route(
+            "/internal/v1/workers/{worker_id}/connectors/{connector_id}/checkpoints",
+            get(super::sync::checkpoints),
+        )
 }
 
 fn stale(connector_id: Uuid, epoch: i64) -> ApiError {

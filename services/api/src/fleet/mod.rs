@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod events;
 pub mod internal;
+pub mod sync;
 
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;

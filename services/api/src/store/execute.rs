@@ -347,13 +347,13 @@ async fn select(
 }
 
 /// Stamps for one statement's writes: strictly increasing, after everything the documents hold.
-struct Stamps<'a> {
-    state: &'a AppState,
-    actor: &'a str,
+pub(crate) struct Stamps<'a> {
+    pub(crate) state: &'a AppState,
+    pub(crate) actor: &'a str,
 }
 
 impl Stamps<'_> {
-    fn observe(&self, doc: &DocState) {
+    pub(crate) fn observe(&self, doc: &DocState) {
         if let Some(s) = doc.max_stamp() {
             self.state
                 .clock
@@ -380,11 +380,11 @@ impl StampSource for Stamps<'_> {
 }
 
 /// A document about to be written: its key, `_id`, new state and visible value.
-struct Written {
-    key: String,
-    id: Value,
-    state: DocState,
-    was_new: bool,
+pub(crate) struct Written {
+    pub(crate) key: String,
+    pub(crate) id: Value,
+    pub(crate) state: DocState,
+    pub(crate) was_new: bool,
 }
 
 fn encode(w: &Written) -> Result<(Vec<u8>, Option<Vec<u8>>)> {
@@ -409,7 +409,10 @@ fn depth(v: &Value) -> usize {
 }
 
 /// Each written document's state and visible value, refusing any too deep or too large.
-fn encode_all<'w>(written: impl Iterator<Item = &'w Written>, max_bytes: usize) -> Result<DocRows> {
+pub(crate) fn encode_all<'w>(
+    written: impl Iterator<Item = &'w Written>,
+    max_bytes: usize,
+) -> Result<DocRows> {
     let mut out = DocRows::default();
     for w in written {
         if let Some(doc) = w.state.view()

@@ -1,0 +1,347 @@
+//! The sync engine's way into the edge store: a batch of mapped MongoDB documents and the
+//! collection's checkpoint after them, applied in one transaction, only for the connector's
+//! current owner at its epoch. The connector row is read `for share`, so an epoch change (a
+//! move, pause, restart) waits for the batch or fences it out; it never lands half.
+//!
+//! Each write makes the edge document read as MongoDB reports it ([`mirror_document`]); a
+//! write equal to what the edge holds changes nothing and records no change. The changes carry
+//! the origin `connector:<id>`, so the connector's own write-back skips them.
+
+use super::auth::WorkerAuth;
+use crate::error::{ApiError, Result};
+use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::state::AppState;
+use crate::store::execute::{Stamps, Written, encode_all};
+use crate::store::repo::{self, DocRows};
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use edgebridge_domain::CollectionMapping;
+use edgebridge_domain::fleet::{
+    ApplyRequest, ApplyResponse, CheckpointPhase, CollectionCheckpoint, EdgeWrite,
+    MAX_WRITES_PER_APPLY, SkippedWrite,
+};
+use edgebridge_edge::ObjectMode;
+use edgebridge_edge::crdt::DocState;
+use edgebridge_edge::ids::document_key;
+use edgebridge_edge::mirror::{Before, MirrorWrite, mirror_delete, mirror_document};
+use serde::Deserialize;
+use sqlx::types::Json as SqlJson;
+use std::collections::{BTreeMap, HashMap};
+use uuid::Uuid;
+
+/// The origin tag of a connector's writes in the change feed.
+pub fn origin(connector_id: Uuid) -> String {
+    format!("connector:{connector_id}")
+}
+
+fn stale(connector_id: Uuid, epoch: i64) -> ApiError {
+    ApiError::other(
+        StatusCode::CONFLICT,
+        "stale_epoch",
+        format!(
+            "Connector {connector_id} is not assigned to this worker at epoch {epoch}: stop running it."
+        ),
+    )
+}
+
+#[derive(sqlx::FromRow)]
+struct Owned {
+    org_id: Uuid,
+    app_id: Uuid,
+    collections: SqlJson<BTreeMap<String, CollectionMapping>>,
+}
+
+/// The connector, if the caller owns it at `epoch` (locked `for share` in `tx`).
+async fn owned(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    connector_id: Uuid,
+    worker_id: Uuid,
+    epoch: i64,
+) -> Result<Owned> {
+    let row: Option<Owned> = sqlx::query_as(
+        "select c.org_id, c.app_id, c.collections from connectors c
+         join workers w on w.worker_id = c.assigned_worker_id
+         where c.connector_id = $1 and c.assigned_worker_id = $2 and c.assignment_epoch = $3
+           and c.desired_state = 'running' and w.state in ('live', 'draining')
+         for share of c",
+    )
+    .bind(connector_id)
+    .bind(worker_id)
+    .bind(epoch)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.ok_or_else(|| stale(connector_id, epoch))
+}
+
+fn phase_name(phase: CheckpointPhase) -> &'static str {
+    match phase {
+        CheckpointPhase::InitialSync => "initial_sync",
+        CheckpointPhase::Streaming => "streaming",
+    }
+}
+
+fn write_id(write: &EdgeWrite) -> &serde_json::Value {
+    match write {
+        EdgeWrite::Upsert { id, .. } | EdgeWrite::Delete { id } => id,
+    }
+}
+
+/// Applies a batch of writes and moves the collection's checkpoint past it.
+pub async fn apply(
+    State(state): State<AppState>,
+    auth: WorkerAuth,
+    ApiPath((worker_id, connector_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(req): ApiJson<ApplyRequest>,
+) -> Result<Json<ApplyResponse>> {
+    auth.require_self(worker_id)?;
+    if req.writes.len() > MAX_WRITES_PER_APPLY {
+        return Err(ApiError::bad_field(
+            "too_many_writes",
+            "/writes",
+            format!("at most {MAX_WRITES_PER_APPLY} writes per batch"),
+        ));
+    }
+    let mut tx = state.pool.begin().await?;
+    let owned = owned(&mut tx, connector_id, worker_id, req.epoch).await?;
+    let Some(mapping) = owned.collections.0.get(&req.collection) else {
+        return Err(ApiError::bad_field(
+            "unknown_collection",
+            "/collection",
+            format!(
+                "`{}` is not a collection of this connector at this epoch",
+                req.collection
+            ),
+        ));
+    };
+    let mode = if mapping.dql_strict_mode {
+        ObjectMode::Whole
+    } else {
+        ObjectMode::Merge
+    };
+    // The edge collection has the MongoDB collection's name.
+    let collection = req.collection.as_str();
+    crate::apps::repo::lock_shared(&mut tx, owned.org_id, owned.app_id).await?;
+
+    let mut skipped = Vec::new();
+    let mut keyed = Vec::with_capacity(req.writes.len());
+    for write in &req.writes {
+        match document_key(write_id(write)) {
+            Ok(key) => keyed.push((key, write)),
+            Err(e) => skipped.push(SkippedWrite {
+                id: write_id(write).clone(),
+                code: "invalid_id".into(),
+                message: format!("the edge store cannot key this _id: {}", e.0),
+            }),
+        }
+    }
+    let mut keys: Vec<String> = keyed.iter().map(|(k, _)| k.clone()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut docs: HashMap<String, (DocState, bool)> = HashMap::with_capacity(keys.len());
+    for row in repo::lock_docs(&mut tx, owned.app_id, collection, &keys).await? {
+        let doc: DocState =
+            serde_json::from_slice(&row.state).map_err(|e| ApiError::Internal(e.into()))?;
+        docs.insert(row.doc_key, (doc, true));
+    }
+    let actor = origin(connector_id);
+    let mut stamps = Stamps {
+        state: &state,
+        actor: &actor,
+    };
+    let mut changed: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    // In order: a later write of the same document builds on the earlier one.
+    for (key, write) in keyed {
+        let (doc, _) = docs
+            .entry(key.clone())
+            .or_insert_with(|| (DocState::default(), false));
+        stamps.observe(doc);
+        let did = match write {
+            EdgeWrite::Upsert {
+                body,
+                counters,
+                types,
+                before,
+                ..
+            } => mirror_document(
+                doc,
+                MirrorWrite {
+                    body,
+                    counters,
+                    metadata: types.as_ref(),
+                    before: before.as_ref().map(|b| Before {
+                        body: &b.body,
+                        counters: &b.counters,
+                    }),
+                },
+                mode,
+                &mut stamps,
+            ),
+            EdgeWrite::Delete { .. } => mirror_delete(doc, &mut stamps),
+        };
+        if did {
+            changed.insert(key, write_id(write).clone());
+        }
+    }
+    // Encode one by one: a document the store refuses is skipped, not the batch.
+    let max_bytes = state.store_limits.max_document_bytes;
+    let mut new_rows = DocRows::default();
+    let mut old_rows = DocRows::default();
+    for (key, id) in &changed {
+        let (doc, existed) = docs.remove(key).expect("changed documents were loaded");
+        let written = Written {
+            key: key.clone(),
+            id: id.clone(),
+            state: doc,
+            was_new: !existed,
+        };
+        match encode_all(std::iter::once(&written), max_bytes) {
+            Ok(rows) if existed => old_rows.extend_from(&rows),
+            Ok(rows) => new_rows.extend_from(&rows),
+            Err(e) => skipped.push(SkippedWrite {
+                id: id.clone(),
+                code: e.code().to_owned(),
+                message: e.to_string(),
+            }),
+        }
+    }
+    if !new_rows.is_empty() {
+        let inserted = repo::insert_new(&mut tx, owned.app_id, collection, &new_rows).await?;
+        if inserted.len() != new_rows.len() {
+            // A device created one of these documents since they were locked: the worker
+            // retries the batch (it then finds them and merges).
+            return Err(ApiError::other(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "concurrent_insert",
+                "a document of the batch was created concurrently; retry the batch",
+            ));
+        }
+    }
+    if !old_rows.is_empty() {
+        repo::update_docs(&mut tx, owned.app_id, collection, &old_rows).await?;
+    }
+    let changed_count = new_rows.len() + old_rows.len();
+    if changed_count > 0 {
+        let keys: Vec<String> = new_rows
+            .keys
+            .iter()
+            .chain(&old_rows.keys)
+            .cloned()
+            .collect();
+        let values: Vec<Option<Vec<u8>>> =
+            new_rows.values.into_iter().chain(old_rows.values).collect();
+        repo::record_changes(
+            &mut tx,
+            owned.app_id,
+            collection,
+            &keys,
+            &values,
+            Some(&actor),
+            &actor,
+        )
+        .await?;
+    }
+    save_checkpoint(
+        &mut tx,
+        connector_id,
+        req.epoch,
+        collection,
+        &req.checkpoint,
+    )
+    .await?;
+    tx.commit().await?;
+    if changed_count > 0 {
+        state.store_notifications.changed(owned.app_id);
+    }
+    Ok(Json(ApplyResponse {
+        changed: changed_count,
+        skipped,
+    }))
+}
+
+async fn save_checkpoint(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    connector_id: Uuid,
+    epoch: i64,
+    collection: &str,
+    cp: &CollectionCheckpoint,
+) -> Result<()> {
+    sqlx::query(
+        "insert into connector_checkpoints
+             (connector_id, collection, epoch, phase, resume_token, scan_after, copied, estimated_total)
+         values ($1, $2, $3, $4, $5, $6, $7, $8)
+         on conflict (connector_id, collection) do update set
+             epoch = excluded.epoch, phase = excluded.phase, resume_token = excluded.resume_token,
+             scan_after = excluded.scan_after, copied = excluded.copied,
+             estimated_total = excluded.estimated_total, updated_at = now()",
+    )
+    .bind(connector_id)
+    .bind(collection)
+    .bind(epoch)
+    .bind(phase_name(cp.phase))
+    .bind(&cp.resume_token)
+    .bind(&cp.scan_after)
+    .bind(i64::try_from(cp.copied).unwrap_or(i64::MAX))
+    .bind(cp.estimated_total.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct EpochParam {
+    epoch: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct CheckpointRow {
+    collection: String,
+    phase: String,
+    resume_token: Option<serde_json::Value>,
+    scan_after: Option<serde_json::Value>,
+    copied: i64,
+    estimated_total: Option<i64>,
+}
+
+/// The checkpoints of the connector's collections (for its owner at `epoch`): where a new run
+/// resumes. Collections no longer in the spec are left out.
+pub async fn checkpoints(
+    State(state): State<AppState>,
+    auth: WorkerAuth,
+    ApiPath((worker_id, connector_id)): ApiPath<(Uuid, Uuid)>,
+    ApiQuery(EpochParam { epoch }): ApiQuery<EpochParam>,
+) -> Result<Json<BTreeMap<String, CollectionCheckpoint>>> {
+    auth.require_self(worker_id)?;
+    let mut tx = state.pool.begin().await?;
+    let owned = owned(&mut tx, connector_id, worker_id, epoch).await?;
+    let rows: Vec<CheckpointRow> = sqlx::query_as(
+        "select collection, phase, resume_token, scan_after, copied, estimated_total
+         from connector_checkpoints where connector_id = $1",
+    )
+    .bind(connector_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Json(
+        rows.into_iter()
+            .filter(|r| owned.collections.0.contains_key(&r.collection))
+            .map(|r| {
+                let phase = if r.phase == "initial_sync" {
+                    CheckpointPhase::InitialSync
+                } else {
+                    CheckpointPhase::Streaming
+                };
+                (
+                    r.collection,
+                    CollectionCheckpoint {
+                        phase,
+                        resume_token: r.resume_token,
+                        scan_after: r.scan_after,
+                        copied: u64::try_from(r.copied).unwrap_or(0),
+                        estimated_total: r.estimated_total.and_then(|n| u64::try_from(n).ok()),
+                    },
+                )
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,396 @@
+//! The sync engine's way into the edge store (`.../apply`, `.../checkpoints`): mapped MongoDB
+//! documents and the checkpoint after them in one transaction, fenced by the epoch, through the
+//! real api and the real Postgres edge store. (The pipelines that call it run on the next
+//! issue's supervisors; here a registered worker's client calls it directly.)
+
+use crate::fleet::WORKER_TOKEN;
+use crate::helpers::{PASSWORD, TestApp, id_of};
+use edgebridge_domain::fleet::RegisterRequest;
+use edgebridge_domain::fleet::{ApplyRequest, CheckpointPhase, CollectionCheckpoint, EdgeWrite};
+use edgebridge_worker::client::{ApiClient, ClientError};
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+struct Setup {
+    app: TestApp,
+    client: ApiClient,
+    connector: Uuid,
+    epoch: i64,
+}
+
+async fn setup(pool: PgPool, max_document_bytes: usize) -> Setup {
+    let app = TestApp::spawn_with(pool, |c| {
+        c.fleet.worker_token = Some(SecretString::from(WORKER_TOKEN));
+        c.store_limits.max_document_bytes = max_document_bytes;
+    })
+    .await;
+    let connector = id_of(
+        &app.create_connector(&json!({
+            "name": "shop",
+            "connectionString": format!("mongodb://appuser:{PASSWORD}@db.example.com/"),
+            "database": "shop",
+            "collections": {"orders": {"fields": ["_id"]}},
+        }))
+        .await,
+    );
+    let client = ApiClient::new(
+        &app.address,
+        SecretString::from(WORKER_TOKEN),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    client
+        .register(&RegisterRequest {
+            name: "w1".into(),
+            capacity: 100,
+            version: "test".into(),
+        })
+        .await
+        .unwrap();
+    edgebridge_api::scheduler::tick(&app.pool, &Default::default())
+        .await
+        .unwrap();
+    let (epoch,): (i64,) =
+        sqlx::query_as("select assignment_epoch from connectors where connector_id = $1")
+            .bind(connector)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    Setup {
+        app,
+        client,
+        connector,
+        epoch,
+    }
+}
+
+fn upsert(id: &str, body: Value) -> EdgeWrite {
+    let mut body = body.as_object().unwrap().clone();
+    body.insert("_id".into(), json!(id));
+    EdgeWrite::Upsert {
+        id: json!(id),
+        body,
+        counters: Vec::new(),
+        types: None,
+        before: None,
+    }
+}
+
+/// An update event: the pre-image says what MongoDB had before.
+fn update(id: &str, before: Value, after: Value) -> EdgeWrite {
+    let EdgeWrite::Upsert { id, body, .. } = upsert(id, after) else {
+        unreachable!()
+    };
+    let EdgeWrite::Upsert { body: before, .. } = upsert(id.as_str().unwrap(), before) else {
+        unreachable!()
+    };
+    EdgeWrite::Upsert {
+        id,
+        body,
+        counters: Vec::new(),
+        types: None,
+        before: Some(Box::new(edgebridge_domain::fleet::PreImage {
+            body: before,
+            counters: Vec::new(),
+        })),
+    }
+}
+
+fn checkpoint(token: i64, copied: u64) -> CollectionCheckpoint {
+    CollectionCheckpoint {
+        phase: CheckpointPhase::Streaming,
+        resume_token: Some(json!({"_data": format!("{token:08}")})),
+        scan_after: None,
+        copied,
+        estimated_total: None,
+    }
+}
+
+impl Setup {
+    fn request(&self, epoch: i64, writes: Vec<EdgeWrite>, token: i64) -> ApplyRequest {
+        ApplyRequest {
+            epoch,
+            collection: "orders".into(),
+            writes,
+            checkpoint: checkpoint(token, 0),
+        }
+    }
+
+    async fn docs(&self) -> Vec<Value> {
+        let res = self
+            .app
+            .post(
+                &format!("/v1/apps/{}/store/execute", self.app.app_id),
+                &self.app.owner_key,
+                &json!({"statement": "SELECT * FROM orders ORDER BY _id"}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let body: Value = res.json().await.unwrap();
+        body["items"].as_array().unwrap().clone()
+    }
+
+    /// The feed's changes, once `n` are readable.
+    async fn changes(&self, n: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let page: Value = self
+                .app
+                .get(
+                    &format!("/v1/apps/{}/store/changes?limit=1000", self.app.app_id),
+                    &self.app.owner_key,
+                )
+                .await
+                .json()
+                .await
+                .unwrap();
+            let changes = page["changes"].as_array().unwrap().clone();
+            if changes.len() >= n {
+                return changes;
+            }
+            assert!(Instant::now() < deadline, "feed stuck at {page}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+#[sqlx::test(migrations = false)]
+async fn mapped_documents_land_in_the_edge_store_with_their_checkpoint_once(pool: PgPool) {
+    let s = setup(pool, 256 * 1024).await;
+    let writes = vec![
+        upsert(
+            "a",
+            json!({"item": "pen", "qty": 1, "addr": {"city": "Oslo", "zip": "0150"}}),
+        ),
+        upsert("b", json!({"item": "ink"})),
+        upsert("c", json!({"item": "pad"})),
+    ];
+    let done = s
+        .client
+        .apply(s.connector, &s.request(s.epoch, writes.clone(), 1))
+        .await
+        .unwrap();
+    assert_eq!((done.changed, done.skipped.len()), (3, 0));
+    let docs = s.docs().await;
+    assert_eq!(docs.len(), 3);
+    assert_eq!(
+        docs[0],
+        json!({"_id": "a", "item": "pen", "qty": 1, "addr": {"city": "Oslo", "zip": "0150"}})
+    );
+    // The feed marks them as the connector's own writes (its write-back skips them).
+    let changes = s.changes(3).await;
+    let origin = format!("connector:{}", s.connector);
+    assert!(
+        changes.iter().all(|c| c["origin"] == origin.as_str()),
+        "{changes:?}"
+    );
+
+    // Redelivered (a restart after the write, before the checkpoint): nothing changes.
+    let again = s
+        .client
+        .apply(s.connector, &s.request(s.epoch, writes, 2))
+        .await
+        .unwrap();
+    assert_eq!(again.changed, 0);
+
+    // An update that removes a nested member and a field, and a delete.
+    let done = s
+        .client
+        .apply(
+            s.connector,
+            &s.request(
+                s.epoch,
+                vec![
+                    upsert("a", json!({"item": "pen", "addr": {"city": "Bergen"}})),
+                    EdgeWrite::Delete { id: json!("b") },
+                    EdgeWrite::Delete { id: json!("zz") },
+                ],
+                3,
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        done.changed, 2,
+        "deleting a document the edge never had changes nothing"
+    );
+    let docs = s.docs().await;
+    assert_eq!(
+        docs,
+        vec![
+            json!({"_id": "a", "item": "pen", "addr": {"city": "Bergen"}}),
+            json!({"_id": "c", "item": "pad"}),
+        ]
+    );
+    let changes = s.changes(5).await;
+    assert_eq!(
+        changes.len(),
+        5,
+        "the redelivered batch recorded nothing: {changes:?}"
+    );
+
+    // The checkpoint is the last batch's.
+    let checkpoints = s.client.checkpoints(s.connector, s.epoch).await.unwrap();
+    assert_eq!(checkpoints["orders"], checkpoint(3, 0));
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_device_edit_of_another_field_survives_a_connector_write(pool: PgPool) {
+    let s = setup(pool, 256 * 1024).await;
+    s.client
+        .apply(
+            s.connector,
+            &s.request(
+                s.epoch,
+                vec![upsert("a", json!({"title": "t", "done": false}))],
+                1,
+            ),
+        )
+        .await
+        .unwrap();
+    let res = s
+        .app
+        .post(
+            &format!("/v1/apps/{}/store/execute", s.app.app_id),
+            &s.app.owner_key,
+            &json!({"statement": "UPDATE orders SET title = 'edited' WHERE _id = 'a'"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // MongoDB updates `done`; its post-image still has the old `title`. With the pre-image,
+    // only `done` is written and the device's edit stays (it reaches MongoDB by write-back).
+    s.client
+        .apply(
+            s.connector,
+            &s.request(
+                s.epoch,
+                vec![update(
+                    "a",
+                    json!({"title": "t", "done": false}),
+                    json!({"title": "t", "done": true}),
+                )],
+                2,
+            ),
+        )
+        .await
+        .unwrap();
+    let docs = s.docs().await;
+    assert_eq!(docs[0]["done"], true);
+    assert_eq!(docs[0]["title"], "edited");
+    // A replace (no pre-image) states the whole document: MongoDB's title comes through.
+    s.client
+        .apply(
+            s.connector,
+            &s.request(
+                s.epoch,
+                vec![upsert("a", json!({"title": "t", "done": true}))],
+                3,
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.docs().await[0]["title"], "t");
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_stale_epoch_writes_nothing_and_moves_no_checkpoint(pool: PgPool) {
+    let s = setup(pool, 256 * 1024).await;
+    s.client
+        .apply(
+            s.connector,
+            &s.request(s.epoch, vec![upsert("a", json!({"v": 1}))], 1),
+        )
+        .await
+        .unwrap();
+    // Restarted: a new epoch; the old run's batch is refused whole.
+    let res = s
+        .app
+        .post(
+            &format!(
+                "{}/restart",
+                s.app.connector_path(s.app.app_id, s.connector)
+            ),
+            &s.app.owner_key,
+            &json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    let refused = s
+        .client
+        .apply(
+            s.connector,
+            &s.request(
+                s.epoch,
+                vec![upsert("a", json!({"v": 2})), upsert("b", json!({}))],
+                9,
+            ),
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(ClientError::Fenced(_))),
+        "{:?}",
+        refused.err()
+    );
+    assert!(matches!(
+        s.client.checkpoints(s.connector, s.epoch).await,
+        Err(ClientError::Fenced(_))
+    ));
+    let docs = s.docs().await;
+    assert_eq!(docs, vec![json!({"_id": "a", "v": 1})]);
+    // The new run resumes from the old run's last checkpoint.
+    let resumed = s
+        .client
+        .checkpoints(s.connector, s.epoch + 1)
+        .await
+        .unwrap();
+    assert_eq!(resumed["orders"], checkpoint(1, 0));
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_document_the_store_refuses_is_skipped_not_the_batch(pool: PgPool) {
+    let s = setup(pool, 1024).await;
+    let big = "x".repeat(2000);
+    let done = s
+        .client
+        .apply(
+            s.connector,
+            &s.request(
+                s.epoch,
+                vec![
+                    upsert("ok", json!({"v": 1})),
+                    upsert("big", json!({"v": big})),
+                    EdgeWrite::Upsert {
+                        id: json!([1, 2]),
+                        body: json!({"_id": [1, 2]}).as_object().unwrap().clone(),
+                        counters: Vec::new(),
+                        types: None,
+                        before: None,
+                    },
+                ],
+                1,
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(done.changed, 1);
+    let codes: Vec<&str> = done.skipped.iter().map(|w| w.code.as_str()).collect();
+    assert_eq!(codes, vec!["invalid_id", "document_too_large"]);
+    assert_eq!(s.docs().await, vec![json!({"_id": "ok", "v": 1})]);
+    let checkpoints = s.client.checkpoints(s.connector, s.epoch).await.unwrap();
+    assert_eq!(
+        checkpoints["orders"],
+        checkpoint(1, 0),
+        "the checkpoint moves past them"
+    );
+    // A collection the connector does not sync is refused.
+    let mut other = s.request(s.epoch, vec![], 2);
+    other.collection = "users".into();
+    assert!(matches!(
+        s.client.apply(s.connector, &other).await,
+        Err(ClientError::Refused(m)) if m.contains("unknown_collection")
+    ));
+}
