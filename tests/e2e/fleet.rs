@@ -26,10 +26,10 @@ pub const WORKER_TOKEN: &str = "worker-token-for-tests-0123456789";
 pub const OPERATOR_TOKEN: &str = "operator-token-for-tests-0123456789";
 const HOST: &str = "cluster0.example.net";
 
-struct Fleet {
-    app: TestApp,
-    sim: Simulator,
-    scheduler: SchedulerConfig,
+pub struct Fleet {
+    pub app: TestApp,
+    pub sim: Simulator,
+    pub scheduler: SchedulerConfig,
 }
 
 /// A cluster at `HOST` with `orders` ready to sync and `tasks` without pre- and post-images.
@@ -47,11 +47,14 @@ fn cluster() -> Simulator {
 }
 
 impl Fleet {
-    async fn new(pool: PgPool) -> Self {
+    pub async fn new(pool: PgPool) -> Self {
         Self::with(pool, |_| {}).await
     }
 
-    async fn with(pool: PgPool, configure: impl FnOnce(&mut edgebridge_api::ApiConfig)) -> Self {
+    pub async fn with(
+        pool: PgPool,
+        configure: impl FnOnce(&mut edgebridge_api::ApiConfig),
+    ) -> Self {
         let sim = cluster();
         let connector = sim.connector();
         let app = TestApp::spawn_with(pool, move |config| {
@@ -68,7 +71,7 @@ impl Fleet {
         }
     }
 
-    fn worker_config(&self, name: &str, capacity: u32) -> WorkerConfig {
+    pub fn worker_config(&self, name: &str, capacity: u32) -> WorkerConfig {
         WorkerConfig {
             api_url: self.app.address.clone(),
             worker_token: SecretString::from(WORKER_TOKEN),
@@ -85,24 +88,25 @@ impl Fleet {
                 failed_pings: 3,
                 retry_min: Duration::from_secs(3600),
                 retry_max: Duration::from_secs(3600),
+                ..Default::default()
             },
         }
     }
 
-    async fn worker(&self, name: &str, capacity: u32) -> Worker {
+    pub async fn worker(&self, name: &str, capacity: u32) -> Worker {
         Worker::register(self.worker_config(name, capacity))
             .await
             .expect("the worker registers")
     }
 
-    async fn tick(&self) -> scheduler::TickReport {
+    pub async fn tick(&self) -> scheduler::TickReport {
         scheduler::tick(&self.app.pool, &self.scheduler)
             .await
             .unwrap()
     }
 
     /// A connector on `orders` (ready: its checks pass) or `tasks` (images off: they fail).
-    async fn connector(&self, name: &str, collection: &str) -> Uuid {
+    pub async fn connector(&self, name: &str, collection: &str) -> Uuid {
         let spec = json!({
             "name": name,
             "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@{HOST}/"),
@@ -112,7 +116,7 @@ impl Fleet {
         id_of(&self.app.create_connector(&spec).await)
     }
 
-    async fn status(&self, id: Uuid) -> Value {
+    pub async fn status(&self, id: Uuid) -> Value {
         let res = self
             .app
             .get(
@@ -124,7 +128,7 @@ impl Fleet {
         res.json().await.unwrap()
     }
 
-    async fn epoch(&self, id: Uuid) -> i64 {
+    pub async fn epoch(&self, id: Uuid) -> i64 {
         let (epoch,): (i64,) =
             sqlx::query_as("select assignment_epoch from connectors where connector_id = $1")
                 .bind(id)
@@ -134,7 +138,7 @@ impl Fleet {
         epoch
     }
 
-    async fn assigned(&self, id: Uuid) -> Option<Uuid> {
+    pub async fn assigned(&self, id: Uuid) -> Option<Uuid> {
         let (w,): (Option<Uuid>,) =
             sqlx::query_as("select assigned_worker_id from connectors where connector_id = $1")
                 .bind(id)
@@ -145,7 +149,7 @@ impl Fleet {
     }
 
     /// Makes a worker's last heartbeat older than the lease TTL.
-    async fn silence(&self, worker: Uuid) {
+    pub async fn silence(&self, worker: Uuid) {
         sqlx::query(
             "update workers set last_heartbeat_at = now() - interval '1 hour',
                  lease_expires_at = now() - interval '1 second'
@@ -157,7 +161,7 @@ impl Fleet {
         .unwrap();
     }
 
-    async fn operator(&self, method: Method, path: &str) -> reqwest::Response {
+    pub async fn operator(&self, method: Method, path: &str) -> reqwest::Response {
         self.app
             .request(method, path, OPERATOR_TOKEN)
             .send()
@@ -166,7 +170,7 @@ impl Fleet {
     }
 }
 
-async fn step(worker: &mut Worker) -> edgebridge_worker::StepReport {
+pub async fn step(worker: &mut Worker) -> edgebridge_worker::StepReport {
     let report = worker.step().await.expect("heartbeat");
     worker.settle().await;
     report
@@ -200,7 +204,8 @@ async fn workers_run_their_assigned_connectors_and_users_see_it(pool: PgPool) {
         let status = fleet.status(id).await;
         assert_eq!(status["status"], "running", "{status}");
         assert_eq!(status["health"]["state"], "green");
-        assert_eq!(status["collectionStatus"]["orders"]["phase"], "ready");
+        let phase = &status["collectionStatus"]["orders"]["phase"];
+        assert!(phase == "ready" || phase == "streaming", "{status}");
         assert_eq!(status["counters"]["preflightRuns"], 1);
         let name = status["assignedWorker"]["name"].as_str().unwrap();
         assert!(name == "w1" || name == "w2");

@@ -10,6 +10,7 @@ mod http;
 mod keys;
 mod mongo_checks;
 mod openapi;
+mod pipeline;
 mod scheduler;
 mod store;
 mod sync_apply;

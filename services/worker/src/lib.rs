@@ -14,6 +14,7 @@
 //! `step` directly.
 
 pub mod client;
+pub mod pipeline;
 pub mod supervisor;
 
 use client::{ApiClient, ClientError};

@@ -6,6 +6,7 @@
 //! (409): the connector belongs to someone else now.
 
 use crate::client::{ApiClient, ClientError};
+use crate::pipeline::{Pipeline, PipelineError, PipelineSettings, SharedProgress};
 use backon::BackoffBuilder;
 use chrono::Utc;
 use edgebridge_domain::MongoUri;
@@ -33,6 +34,9 @@ pub struct SupervisorSettings {
     /// First and longest wait before retrying a failed start.
     pub retry_min: Duration,
     pub retry_max: Duration,
+    /// Shortest time between two reports while the pipelines make progress.
+    pub report_interval: Duration,
+    pub pipeline: PipelineSettings,
 }
 
 impl Default for SupervisorSettings {
@@ -42,6 +46,8 @@ impl Default for SupervisorSettings {
             failed_pings: 3,
             retry_min: Duration::from_secs(5),
             retry_max: Duration::from_secs(300),
+            report_interval: Duration::from_secs(2),
+            pipeline: PipelineSettings::default(),
         }
     }
 }
@@ -461,7 +467,7 @@ async fn attempt(
         )
         .await?;
     settled(&ctx.progress);
-    watch_cluster(ctx, reporter, port.as_ref()).await
+    watch_cluster(ctx, spec, reporter, port).await
 }
 
 const REMEDY_UNREACHABLE: &str = "Check that the cluster is up and that its network access list admits Edgebridge's workers; the connector retries by itself.";
@@ -489,66 +495,165 @@ async fn fail(
         .await
 }
 
-/// While running: ping every `health_interval` and report (the report doubles as the
-/// supervisor's sign of life). A few failed pings in a row fail the connector.
+/// While running: the collections' pipelines run; the cluster is pinged every
+/// `health_interval`; a report goes out every `report_interval` when the pipelines moved on (and
+/// every `health_interval` regardless: the supervisor's sign of life). A few failed pings in a
+/// row, or a pipeline failure, fail the connector (it restarts from the checkpoints after a
+/// backoff); a collection that cannot be synced at all is shown failed while the others run.
 async fn watch_cluster(
     ctx: &Context,
+    spec: &ConnectorAssignmentSpec,
     reporter: &mut Reporter,
-    port: &dyn MongoPort,
+    port: Arc<dyn MongoPort>,
 ) -> Result<Outcome, Stop> {
-    let mut failures = 0u32;
-    loop {
-        pause(&ctx.cancel, ctx.settings.health_interval).await?;
-        let ping = port.ping().await;
-        let mut events = Vec::new();
-        match ping {
-            Ok(()) => {
-                if failures > 0 {
-                    events.push(event(
-                        EventLevel::Info,
-                        "cluster_reachable_again",
-                        format!("The cluster answers again after {failures} failed ping(s)."),
-                        json!({}),
-                    ));
-                }
-                failures = 0;
-            }
-            Err(e) => {
-                failures += 1;
-                reporter.bump("pingFailures");
-                if failures >= ctx.settings.failed_pings {
-                    fail(
-                        reporter,
-                        "cluster_unreachable",
-                        format!("The cluster stopped answering: {e}"),
-                        REMEDY_UNREACHABLE,
-                    )
-                    .await?;
-                    return Ok(Outcome::Healthy);
-                }
-                reporter.last_error = Some(ReportedError {
-                    code: "cluster_ping_failed".into(),
-                    message: format!("A ping to the cluster failed: {e}"),
-                    remediation: "None needed if it passes; the connector fails and retries after repeated failures.".into(),
-                    at: Utc::now(),
-                });
-                events.push(event(
-                    EventLevel::Warn,
-                    "cluster_ping_failed",
-                    format!(
-                        "Ping {failures} of {} failed: {e}",
-                        ctx.settings.failed_pings
-                    ),
-                    json!({"class": format!("{:?}", e.kind.class())}),
-                ));
-            }
-        }
-        reporter
-            .send(
-                LifecycleState::Running,
-                reporter.phases(CollectionPhase::Ready),
-                events,
+    let checkpoints = match ctx.client.checkpoints(spec.connector_id, spec.epoch).await {
+        Ok(c) => c,
+        Err(ClientError::Fenced(_) | ClientError::Expired(_)) => return Err(Stop::Fenced),
+        Err(e) => {
+            fail(
+                reporter,
+                "edge_store_unavailable",
+                format!("The connector's checkpoints could not be read: {e}"),
+                "None needed if it passes: the connector retries by itself.",
             )
             .await?;
+            return Ok(Outcome::Failed);
+        }
+    };
+    let progress: SharedProgress = Default::default();
+    let mut pipelines = tokio::task::JoinSet::new();
+    for (name, mapping) in &spec.collections {
+        let pipeline = Pipeline {
+            client: ctx.client.clone(),
+            connector_id: spec.connector_id,
+            epoch: spec.epoch,
+            port: port.clone(),
+            database: spec.database.clone(),
+            collection: name.clone(),
+            mapping: mapping.clone(),
+            settings: ctx.settings.pipeline.clone(),
+            progress: progress.clone(),
+        };
+        let checkpoint = checkpoints.get(name).cloned();
+        let name = name.clone();
+        pipelines.spawn(async move { (name, pipeline.run(checkpoint).await) });
+    }
+    let mut failed: BTreeMap<String, String> = BTreeMap::new();
+    let mut failures = 0u32;
+    let tick = ctx
+        .settings
+        .report_interval
+        .min(ctx.settings.health_interval);
+    let mut last_ping = tokio::time::Instant::now();
+    let mut last_report = tokio::time::Instant::now();
+    let mut reported = String::new();
+    loop {
+        let mut events = Vec::new();
+        tokio::select! {
+            _ = tokio::time::sleep(tick) => {}
+            ended = pipelines.join_next(), if !pipelines.is_empty() => {
+                let Some(ended) = ended else { continue };
+                let (name, result) = match ended {
+                    Ok(r) => r,
+                    Err(e) => {
+                        fail(reporter, "pipeline_crashed", format!("A pipeline stopped unexpectedly: {e}"), "None needed: the connector restarts it; report it if it recurs.").await?;
+                        return Ok(Outcome::Healthy);
+                    }
+                };
+                match result {
+                    Err(PipelineError::Fenced) => return Err(Stop::Fenced),
+                    Err(PipelineError::Failed { code: "filter_not_supported", message, remediation }) => {
+                        failed.insert(name.clone(), "filter_not_supported".into());
+                        reporter.last_error = Some(ReportedError { code: "filter_not_supported".into(), message: message.clone(), remediation: remediation.into(), at: Utc::now() });
+                        events.push(event(EventLevel::Error, "filter_not_supported", message, json!({"collection": name})));
+                    }
+                    Err(PipelineError::Failed { code, message, remediation }) => {
+                        fail(reporter, code, format!("Collection {name}: {message}"), remediation).await?;
+                        return Ok(Outcome::Healthy);
+                    }
+                    Ok(()) => {}
+                }
+            }
+        }
+        if last_ping.elapsed() >= ctx.settings.health_interval {
+            last_ping = tokio::time::Instant::now();
+            match port.ping().await {
+                Ok(()) => {
+                    if failures > 0 {
+                        events.push(event(
+                            EventLevel::Info,
+                            "cluster_reachable_again",
+                            format!("The cluster answers again after {failures} failed ping(s)."),
+                            json!({}),
+                        ));
+                    }
+                    failures = 0;
+                }
+                Err(e) => {
+                    failures += 1;
+                    reporter.bump("pingFailures");
+                    if failures >= ctx.settings.failed_pings {
+                        fail(
+                            reporter,
+                            "cluster_unreachable",
+                            format!("The cluster stopped answering: {e}"),
+                            REMEDY_UNREACHABLE,
+                        )
+                        .await?;
+                        return Ok(Outcome::Healthy);
+                    }
+                    reporter.last_error = Some(ReportedError {
+                        code: "cluster_ping_failed".into(),
+                        message: format!("A ping to the cluster failed: {e}"),
+                        remediation: "None needed if it passes; the connector fails and retries after repeated failures.".into(),
+                        at: Utc::now(),
+                    });
+                    events.push(event(
+                        EventLevel::Warn,
+                        "cluster_ping_failed",
+                        format!(
+                            "Ping {failures} of {} failed: {e}",
+                            ctx.settings.failed_pings
+                        ),
+                        json!({"class": format!("{:?}", e.kind.class())}),
+                    ));
+                }
+            }
+        }
+        // What the pipelines did since the last report.
+        let mut phases = reporter.phases(CollectionPhase::Ready);
+        let (mut copied, mut applied, mut skipped) = (0u64, 0u64, 0u64);
+        if let Ok(mut all) = progress.lock() {
+            for (name, p) in all.iter_mut() {
+                if let Some(phase) = p.phase
+                    && let Some(entry) = phases.get_mut(name)
+                {
+                    entry.phase = phase;
+                }
+                copied += p.copied;
+                applied += p.applied;
+                skipped += p.skipped;
+                events.append(&mut p.events);
+            }
+        }
+        for (name, code) in &failed {
+            if let Some(entry) = phases.get_mut(name) {
+                entry.phase = CollectionPhase::Failed;
+                entry.code = Some(code.clone());
+            }
+        }
+        reporter.counters.insert("documentsCopied".into(), copied);
+        reporter.counters.insert("changesApplied".into(), applied);
+        reporter.counters.insert("documentsSkipped".into(), skipped);
+        let state = format!("{phases:?}{copied}/{applied}/{skipped}");
+        let due = last_report.elapsed() >= ctx.settings.health_interval;
+        if state != reported || !events.is_empty() || due {
+            events.truncate(edgebridge_domain::fleet::MAX_EVENTS_PER_REPORT);
+            reporter
+                .send(LifecycleState::Running, phases, events)
+                .await?;
+            reported = state;
+            last_report = tokio::time::Instant::now();
+        }
     }
 }

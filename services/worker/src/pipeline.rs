@@ -1,0 +1,474 @@
+//! One collection's MongoDB -> edge pipeline (DESIGN §4): initial sync when asked, then the
+//! change stream, each batch applied to the edge store together with the checkpoint after it
+//! (one fenced transaction in the api), so a restart or a move resumes exactly after what was
+//! applied. Applying a document state twice is harmless, which is what makes the overlap
+//! between the scan and the stream (and any redelivery) safe.
+//!
+//! Not here yet: the per-collection `filter` (a collection with one is reported failed, never
+//! synced unfiltered), the edge -> MongoDB write-back, `onHistoryLost: resync`.
+
+use crate::client::{ApiClient, ClientError};
+use bson::{Bson, Document};
+use edgebridge_domain::CollectionMapping;
+use edgebridge_domain::fleet::{
+    ApplyRequest, CheckpointPhase, CollectionCheckpoint, CollectionPhase, EdgeWrite, PreImage,
+    ReportedEvent,
+};
+use edgebridge_mongo::error::{ErrorClass, ErrorKind, PortError};
+use edgebridge_mongo::mapping::{EdgeDocument, MappingConfig, Rejected, edge_id, to_edge};
+use edgebridge_mongo::port::{ChangeEvent, MongoPort, OperationType, ResumeToken, StreamStart};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// How pipelines pace themselves.
+#[derive(Debug, Clone)]
+pub struct PipelineSettings {
+    /// Documents per scan batch (and per apply).
+    pub scan_batch: u32,
+    /// Most documents copied per second by an initial sync; 0: no limit.
+    pub scan_rate: u32,
+    /// Most change events per applied batch.
+    pub stream_batch: usize,
+    /// Longest an event waits for its batch to fill.
+    pub stream_linger: Duration,
+    /// Pause after an empty answer of the change stream.
+    pub idle_pause: Duration,
+    /// How often an idle stream's advanced token is checkpointed.
+    pub idle_checkpoint: Duration,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        PipelineSettings {
+            scan_batch: 1000,
+            scan_rate: 0,
+            stream_batch: 1000,
+            stream_linger: Duration::from_millis(20),
+            idle_pause: Duration::from_millis(100),
+            idle_checkpoint: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What a pipeline shows in its connector's reports.
+#[derive(Debug, Clone, Default)]
+pub struct CollectionProgress {
+    pub phase: Option<CollectionPhase>,
+    pub copied: u64,
+    pub estimated_total: Option<u64>,
+    pub applied: u64,
+    pub skipped: u64,
+    /// Diagnostics for the next report.
+    pub events: Vec<ReportedEvent>,
+}
+
+pub type SharedProgress = Arc<Mutex<BTreeMap<String, CollectionProgress>>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The api refused the epoch: the connector is someone else's now.
+    #[error("fenced")]
+    Fenced,
+    #[error("{code}: {message}")]
+    Failed {
+        code: &'static str,
+        message: String,
+        remediation: &'static str,
+    },
+}
+
+impl From<PortError> for PipelineError {
+    fn from(e: PortError) -> Self {
+        let (code, remediation) = match e.kind {
+            ErrorKind::HistoryLost => (
+                "resume_point_lost",
+                "The change stream's resume point has rolled off the oplog: enlarge the oplog, then resync the collection (its data is re-copied).",
+            ),
+            ErrorKind::Unauthorized | ErrorKind::Authentication => (
+                "not_authorized",
+                "Grant the connector's database user find and changeStream on the collection.",
+            ),
+            _ if e.class() == ErrorClass::Transient => (
+                "mongodb_unavailable",
+                "None needed if it passes: the connector retries by itself.",
+            ),
+            _ => (
+                "mongodb_error",
+                "Check the error; the connector retries by itself.",
+            ),
+        };
+        PipelineError::Failed {
+            code,
+            message: e.to_string(),
+            remediation,
+        }
+    }
+}
+
+impl From<ClientError> for PipelineError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::Fenced(_) | ClientError::Expired(_) => PipelineError::Fenced,
+            other => PipelineError::Failed {
+                code: "edge_store_unavailable",
+                message: other.to_string(),
+                remediation: "None needed if it passes: the connector retries by itself.",
+            },
+        }
+    }
+}
+
+pub struct Pipeline {
+    pub client: ApiClient,
+    pub connector_id: Uuid,
+    pub epoch: i64,
+    pub port: Arc<dyn MongoPort>,
+    pub database: String,
+    pub collection: String,
+    pub mapping: CollectionMapping,
+    pub settings: PipelineSettings,
+    pub progress: SharedProgress,
+}
+
+fn event(
+    level: edgebridge_domain::fleet::EventLevel,
+    code: &str,
+    message: String,
+) -> ReportedEvent {
+    ReportedEvent {
+        level,
+        code: code.to_owned(),
+        message,
+        context: serde_json::Value::Null,
+        at: chrono::Utc::now(),
+    }
+}
+
+impl Pipeline {
+    fn update(&self, f: impl FnOnce(&mut CollectionProgress)) {
+        if let Ok(mut all) = self.progress.lock() {
+            f(all.entry(self.collection.clone()).or_default());
+        }
+    }
+
+    fn note_rejected(&self, rejected: &Rejected) {
+        let message = format!(
+            "A document of {} was not synced: {} (at `{}`)",
+            self.collection, rejected.diagnostic.message, rejected.diagnostic.path
+        );
+        self.update(|p| {
+            p.skipped += 1;
+            if p.events.len() < 20 {
+                p.events.push(event(
+                    edgebridge_domain::fleet::EventLevel::Warn,
+                    rejected.diagnostic.code,
+                    message,
+                ));
+            }
+        });
+    }
+
+    /// Applies writes and the checkpoint after them (retrying what the api could not take).
+    async fn apply(
+        &self,
+        writes: Vec<EdgeWrite>,
+        checkpoint: &CollectionCheckpoint,
+    ) -> Result<(), PipelineError> {
+        let request = ApplyRequest {
+            epoch: self.epoch,
+            collection: self.collection.clone(),
+            writes,
+            checkpoint: checkpoint.clone(),
+        };
+        let mut wait = Duration::from_millis(100);
+        let answer = loop {
+            match self.client.apply(self.connector_id, &request).await {
+                Ok(answer) => break answer,
+                Err(ClientError::Unavailable(why)) if wait < Duration::from_secs(30) => {
+                    tracing::warn!(connector_id = %self.connector_id, collection = %self.collection, %why, "apply failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait *= 2;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let skipped = answer.skipped.len() as u64;
+        let applied = answer.changed as u64;
+        let notes: Vec<ReportedEvent> = answer
+            .skipped
+            .iter()
+            .take(20)
+            .map(|w| {
+                event(
+                    edgebridge_domain::fleet::EventLevel::Warn,
+                    &w.code,
+                    format!(
+                        "The edge store refused the document {}: {}",
+                        w.id, w.message
+                    ),
+                )
+            })
+            .collect();
+        self.update(|p| {
+            p.applied += applied;
+            p.skipped += skipped;
+            p.events.extend(notes);
+        });
+        Ok(())
+    }
+
+    /// Runs until an error; a fenced epoch or a failure ends it.
+    pub async fn run(self, checkpoint: Option<CollectionCheckpoint>) -> Result<(), PipelineError> {
+        if self.mapping.filter.is_some() {
+            return Err(PipelineError::Failed {
+                code: "filter_not_supported",
+                message: format!(
+                    "Collection {} has a filter; filtered sync is not available in this version, so it is not synced at all (never unfiltered).",
+                    self.collection
+                ),
+                remediation: "Remove the filter to sync the whole collection, or wait for filtered sync.",
+            });
+        }
+        let config = MappingConfig::from_spec(&self.mapping);
+        let mut checkpoint = match checkpoint {
+            Some(cp) => cp,
+            None => {
+                // Keep the stream's start before anything is scanned: what changes during the
+                // scan is streamed after it.
+                let stream = self
+                    .port
+                    .watch(&self.database, &self.collection, StreamStart::Now)
+                    .await?;
+                let token = stream.resume_token().map(|t| t.to_json());
+                let cp = if self.mapping.initial_sync {
+                    CollectionCheckpoint {
+                        phase: CheckpointPhase::InitialSync,
+                        resume_token: token,
+                        scan_after: None,
+                        copied: 0,
+                        estimated_total: self
+                            .port
+                            .estimated_count(&self.database, &self.collection)
+                            .await
+                            .ok(),
+                    }
+                } else {
+                    CollectionCheckpoint {
+                        phase: CheckpointPhase::Streaming,
+                        resume_token: token,
+                        scan_after: None,
+                        copied: 0,
+                        estimated_total: None,
+                    }
+                };
+                self.apply(Vec::new(), &cp).await?;
+                cp
+            }
+        };
+        if checkpoint.phase == CheckpointPhase::InitialSync {
+            self.scan(&config, &mut checkpoint).await?;
+        }
+        self.stream(&config, checkpoint).await
+    }
+
+    async fn scan(
+        &self,
+        config: &MappingConfig,
+        checkpoint: &mut CollectionCheckpoint,
+    ) -> Result<(), PipelineError> {
+        self.update(|p| {
+            p.phase = Some(CollectionPhase::InitialSync);
+            p.copied = checkpoint.copied;
+            p.estimated_total = checkpoint.estimated_total;
+        });
+        let started = Instant::now();
+        let mut copied_here = 0u64;
+        loop {
+            let after = checkpoint
+                .scan_after
+                .clone()
+                .map(|v| {
+                    Bson::try_from(v).map_err(|e| PipelineError::Failed {
+                        code: "checkpoint_unreadable",
+                        message: format!("the stored scan position cannot be read: {e}"),
+                        remediation: "Resync the collection.",
+                    })
+                })
+                .transpose()?;
+            let docs = self
+                .port
+                .scan(
+                    &self.database,
+                    &self.collection,
+                    after.as_ref(),
+                    self.settings.scan_batch,
+                )
+                .await?;
+            let Some(last) = docs.last().and_then(|d| d.get("_id")).cloned() else {
+                break;
+            };
+            let full = docs.len() as u32 == self.settings.scan_batch;
+            let mut writes = Vec::with_capacity(docs.len());
+            for doc in &docs {
+                match to_edge(doc, config) {
+                    Ok(edge) => writes.push(upsert(edge, None)),
+                    Err(rejected) => self.note_rejected(&rejected),
+                }
+            }
+            checkpoint.copied += docs.len() as u64;
+            checkpoint.scan_after = Some(last.into_canonical_extjson());
+            self.apply(writes, checkpoint).await?;
+            copied_here += docs.len() as u64;
+            let copied = checkpoint.copied;
+            self.update(|p| p.copied = copied);
+            if !full {
+                break;
+            }
+            if self.settings.scan_rate > 0 {
+                let due = Duration::from_secs_f64(
+                    copied_here as f64 / f64::from(self.settings.scan_rate),
+                );
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+        checkpoint.phase = CheckpointPhase::Streaming;
+        checkpoint.scan_after = None;
+        self.apply(Vec::new(), checkpoint).await
+    }
+
+    async fn stream(
+        &self,
+        config: &MappingConfig,
+        mut checkpoint: CollectionCheckpoint,
+    ) -> Result<(), PipelineError> {
+        let start = match checkpoint
+            .resume_token
+            .clone()
+            .and_then(ResumeToken::from_json)
+        {
+            Some(token) => StreamStart::After(token),
+            None => StreamStart::Now,
+        };
+        let mut stream = self
+            .port
+            .watch(&self.database, &self.collection, start)
+            .await?;
+        self.update(|p| p.phase = Some(CollectionPhase::Streaming));
+        let mut last_checkpoint = Instant::now();
+        loop {
+            let mut writes = Vec::new();
+            let mut idle = false;
+            let first = Instant::now();
+            while writes.len() < self.settings.stream_batch {
+                match stream.next().await? {
+                    Some(event) => {
+                        if let Some(write) = self.map_event(&event, config) {
+                            writes.push(write);
+                        }
+                    }
+                    None => {
+                        idle = true;
+                        break;
+                    }
+                }
+                if first.elapsed() >= self.settings.stream_linger {
+                    break;
+                }
+            }
+            let token = stream.resume_token().map(|t| t.to_json());
+            let moved = token != checkpoint.resume_token;
+            if !writes.is_empty()
+                || (moved && last_checkpoint.elapsed() >= self.settings.idle_checkpoint)
+            {
+                checkpoint.resume_token = token;
+                self.apply(writes, &checkpoint).await?;
+                last_checkpoint = Instant::now();
+            }
+            if idle {
+                tokio::time::sleep(self.settings.idle_pause).await;
+            }
+        }
+    }
+
+    /// The edge write of a change event; `None` for events that change nothing here (and for
+    /// documents that cannot be mapped, which are reported).
+    fn map_event(&self, change: &ChangeEvent, config: &MappingConfig) -> Option<EdgeWrite> {
+        match &change.operation {
+            OperationType::Insert | OperationType::Replace => {
+                let doc = change.full_document.as_ref()?;
+                match to_edge(doc, config) {
+                    Ok(edge) => Some(upsert(edge, None)),
+                    Err(rejected) => {
+                        self.note_rejected(&rejected);
+                        None
+                    }
+                }
+            }
+            OperationType::Update => {
+                let doc = change.full_document.as_ref()?;
+                let before = change
+                    .full_document_before_change
+                    .as_ref()
+                    .and_then(|b| to_edge(b, config).ok());
+                match to_edge(doc, config) {
+                    Ok(edge) => Some(upsert(edge, before)),
+                    Err(rejected) => {
+                        self.note_rejected(&rejected);
+                        None
+                    }
+                }
+            }
+            OperationType::Delete => {
+                // The edge id comes from the pre-image (mapped by non-`_id` fields), or from the
+                // document key when `_id` is the id.
+                let source: &Document = change
+                    .full_document_before_change
+                    .as_ref()
+                    .or(change.document_key.as_ref())?;
+                match edge_id(source, config) {
+                    Ok((id, _)) => Some(EdgeWrite::Delete { id }),
+                    Err(rejected) => {
+                        self.note_rejected(&rejected);
+                        None
+                    }
+                }
+            }
+            OperationType::Drop
+            | OperationType::Rename
+            | OperationType::DropDatabase
+            | OperationType::Invalidate => {
+                self.update(|p| {
+                    p.events.push(event(
+                        edgebridge_domain::fleet::EventLevel::Error,
+                        "collection_dropped",
+                        format!(
+                            "Collection {} was dropped or renamed in MongoDB; its stream ended.",
+                            self.collection
+                        ),
+                    ))
+                });
+                None
+            }
+            OperationType::Other(_) => None,
+        }
+    }
+}
+
+fn upsert(edge: EdgeDocument, before: Option<EdgeDocument>) -> EdgeWrite {
+    EdgeWrite::Upsert {
+        id: edge.id,
+        body: edge.body,
+        counters: edge.counters,
+        types: edge.types,
+        before: before.map(|b| {
+            Box::new(PreImage {
+                body: b.body,
+                counters: b.counters,
+            })
+        }),
+    }
+}

@@ -1,0 +1,224 @@
+//! MongoDB -> edge through the whole fleet: a worker's supervisor runs the collection's pipeline
+//! on the simulator (initial sync, then the change stream) into the real Postgres edge store,
+//! with checkpoints; a move to another worker resumes from them, nothing re-copied and nothing
+//! missed. Waits are bounded polls of what a user would see (the edge store, the status).
+
+use crate::fleet::{Fleet, step};
+use crate::helpers::PASSWORD;
+use bson::{Bson, doc};
+use edgebridge_mongo_sim::CollectionOptions;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+async fn edge_docs(fleet: &Fleet, collection: &str) -> Vec<Value> {
+    let res = fleet
+        .app
+        .post(
+            &format!("/v1/apps/{}/store/execute", fleet.app.app_id),
+            &fleet.app.owner_key,
+            &json!({"statement": format!("SELECT * FROM {collection} ORDER BY _id")}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    body["items"].as_array().unwrap().clone()
+}
+
+/// Polls until `check` holds for the edge documents (20 s at most).
+async fn until_edge(fleet: &Fleet, what: &str, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let docs = edge_docs(fleet, "products").await;
+        if check(&docs) {
+            return docs;
+        }
+        assert!(Instant::now() < deadline, "{what}: edge holds {docs:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn until_status(
+    fleet: &Fleet,
+    id: Uuid,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = fleet.status(id).await;
+        if check(&status) {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "{what}: {status}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn worker_settings(fleet: &Fleet, name: &str) -> edgebridge_worker::WorkerConfig {
+    let mut config = fleet.worker_config(name, 100);
+    config.supervisor.report_interval = Duration::from_millis(50);
+    config.supervisor.pipeline.scan_batch = 3;
+    config.supervisor.pipeline.idle_checkpoint = Duration::from_millis(100);
+    config.supervisor.pipeline.idle_pause = Duration::from_millis(20);
+    config
+}
+
+#[sqlx::test(migrations = false)]
+async fn documents_arrive_by_initial_sync_then_changes_stream_and_a_move_resumes(pool: PgPool) {
+    let fleet = Fleet::new(pool).await;
+    fleet
+        .sim
+        .create_collection("retail-demo", "products", CollectionOptions::ready());
+    for i in 1..=7 {
+        fleet
+            .sim
+            .insert(
+                "retail-demo",
+                "products",
+                doc! {"_id": format!("p{i}"), "name": format!("product {i}"), "price": i * 10},
+            )
+            .unwrap();
+    }
+    let id = {
+        let spec = json!({
+            "name": "catalog",
+            "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@cluster0.example.net/"),
+            "database": "retail-demo",
+            "collections": {"products": {"fields": ["_id"], "initialSync": true}},
+        });
+        crate::helpers::id_of(&fleet.app.create_connector(&spec).await)
+    };
+    let mut w1 = edgebridge_worker::Worker::register(worker_settings(&fleet, "w1"))
+        .await
+        .unwrap();
+    fleet.tick().await;
+    step(&mut w1).await;
+
+    // The initial sync copies all 7 (in batches of 3), then the stream takes over.
+    let docs = until_edge(&fleet, "initial sync", |d| d.len() == 7).await;
+    assert_eq!(
+        docs[0],
+        json!({"_id": "p1", "name": "product 1", "price": 10})
+    );
+    let status = until_status(&fleet, id, "streaming", |s| {
+        s["collectionStatus"]["products"]["phase"] == "streaming"
+    })
+    .await;
+    assert_eq!(status["counters"]["documentsCopied"], 7, "{status}");
+
+    // Changes in MongoDB arrive: an insert, an update, a delete.
+    fleet
+        .sim
+        .insert(
+            "retail-demo",
+            "products",
+            doc! {"_id": "p8", "name": "new", "price": 80},
+        )
+        .unwrap();
+    fleet
+        .sim
+        .update(
+            "retail-demo",
+            "products",
+            &Bson::String("p2".into()),
+            doc! {"price": 25},
+        )
+        .unwrap();
+    fleet
+        .sim
+        .delete("retail-demo", "products", &Bson::String("p3".into()))
+        .unwrap();
+    let docs = until_edge(&fleet, "streamed changes", |d| {
+        d.len() == 7 && d.iter().any(|x| x["_id"] == "p8") && d.iter().any(|x| x["price"] == 25)
+    })
+    .await;
+    assert!(docs.iter().all(|d| d["_id"] != "p3"));
+
+    // The worker dies; a change happens while no one streams; another worker resumes from the
+    // checkpoint: the change arrives, and nothing is copied again.
+    let w1_id = w1.id().unwrap();
+    w1.crash();
+    fleet
+        .sim
+        .insert(
+            "retail-demo",
+            "products",
+            doc! {"_id": "p9", "name": "while away", "price": 90},
+        )
+        .unwrap();
+    let mut w2 = edgebridge_worker::Worker::register(worker_settings(&fleet, "w2"))
+        .await
+        .unwrap();
+    fleet.silence(w1_id).await;
+    fleet.tick().await;
+    step(&mut w2).await;
+    until_edge(&fleet, "the change made while no worker ran", |d| {
+        d.iter().any(|x| x["_id"] == "p9")
+    })
+    .await;
+    let status = until_status(&fleet, id, "streaming on w2", |s| {
+        s["assignedWorker"]["name"] == "w2"
+            && s["collectionStatus"]["products"]["phase"] == "streaming"
+    })
+    .await;
+    assert_eq!(
+        status["counters"]["documentsCopied"], 0,
+        "resumed, not re-copied: {status}"
+    );
+    assert_eq!(status["status"], "running");
+    assert_eq!(edge_docs(&fleet, "products").await.len(), 8);
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_collection_with_a_filter_is_shown_failed_and_never_synced_unfiltered(pool: PgPool) {
+    let fleet = Fleet::new(pool).await;
+    fleet
+        .sim
+        .create_collection("retail-demo", "products", CollectionOptions::ready());
+    fleet
+        .sim
+        .insert(
+            "retail-demo",
+            "products",
+            doc! {"_id": "p1", "deleted": true},
+        )
+        .unwrap();
+    let spec = json!({
+        "name": "catalog",
+        "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@cluster0.example.net/"),
+        "database": "retail-demo",
+        "collections": {
+            "products": {"fields": ["_id"], "initialSync": true, "filter": {"deleted": false}},
+            "orders": {"fields": ["_id"]},
+        },
+    });
+    let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
+    let mut w1 = edgebridge_worker::Worker::register(worker_settings(&fleet, "w1"))
+        .await
+        .unwrap();
+    fleet.tick().await;
+    step(&mut w1).await;
+    let status = until_status(
+        &fleet,
+        id,
+        "filter reported, the other collection streaming",
+        |s| {
+            s["collectionStatus"]["products"]["phase"] == "failed"
+                && s["collectionStatus"]["orders"]["phase"] == "streaming"
+        },
+    )
+    .await;
+    assert_eq!(status["health"]["state"], "yellow");
+    assert_eq!(
+        status["collectionStatus"]["products"]["code"],
+        "filter_not_supported"
+    );
+    assert_eq!(
+        status["collectionStatus"]["orders"]["phase"], "streaming",
+        "{status}"
+    );
+    assert_eq!(edge_docs(&fleet, "products").await, Vec::<Value>::new());
+}
