@@ -173,26 +173,27 @@ async fn documents_arrive_by_initial_sync_then_changes_stream_and_a_move_resumes
 }
 
 #[sqlx::test(migrations = false)]
-async fn a_collection_with_a_filter_is_shown_failed_and_never_synced_unfiltered(pool: PgPool) {
+async fn a_filtered_collection_syncs_exactly_the_matching_documents(pool: PgPool) {
     let fleet = Fleet::new(pool).await;
     fleet
         .sim
         .create_collection("retail-demo", "products", CollectionOptions::ready());
-    fleet
-        .sim
-        .insert(
-            "retail-demo",
-            "products",
-            doc! {"_id": "p1", "deleted": true},
-        )
-        .unwrap();
+    for (id, deleted) in [("p1", false), ("p2", true), ("p3", false)] {
+        fleet
+            .sim
+            .insert(
+                "retail-demo",
+                "products",
+                doc! {"_id": id, "deleted": deleted, "n": 1},
+            )
+            .unwrap();
+    }
     let spec = json!({
         "name": "catalog",
         "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@cluster0.example.net/"),
         "database": "retail-demo",
         "collections": {
-            "products": {"fields": ["_id"], "initialSync": true, "filter": {"deleted": false}},
-            "orders": {"fields": ["_id"]},
+            "products": {"fields": ["_id"], "initialSync": true, "filter": {"deleted": {"$ne": true}}},
         },
     });
     let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
@@ -201,24 +202,59 @@ async fn a_collection_with_a_filter_is_shown_failed_and_never_synced_unfiltered(
         .unwrap();
     fleet.tick().await;
     step(&mut w1).await;
-    let status = until_status(
-        &fleet,
-        id,
-        "filter reported, the other collection streaming",
-        |s| {
-            s["collectionStatus"]["products"]["phase"] == "failed"
-                && s["collectionStatus"]["orders"]["phase"] == "streaming"
-        },
-    )
+    let ids = |d: &[Value]| {
+        d.iter()
+            .map(|x| x["_id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    until_edge(&fleet, "the scan copies matching documents only", |d| {
+        ids(d) == ["p1", "p3"]
+    })
     .await;
-    assert_eq!(status["health"]["state"], "yellow");
-    assert_eq!(
-        status["collectionStatus"]["products"]["code"],
-        "filter_not_supported"
-    );
-    assert_eq!(
-        status["collectionStatus"]["orders"]["phase"], "streaming",
-        "{status}"
-    );
-    assert_eq!(edge_docs(&fleet, "products").await, Vec::<Value>::new());
+    until_status(&fleet, id, "streaming", |s| {
+        s["collectionStatus"]["products"]["phase"] == "streaming"
+    })
+    .await;
+    // p1 stops matching (it leaves the edge), p2 starts matching (it arrives), a new
+    // non-matching document never shows, and p3 is updated while matching.
+    fleet
+        .sim
+        .update(
+            "retail-demo",
+            "products",
+            &Bson::String("p1".into()),
+            doc! {"deleted": true},
+        )
+        .unwrap();
+    fleet
+        .sim
+        .update(
+            "retail-demo",
+            "products",
+            &Bson::String("p2".into()),
+            doc! {"deleted": false},
+        )
+        .unwrap();
+    fleet
+        .sim
+        .insert(
+            "retail-demo",
+            "products",
+            doc! {"_id": "p4", "deleted": true},
+        )
+        .unwrap();
+    fleet
+        .sim
+        .update(
+            "retail-demo",
+            "products",
+            &Bson::String("p3".into()),
+            doc! {"n": 2},
+        )
+        .unwrap();
+    let docs = until_edge(&fleet, "the stream follows the filter", |d| {
+        ids(d) == ["p2", "p3"] && d[1]["n"] == 2
+    })
+    .await;
+    assert_eq!(docs[0], json!({"_id": "p2", "deleted": false, "n": 1}));
 }

@@ -12,7 +12,7 @@
 //! The test drives it two ways: through the port (what the engine sees), and through
 //! [`Simulator`]'s own methods, standing for the DBA and the customer's other applications.
 
-pub mod order;
+pub use edgebridge_mongo::order;
 pub mod schema;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};

@@ -9,7 +9,9 @@
 
 pub mod driver;
 pub mod error;
+pub mod filter;
 pub mod mapping;
+pub mod order;
 pub mod policy;
 pub mod port;
 pub mod preflight;

@@ -4,8 +4,10 @@
 //! applied. Applying a document state twice is harmless, which is what makes the overlap
 //! between the scan and the stream (and any redelivery) safe.
 //!
-//! Not here yet: the per-collection `filter` (a collection with one is reported failed, never
-//! synced unfiltered), the edge -> MongoDB write-back, `onHistoryLost: resync`.
+//! The collection's `filter` applies to both: the scan copies matching documents only, and a
+//! document that stops matching is removed from the edge (it left the synced set).
+//!
+//! Not here yet: the edge -> MongoDB write-back, `onHistoryLost: resync`.
 
 use crate::client::{ApiClient, ClientError};
 use bson::{Bson, Document};
@@ -15,6 +17,7 @@ use edgebridge_domain::fleet::{
     ReportedEvent,
 };
 use edgebridge_mongo::error::{ErrorClass, ErrorKind, PortError};
+use edgebridge_mongo::filter::Filter;
 use edgebridge_mongo::mapping::{EdgeDocument, MappingConfig, Rejected, edge_id, to_edge};
 use edgebridge_mongo::port::{ChangeEvent, MongoPort, OperationType, ResumeToken, StreamStart};
 use std::collections::BTreeMap;
@@ -71,6 +74,13 @@ pub enum PipelineError {
     /// The api refused the epoch: the connector is someone else's now.
     #[error("fenced")]
     Fenced,
+    /// This collection cannot be synced as configured (the others go on).
+    #[error("{code}: {message}")]
+    Collection {
+        code: &'static str,
+        message: String,
+        remediation: &'static str,
+    },
     #[error("{code}: {message}")]
     Failed {
         code: &'static str,
@@ -221,17 +231,22 @@ impl Pipeline {
 
     /// Runs until an error; a fenced epoch or a failure ends it.
     pub async fn run(self, checkpoint: Option<CollectionCheckpoint>) -> Result<(), PipelineError> {
-        if self.mapping.filter.is_some() {
-            return Err(PipelineError::Failed {
-                code: "filter_not_supported",
+        let filter = match &self.mapping.filter {
+            None => None,
+            Some(query) => Some(Filter::parse(query).map_err(|why| PipelineError::Collection {
+                code: "invalid_filter",
                 message: format!(
-                    "Collection {} has a filter; filtered sync is not available in this version, so it is not synced at all (never unfiltered).",
+                    "The filter of collection {} cannot be used: {why}; the collection is not synced (never unfiltered).",
                     self.collection
                 ),
-                remediation: "Remove the filter to sync the whole collection, or wait for filtered sync.",
-            });
-        }
+                remediation: "Correct the collection's filter (PATCH the connector).",
+            })?),
+        };
         let config = MappingConfig::from_spec(&self.mapping);
+        let scope = Scope {
+            config: &config,
+            filter: filter.as_ref(),
+        };
         let mut checkpoint = match checkpoint {
             Some(cp) => cp,
             None => {
@@ -268,14 +283,14 @@ impl Pipeline {
             }
         };
         if checkpoint.phase == CheckpointPhase::InitialSync {
-            self.scan(&config, &mut checkpoint).await?;
+            self.scan(&scope, &mut checkpoint).await?;
         }
-        self.stream(&config, checkpoint).await
+        self.stream(&scope, checkpoint).await
     }
 
     async fn scan(
         &self,
-        config: &MappingConfig,
+        scope: &Scope<'_>,
         checkpoint: &mut CollectionCheckpoint,
     ) -> Result<(), PipelineError> {
         self.update(|p| {
@@ -311,8 +326,8 @@ impl Pipeline {
             };
             let full = docs.len() as u32 == self.settings.scan_batch;
             let mut writes = Vec::with_capacity(docs.len());
-            for doc in &docs {
-                match to_edge(doc, config) {
+            for doc in docs.iter().filter(|d| scope.wants(d)) {
+                match to_edge(doc, scope.config) {
                     Ok(edge) => writes.push(upsert(edge, None)),
                     Err(rejected) => self.note_rejected(&rejected),
                 }
@@ -342,7 +357,7 @@ impl Pipeline {
 
     async fn stream(
         &self,
-        config: &MappingConfig,
+        scope: &Scope<'_>,
         mut checkpoint: CollectionCheckpoint,
     ) -> Result<(), PipelineError> {
         let start = match checkpoint
@@ -366,7 +381,7 @@ impl Pipeline {
             while writes.len() < self.settings.stream_batch {
                 match stream.next().await? {
                     Some(event) => {
-                        if let Some(write) = self.map_event(&event, config) {
+                        if let Some(write) = self.map_event(&event, scope) {
                             writes.push(write);
                         }
                     }
@@ -396,23 +411,27 @@ impl Pipeline {
 
     /// The edge write of a change event; `None` for events that change nothing here (and for
     /// documents that cannot be mapped, which are reported).
-    fn map_event(&self, change: &ChangeEvent, config: &MappingConfig) -> Option<EdgeWrite> {
+    fn map_event(&self, change: &ChangeEvent, scope: &Scope<'_>) -> Option<EdgeWrite> {
+        let config = scope.config;
         match &change.operation {
-            OperationType::Insert | OperationType::Replace => {
+            OperationType::Insert | OperationType::Replace | OperationType::Update => {
                 let doc = change.full_document.as_ref()?;
-                match to_edge(doc, config) {
-                    Ok(edge) => Some(upsert(edge, None)),
-                    Err(rejected) => {
-                        self.note_rejected(&rejected);
-                        None
+                if !scope.wants(doc) {
+                    // Outside the filter (now): if it was synced, it leaves the edge.
+                    let source = change.full_document_before_change.as_ref().unwrap_or(doc);
+                    if change.operation == OperationType::Insert {
+                        return None;
                     }
+                    return match edge_id(source, config) {
+                        Ok((id, _)) => Some(EdgeWrite::Delete { id }),
+                        Err(_) => None,
+                    };
                 }
-            }
-            OperationType::Update => {
-                let doc = change.full_document.as_ref()?;
-                let before = change
-                    .full_document_before_change
-                    .as_ref()
+                // An update's pre-image says what changed, if the document was synced before.
+                let before = (change.operation == OperationType::Update)
+                    .then_some(change.full_document_before_change.as_ref())
+                    .flatten()
+                    .filter(|b| scope.wants(b))
                     .and_then(|b| to_edge(b, config).ok());
                 match to_edge(doc, config) {
                     Ok(edge) => Some(upsert(edge, before)),
@@ -455,6 +474,18 @@ impl Pipeline {
             }
             OperationType::Other(_) => None,
         }
+    }
+}
+
+/// How documents of the collection are mapped, and which are synced.
+struct Scope<'a> {
+    config: &'a MappingConfig,
+    filter: Option<&'a Filter>,
+}
+
+impl Scope<'_> {
+    fn wants(&self, doc: &Document) -> bool {
+        self.filter.is_none_or(|f| f.matches(doc))
     }
 }
 

@@ -562,10 +562,10 @@ async fn watch_cluster(
                 };
                 match result {
                     Err(PipelineError::Fenced) => return Err(Stop::Fenced),
-                    Err(PipelineError::Failed { code: "filter_not_supported", message, remediation }) => {
-                        failed.insert(name.clone(), "filter_not_supported".into());
-                        reporter.last_error = Some(ReportedError { code: "filter_not_supported".into(), message: message.clone(), remediation: remediation.into(), at: Utc::now() });
-                        events.push(event(EventLevel::Error, "filter_not_supported", message, json!({"collection": name})));
+                    Err(PipelineError::Collection { code, message, remediation }) => {
+                        failed.insert(name.clone(), code.into());
+                        reporter.last_error = Some(ReportedError { code: code.into(), message: message.clone(), remediation: remediation.into(), at: Utc::now() });
+                        events.push(event(EventLevel::Error, code, message, json!({"collection": name})));
                     }
                     Err(PipelineError::Failed { code, message, remediation }) => {
                         fail(reporter, code, format!("Collection {name}: {message}"), remediation).await?;
