@@ -15,3 +15,8 @@ create table connector_checkpoints (
     updated_at timestamptz not null default now(),
     primary key (connector_id, collection)
 );
+
+-- When a collection's stream cannot resume because its history rolled off the oplog: stop the
+-- collection (`fail`) or copy it again (`resync`).
+alter table connectors add column on_history_lost text not null default 'fail'
+    constraint connectors_on_history_lost_check check (on_history_lost in ('fail', 'resync'));

@@ -258,3 +258,159 @@ async fn a_filtered_collection_syncs_exactly_the_matching_documents(pool: PgPool
     .await;
     assert_eq!(docs[0], json!({"_id": "p2", "deleted": false, "n": 1}));
 }
+
+/// Moves the connector from a crashed `w1` to a new `w2` after MongoDB's oplog rolled past
+/// where `w1` stopped (5 inserts into an oplog of 2 entries).
+async fn lose_history(fleet: &Fleet, w1: edgebridge_worker::Worker) -> edgebridge_worker::Worker {
+    let w1_id = w1.id().unwrap();
+    w1.crash();
+    fleet.sim.set_oplog_capacity(2);
+    for i in 10..15 {
+        fleet
+            .sim
+            .insert(
+                "retail-demo",
+                "products",
+                doc! {"_id": format!("p{i}"), "name": "later"},
+            )
+            .unwrap();
+    }
+    let mut w2 = edgebridge_worker::Worker::register(worker_settings(fleet, "w2"))
+        .await
+        .unwrap();
+    fleet.silence(w1_id).await;
+    fleet.tick().await;
+    step(&mut w2).await;
+    w2
+}
+
+async fn catalog(fleet: &Fleet, on_history_lost: &str) -> Uuid {
+    fleet
+        .sim
+        .create_collection("retail-demo", "products", CollectionOptions::ready());
+    for i in 1..=3 {
+        fleet
+            .sim
+            .insert(
+                "retail-demo",
+                "products",
+                doc! {"_id": format!("p{i}"), "name": "first"},
+            )
+            .unwrap();
+    }
+    let spec = json!({
+        "name": "catalog",
+        "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@cluster0.example.net/"),
+        "database": "retail-demo",
+        "collections": {"products": {"fields": ["_id"], "initialSync": true}},
+        "onHistoryLost": on_history_lost,
+    });
+    crate::helpers::id_of(&fleet.app.create_connector(&spec).await)
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_lost_resume_point_fails_the_collection_until_a_resync_copies_it_again(pool: PgPool) {
+    let fleet = Fleet::new(pool).await;
+    let id = catalog(&fleet, "fail").await;
+    let mut w1 = edgebridge_worker::Worker::register(worker_settings(&fleet, "w1"))
+        .await
+        .unwrap();
+    fleet.tick().await;
+    step(&mut w1).await;
+    until_edge(&fleet, "initial sync", |d| d.len() == 3).await;
+    until_status(&fleet, id, "streaming", |s| {
+        s["collectionStatus"]["products"]["phase"] == "streaming"
+    })
+    .await;
+    let mut w2 = lose_history(&fleet, w1).await;
+    let status = until_status(&fleet, id, "resume point lost", |s| {
+        s["collectionStatus"]["products"]["phase"] == "failed"
+    })
+    .await;
+    assert_eq!(
+        status["collectionStatus"]["products"]["code"],
+        "resume_point_lost"
+    );
+    assert_eq!(status["lastError"]["code"], "resume_point_lost");
+    assert!(
+        status["lastError"]["remediation"]
+            .as_str()
+            .unwrap()
+            .contains("resync")
+    );
+    assert_eq!(
+        edge_docs(&fleet, "products").await.len(),
+        3,
+        "nothing guessed"
+    );
+
+    // Resync on demand: the collection is copied again and streams.
+    let path = format!(
+        "{}/collections/products/resync",
+        fleet.app.connector_path(fleet.app.app_id, id)
+    );
+    let res = fleet
+        .app
+        .post(&path, &fleet.app.owner_key, &json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::ACCEPTED);
+    step(&mut w2).await;
+    until_edge(&fleet, "resynced", |d| d.len() == 8).await;
+    let status = until_status(&fleet, id, "streaming again", |s| {
+        s["collectionStatus"]["products"]["phase"] == "streaming"
+    })
+    .await;
+    assert_eq!(status["counters"]["documentsCopied"], 8, "{status}");
+    // Unknown collections and viewers are refused.
+    let other = format!(
+        "{}/collections/users/resync",
+        fleet.app.connector_path(fleet.app.app_id, id)
+    );
+    let res = fleet
+        .app
+        .post(&other, &fleet.app.owner_key, &json!({}))
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let viewer = fleet
+        .app
+        .create_key(&fleet.app.owner_key, "viewer", None)
+        .await;
+    let res = fleet.app.post(&path, &viewer, &json!({})).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+}
+
+#[sqlx::test(migrations = false)]
+async fn with_on_history_lost_resync_the_collection_is_copied_again_and_says_so(pool: PgPool) {
+    let fleet = Fleet::new(pool).await;
+    let id = catalog(&fleet, "resync").await;
+    let mut w1 = edgebridge_worker::Worker::register(worker_settings(&fleet, "w1"))
+        .await
+        .unwrap();
+    fleet.tick().await;
+    step(&mut w1).await;
+    until_edge(&fleet, "initial sync", |d| d.len() == 3).await;
+    until_status(&fleet, id, "streaming", |s| {
+        s["collectionStatus"]["products"]["phase"] == "streaming"
+    })
+    .await;
+    let _w2 = lose_history(&fleet, w1).await;
+    until_edge(&fleet, "copied again", |d| d.len() == 8).await;
+    until_status(&fleet, id, "streaming again", |s| {
+        s["collectionStatus"]["products"]["phase"] == "streaming" && s["status"] == "running"
+    })
+    .await;
+    let events: Value = fleet
+        .app
+        .get(
+            &format!(
+                "{}/events?q=resync_started",
+                fleet.app.connector_path(fleet.app.app_id, id)
+            ),
+            &fleet.app.owner_key,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["items"][0]["level"], "warn", "{events}");
+}

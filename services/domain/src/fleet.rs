@@ -151,6 +151,8 @@ pub struct ConnectorAssignmentSpec {
     pub database: String,
     pub collections: BTreeMap<String, crate::CollectionMapping>,
     pub auto_configure: bool,
+    #[serde(default)]
+    pub on_history_lost: crate::OnHistoryLost,
     /// The configuration version.
     pub version: i64,
 }

@@ -81,6 +81,36 @@ pub struct ConnectorSpec {
     /// Let the connector enable change stream pre- and post-images itself (`collMod`) where they
     /// are off, when its user may.
     pub auto_configure: bool,
+    /// What a collection's pipeline does when its resume point has rolled off the oplog.
+    pub on_history_lost: OnHistoryLost,
+}
+
+/// What to do when a change stream cannot resume because its history is gone from the oplog.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OnHistoryLost {
+    /// Stop the collection with `resume_point_lost` (the default): someone decides.
+    #[default]
+    Fail,
+    /// Copy the collection again (a new initial sync), and say so in the diagnostics.
+    Resync,
+}
+
+impl OnHistoryLost {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnHistoryLost::Fail => "fail",
+            OnHistoryLost::Resync => "resync",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "fail" => Some(OnHistoryLost::Fail),
+            "resync" => Some(OnHistoryLost::Resync),
+            _ => None,
+        }
+    }
 }
 
 /// A validated request body: the settings, and the connection string if one was given.
@@ -105,6 +135,7 @@ const TOP_LEVEL: &[&str] = &[
     "database",
     "collections",
     "autoConfigure",
+    "onHistoryLost",
 ];
 /// Output-only members a client may send back unchanged after a GET: ignored.
 const READ_ONLY: &[&str] = &[
@@ -258,6 +289,19 @@ pub fn parse_connector(body: &Value, secret: SecretRule) -> Result<ConnectorDraf
         &mut out,
     );
     let auto_configure = optional_bool(obj, "autoConfigure", false, &root, &mut out);
+    let on_history_lost = match obj.get("onHistoryLost") {
+        None | Some(Value::Null) => OnHistoryLost::default(),
+        Some(Value::String(s)) if OnHistoryLost::parse(s).is_some() => {
+            OnHistoryLost::parse(s).unwrap_or_default()
+        }
+        Some(_) => {
+            out.add(
+                &root.push("onHistoryLost"),
+                "must be \"fail\" (stop the collection, the default) or \"resync\" (copy it again)",
+            );
+            OnHistoryLost::default()
+        }
+    };
 
     out.finish(ConnectorDraft {
         spec: ConnectorSpec {
@@ -266,6 +310,7 @@ pub fn parse_connector(body: &Value, secret: SecretRule) -> Result<ConnectorDraf
             database: database.unwrap_or_default(),
             collections,
             auto_configure,
+            on_history_lost,
         },
         connection_string,
     })

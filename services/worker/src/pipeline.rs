@@ -11,11 +11,11 @@
 
 use crate::client::{ApiClient, ClientError};
 use bson::{Bson, Document};
-use edgebridge_domain::CollectionMapping;
 use edgebridge_domain::fleet::{
     ApplyRequest, CheckpointPhase, CollectionCheckpoint, CollectionPhase, EdgeWrite, PreImage,
     ReportedEvent,
 };
+use edgebridge_domain::{CollectionMapping, OnHistoryLost};
 use edgebridge_mongo::error::{ErrorClass, ErrorKind, PortError};
 use edgebridge_mongo::filter::Filter;
 use edgebridge_mongo::mapping::{EdgeDocument, MappingConfig, Rejected, edge_id, to_edge};
@@ -140,6 +140,7 @@ pub struct Pipeline {
     pub mapping: CollectionMapping,
     pub settings: PipelineSettings,
     pub progress: SharedProgress,
+    pub on_history_lost: OnHistoryLost,
 }
 
 fn event(
@@ -248,44 +249,80 @@ impl Pipeline {
             filter: filter.as_ref(),
         };
         let mut checkpoint = match checkpoint {
+            // A resync was asked for: keep a new start point first.
+            Some(cp) if cp.phase == CheckpointPhase::InitialSync && cp.resume_token.is_none() => {
+                self.fresh_start(true).await?
+            }
             Some(cp) => cp,
-            None => {
-                // Keep the stream's start before anything is scanned: what changes during the
-                // scan is streamed after it.
-                let stream = self
+            None => self.fresh_start(self.mapping.initial_sync).await?,
+        };
+        loop {
+            if checkpoint.phase == CheckpointPhase::InitialSync {
+                self.scan(&scope, &mut checkpoint).await?;
+            }
+            match self.stream(&scope, checkpoint).await {
+                Err(PipelineError::Failed {
+                    code: "resume_point_lost",
+                    message,
+                    ..
+                }) => {
+                    if self.on_history_lost == OnHistoryLost::Fail {
+                        return Err(PipelineError::Collection {
+                            code: "resume_point_lost",
+                            message: format!("Collection {}: {message}", self.collection),
+                            remediation: "The oplog no longer holds where this collection stopped. Resync it (POST .../collections/{name}/resync), or set onHistoryLost to resync; consider a larger oplog.",
+                        });
+                    }
+                    self.update(|p| {
+                        p.events.push(event(
+                            edgebridge_domain::fleet::EventLevel::Warn,
+                            "resync_started",
+                            format!(
+                                "The change stream of {} could not resume (its history rolled off the oplog); copying the collection again (onHistoryLost: resync).",
+                                self.collection
+                            ),
+                        ))
+                    });
+                    checkpoint = self.fresh_start(true).await?;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// A new start point: the stream's current position kept before anything is scanned (what
+    /// changes during the scan is streamed after it), saved as the checkpoint.
+    async fn fresh_start(&self, initial_sync: bool) -> Result<CollectionCheckpoint, PipelineError> {
+        // Keep the stream's start before anything is scanned: what changes during the
+        // scan is streamed after it.
+        let stream = self
+            .port
+            .watch(&self.database, &self.collection, StreamStart::Now)
+            .await?;
+        let token = stream.resume_token().map(|t| t.to_json());
+        let cp = if initial_sync {
+            CollectionCheckpoint {
+                phase: CheckpointPhase::InitialSync,
+                resume_token: token,
+                scan_after: None,
+                copied: 0,
+                estimated_total: self
                     .port
-                    .watch(&self.database, &self.collection, StreamStart::Now)
-                    .await?;
-                let token = stream.resume_token().map(|t| t.to_json());
-                let cp = if self.mapping.initial_sync {
-                    CollectionCheckpoint {
-                        phase: CheckpointPhase::InitialSync,
-                        resume_token: token,
-                        scan_after: None,
-                        copied: 0,
-                        estimated_total: self
-                            .port
-                            .estimated_count(&self.database, &self.collection)
-                            .await
-                            .ok(),
-                    }
-                } else {
-                    CollectionCheckpoint {
-                        phase: CheckpointPhase::Streaming,
-                        resume_token: token,
-                        scan_after: None,
-                        copied: 0,
-                        estimated_total: None,
-                    }
-                };
-                self.apply(Vec::new(), &cp).await?;
-                cp
+                    .estimated_count(&self.database, &self.collection)
+                    .await
+                    .ok(),
+            }
+        } else {
+            CollectionCheckpoint {
+                phase: CheckpointPhase::Streaming,
+                resume_token: token,
+                scan_after: None,
+                copied: 0,
+                estimated_total: None,
             }
         };
-        if checkpoint.phase == CheckpointPhase::InitialSync {
-            self.scan(&scope, &mut checkpoint).await?;
-        }
-        self.stream(&scope, checkpoint).await
+        self.apply(Vec::new(), &cp).await?;
+        Ok(cp)
     }
 
     async fn scan(

@@ -533,6 +533,7 @@ async fn watch_cluster(
             mapping: mapping.clone(),
             settings: ctx.settings.pipeline.clone(),
             progress: progress.clone(),
+            on_history_lost: spec.on_history_lost,
         };
         let checkpoint = checkpoints.get(name).cloned();
         let name = name.clone();

@@ -209,6 +209,7 @@ pub async fn validate_connector(
                     database: draft.spec.database,
                     collections: draft.spec.collections,
                     auto_configure: draft.spec.auto_configure,
+                    on_history_lost: draft.spec.on_history_lost,
                 }),
             }
         }
@@ -543,4 +544,39 @@ pub async fn restart_connector(
         )),
         Some(Some(row)) => Ok(with_etag(&state, StatusCode::ACCEPTED, row, false)),
     }
+}
+
+/// Resync a collection
+///
+/// Copies the collection again from MongoDB (a new initial sync, then streaming from where the
+/// copy began), whatever its `initialSync` setting: after the change stream lost its history,
+/// or to repair the edge copy. The connector restarts where it runs; a paused connector resyncs
+/// when resumed.
+#[utoipa::path(post, path = "/v1/apps/{appId}/connectors/{connectorId}/collections/{collection}/resync", operation_id = "resyncCollection", tag = "connectors",
+    params(("appId" = Uuid, Path, description = "The app's id"), ("connectorId" = Uuid, Path, description = "The connector's id"),
+        ("collection" = String, Path, description = "A collection the connector syncs")),
+    responses(
+        (status = 202, description = "The resync is under way; watch `collectionStatus`", body = ConnectorOut,
+            headers(("ETag" = String, description = "The configuration version (unchanged)"))),
+        (status = 404, description = "No such connector, or it does not sync this collection", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn resync_collection(
+    State(state): State<AppState>,
+    auth: AuthContext,
+    ApiPath((app_id, connector_id, collection)): ApiPath<(Uuid, Uuid, String)>,
+) -> Result<Response> {
+    auth.check_app(app_id)?;
+    auth.require_write_on(connector_visible(&state, &auth, app_id, connector_id))
+        .await?;
+    let mut tx = state.pool.begin().await?;
+    let row = repo::lock(&mut tx, auth.org_id, app_id, connector_id).await?;
+    if !row.collections.0.contains_key(&collection) {
+        return Err(ApiError::NotFound("collection"));
+    }
+    repo::request_resync(&mut tx, connector_id, &collection).await?;
+    tx.commit().await?;
+    let row = repo::get(&state.pool, auth.org_id, app_id, connector_id)
+        .await?
+        .ok_or(ApiError::NotFound("connector"))?;
+    Ok(with_etag(&state, StatusCode::ACCEPTED, row, false))
 }

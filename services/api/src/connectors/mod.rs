@@ -27,4 +27,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(pause_connector))
         .routes(routes!(resume_connector))
         .routes(routes!(restart_connector))
+        .routes(routes!(resync_collection))
 }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use edgebridge_domain::fleet::{CollectionReport, ReportedError};
 use edgebridge_domain::plan::ReconfigurationPlan;
-use edgebridge_domain::{CollectionMapping, SyncMode, Violation};
+use edgebridge_domain::{CollectionMapping, OnHistoryLost, SyncMode, Violation};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
@@ -121,6 +121,9 @@ pub struct ConnectorDraft {
     #[schema(value_type = Option<BTreeMap<String, CollectionMappingIn>>)]
     pub collections: Option<BTreeMap<String, Option<CollectionMappingIn>>>,
     pub auto_configure: Option<bool>,
+    /// When a collection's change stream cannot resume (its history rolled off the oplog):
+    /// `fail` (default) or `resync` (copy the collection again).
+    pub on_history_lost: Option<OnHistoryLost>,
 }
 
 /// A connector as sent on create and replace.
@@ -152,6 +155,9 @@ pub struct ConnectorIn {
     /// Let the connector enable change stream pre- and post-images itself (`collMod`, which its
     /// database user must be allowed) where they are off. Default false.
     pub auto_configure: Option<bool>,
+    /// When a collection's change stream cannot resume (its history rolled off the oplog):
+    /// `fail` (default) or `resync` (copy the collection again).
+    pub on_history_lost: Option<OnHistoryLost>,
 }
 
 /// A connector. The connection string is shown only redacted.
@@ -172,6 +178,7 @@ pub struct ConnectorOut {
     pub collections: BTreeMap<String, CollectionMapping>,
     /// Whether the connector enables pre- and post-images itself where they are off.
     pub auto_configure: bool,
+    pub on_history_lost: OnHistoryLost,
     pub desired_state: DesiredState,
     pub status: ConnectorStatus,
     pub status_detail: Option<StatusDetail>,
@@ -202,6 +209,7 @@ pub struct NormalizedConnector {
     pub database: String,
     pub collections: BTreeMap<String, CollectionMapping>,
     pub auto_configure: bool,
+    pub on_history_lost: OnHistoryLost,
 }
 
 /// The answer to a replace or patch: the connector and what the change does.

@@ -9,7 +9,7 @@ use crate::error::{ApiError, Result, violated_constraint};
 use crate::http::extract::PageRequest;
 use chrono::{DateTime, Utc};
 use edgebridge_domain::fleet::{CollectionPhase, CollectionReport, ReportedError};
-use edgebridge_domain::{CollectionMapping, ConnectorSpec};
+use edgebridge_domain::{CollectionMapping, ConnectorSpec, OnHistoryLost};
 use sqlx::types::Json;
 use sqlx::{PgExecutor, Postgres, Transaction};
 use std::collections::BTreeMap;
@@ -25,6 +25,7 @@ pub struct ConnectorRow {
     pub database_name: String,
     pub collections: Json<BTreeMap<String, CollectionMapping>>,
     pub auto_configure: bool,
+    pub on_history_lost: String,
     pub connection_ciphertext: Vec<u8>,
     pub connection_redacted: String,
     pub desired_state: String,
@@ -56,7 +57,7 @@ pub struct ConnectorRow {
 }
 
 const COLUMNS: &str = "connector_id, org_id, app_id, name, description, database_name, collections,
-    auto_configure, connection_ciphertext, connection_redacted, desired_state, status, status_code, status_message,
+    auto_configure, on_history_lost, connection_ciphertext, connection_redacted, desired_state, status, status_code, status_message,
     status_remediation, status_changed_at, version, created_at, updated_at,
     assigned_worker_id, assignment_epoch, assigned_at, reported_epoch, reported_at, reported_state,
     collection_status, counters, last_error,
@@ -86,6 +87,7 @@ impl ConnectorRow {
             database: self.database_name.clone(),
             collections: self.collections.0.clone(),
             auto_configure: self.auto_configure,
+            on_history_lost: OnHistoryLost::parse(&self.on_history_lost).unwrap_or_default(),
         }
     }
 
@@ -291,6 +293,7 @@ impl ConnectorRow {
             database: self.database_name,
             collections: self.collections.0,
             auto_configure: self.auto_configure,
+            on_history_lost: OnHistoryLost::parse(&self.on_history_lost).unwrap_or_default(),
             desired_state: parse_desired(&self.desired_state),
             status,
             status_detail,
@@ -345,8 +348,8 @@ pub async fn insert(
     sqlx::query_as(&format!(
         "insert into connectors (connector_id, org_id, app_id, name, description, database_name,
              collections, connection_ciphertext, connection_key_id, connection_redacted,
-             auto_configure)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) returning {COLUMNS}"
+             auto_configure, on_history_lost)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning {COLUMNS}"
     ))
     .bind(connector_id)
     .bind(org_id)
@@ -359,6 +362,7 @@ pub async fn insert(
     .bind(secret.key_id)
     .bind(secret.redacted)
     .bind(spec.auto_configure)
+    .bind(spec.on_history_lost.as_str())
     .fetch_one(db)
     .await
     .map_err(|e| name_taken(e, &spec.name))
@@ -452,11 +456,12 @@ pub async fn update_spec(
              assignment_epoch = case when database_name <> $5
                      or collections::jsonb is distinct from $6::jsonb
                      or $7::bytea is not null or auto_configure <> $10
+                     or on_history_lost <> $11
                  then assignment_epoch + 1 else assignment_epoch end,
              connection_ciphertext = coalesce($7, connection_ciphertext),
              connection_key_id = coalesce($8, connection_key_id),
              connection_redacted = coalesce($9, connection_redacted),
-             auto_configure = $10,
+             auto_configure = $10, on_history_lost = $11,
              version = version + 1, updated_at = now()
          where org_id = $1 and connector_id = $2 returning {COLUMNS}"
     ))
@@ -470,6 +475,7 @@ pub async fn update_spec(
     .bind(key_id)
     .bind(redacted)
     .bind(spec.auto_configure)
+    .bind(spec.on_history_lost.as_str())
     .fetch_one(&mut **tx)
     .await
     .map_err(|e| name_taken(e, &spec.name))
@@ -509,6 +515,35 @@ pub async fn set_desired_state(
         Some(row) => Ok(Some(row)),
         None => get(db, org_id, app_id, connector_id).await,
     }
+}
+
+/// Marks a collection for a new initial sync (its checkpoint says: scan from the start, no
+/// stream position yet) and restarts the connector where it runs, so the next run does it.
+pub async fn request_resync(
+    tx: &mut Transaction<'_, Postgres>,
+    connector_id: Uuid,
+    collection: &str,
+) -> Result<()> {
+    sqlx::query(
+        "insert into connector_checkpoints (connector_id, collection, epoch, phase)
+         select connector_id, $2, assignment_epoch, 'initial_sync' from connectors
+         where connector_id = $1
+         on conflict (connector_id, collection) do update set
+             phase = 'initial_sync', resume_token = null, scan_after = null, copied = 0,
+             estimated_total = null, updated_at = now()",
+    )
+    .bind(connector_id)
+    .bind(collection)
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query(
+        "update connectors set assignment_epoch = assignment_epoch + 1
+         where connector_id = $1 and desired_state = 'running'",
+    )
+    .bind(connector_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Restarts a running connector where it is: a new epoch fences the old supervisor out and its

@@ -280,6 +280,7 @@ struct SpecRow {
     database_name: String,
     collections: SqlJson<std::collections::BTreeMap<String, edgebridge_domain::CollectionMapping>>,
     auto_configure: bool,
+    on_history_lost: String,
     connection_ciphertext: Vec<u8>,
     version: i64,
 }
@@ -295,7 +296,7 @@ async fn connector_spec(
     auth.require_self(worker_id)?;
     let row: Option<SpecRow> = sqlx::query_as(
         "select c.org_id, c.app_id, c.name, c.database_name, c.collections, c.auto_configure,
-                c.connection_ciphertext, c.version
+                c.on_history_lost, c.connection_ciphertext, c.version
          from connectors c join workers w on w.worker_id = c.assigned_worker_id
          where c.connector_id = $1 and c.assigned_worker_id = $2 and c.assignment_epoch = $3
            and c.desired_state = 'running' and w.state in ('live', 'draining')",
@@ -325,6 +326,8 @@ async fn connector_spec(
         database: row.database_name,
         collections: row.collections.0,
         auto_configure: row.auto_configure,
+        on_history_lost: edgebridge_domain::OnHistoryLost::parse(&row.on_history_lost)
+            .unwrap_or_default(),
         version: row.version,
     }))
 }
