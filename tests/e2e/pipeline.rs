@@ -414,3 +414,77 @@ async fn with_on_history_lost_resync_the_collection_is_copied_again_and_says_so(
         .unwrap();
     assert_eq!(events["items"][0]["level"], "warn", "{events}");
 }
+
+/// A batch larger than the api takes is split (the first part with the previous checkpoint,
+/// the last with the new one) instead of failing the connector.
+#[sqlx::test(migrations = false)]
+async fn a_batch_too_large_for_the_api_goes_in_parts(pool: PgPool) {
+    let fleet = Fleet::with(pool, |c| c.fleet.sync_body_limit = 8 * 1024).await;
+    fleet
+        .sim
+        .create_collection("retail-demo", "products", CollectionOptions::ready());
+    for i in 0..60 {
+        fleet
+            .sim
+            .insert(
+                "retail-demo",
+                "products",
+                doc! {"_id": format!("p{i:02}"), "text": "x".repeat(400)},
+            )
+            .unwrap();
+    }
+    let spec = json!({
+        "name": "catalog",
+        "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@cluster0.example.net/"),
+        "database": "retail-demo",
+        "collections": {"products": {"fields": ["_id"], "initialSync": true}},
+    });
+    let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
+    let mut config = worker_settings(&fleet, "w1");
+    config.supervisor.pipeline.scan_batch = 100;
+    let mut w1 = edgebridge_worker::Worker::register(config).await.unwrap();
+    fleet.tick().await;
+    step(&mut w1).await;
+    until_edge(&fleet, "all parts applied", |d| d.len() == 60).await;
+    let status = until_status(&fleet, id, "streaming", |s| {
+        s["collectionStatus"]["products"]["phase"] == "streaming"
+    })
+    .await;
+    assert_eq!(status["status"], "running", "{status}");
+    assert_eq!(status["counters"]["changesApplied"], 60);
+    // The limit holds on the workers' routes (so the parts above were needed).
+    let (epoch,): (i64,) =
+        sqlx::query_as("select assignment_epoch from connectors where connector_id = $1")
+            .bind(id)
+            .fetch_one(&fleet.app.pool)
+            .await
+            .unwrap();
+    let writes = (0..60)
+        .map(|i| edgebridge_domain::fleet::EdgeWrite::Upsert {
+            id: json!(format!("q{i}")),
+            body: json!({"text": "y".repeat(400)})
+                .as_object()
+                .unwrap()
+                .clone(),
+            counters: Vec::new(),
+            types: None,
+            before: None,
+        })
+        .collect();
+    let whole = edgebridge_domain::fleet::ApplyRequest {
+        epoch,
+        collection: "products".into(),
+        writes,
+        checkpoint: edgebridge_domain::fleet::CollectionCheckpoint {
+            phase: edgebridge_domain::fleet::CheckpointPhase::Streaming,
+            resume_token: None,
+            scan_after: None,
+            copied: 0,
+            estimated_total: None,
+        },
+    };
+    assert!(matches!(
+        w1.client().apply(id, &whole).await,
+        Err(edgebridge_worker::client::ClientError::TooLarge(_))
+    ));
+}

@@ -58,6 +58,8 @@ pub struct FleetConfig {
     /// Lifetime of worker JWTs (renewed by every heartbeat).
     pub worker_token_ttl: Duration,
     pub events: EventLimits,
+    /// Largest request body of the workers' routes (sync batches).
+    pub sync_body_limit: usize,
 }
 
 /// Bounds on stored diagnostics events.
@@ -90,6 +92,7 @@ impl Default for FleetConfig {
             heartbeat_interval: Duration::from_secs(2),
             worker_token_ttl: Duration::from_secs(300),
             events: EventLimits::default(),
+            sync_body_limit: 32 * 1024 * 1024,
         }
     }
 }

@@ -1390,9 +1390,13 @@ impl ChangeStream for SimStream {
         if self.position + 1 < state.first_seq() {
             return Err(history_lost());
         }
+        // Sequence numbers are contiguous: start right after the stream's position.
+        let skip = usize::try_from((self.position + 1).saturating_sub(state.first_seq()))
+            .unwrap_or(usize::MAX);
         let found = state
             .oplog
             .iter()
+            .skip(skip)
             .find(|e| e.seq > self.position && e.db == self.db && e.collection == self.collection)
             .cloned();
         let Some(entry) = found else {

@@ -30,6 +30,9 @@ pub enum ClientError {
     /// The api refused the request's content (a bug on one side).
     #[error("request refused: {0}")]
     Refused(String),
+    /// The request body was larger than the api takes: send less at once.
+    #[error("request too large: {0}")]
+    TooLarge(String),
 }
 
 pub type ClientResult<T> = Result<T, ClientError>;
@@ -65,6 +68,7 @@ async fn classify(res: reqwest::Response) -> ClientError {
     let text = problem(res).await;
     match status {
         StatusCode::CONFLICT => ClientError::Fenced(text),
+        StatusCode::PAYLOAD_TOO_LARGE => ClientError::TooLarge(text),
         StatusCode::GONE | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
             ClientError::Expired(text)
         }

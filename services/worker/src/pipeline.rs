@@ -45,9 +45,9 @@ pub struct PipelineSettings {
 impl Default for PipelineSettings {
     fn default() -> Self {
         PipelineSettings {
-            scan_batch: 1000,
+            scan_batch: 4000,
             scan_rate: 0,
-            stream_batch: 1000,
+            stream_batch: 4000,
             stream_linger: Duration::from_millis(20),
             idle_pause: Duration::from_millis(100),
             idle_checkpoint: Duration::from_secs(5),
@@ -141,6 +141,8 @@ pub struct Pipeline {
     pub settings: PipelineSettings,
     pub progress: SharedProgress,
     pub on_history_lost: OnHistoryLost,
+    /// The checkpoint the api last took.
+    pub last: Mutex<Option<CollectionCheckpoint>>,
 }
 
 fn event(
@@ -181,22 +183,59 @@ impl Pipeline {
         });
     }
 
-    /// Applies writes and the checkpoint after them (retrying what the api could not take).
+    /// Applies writes and the checkpoint after them (retrying what the api could not take). A
+    /// batch too large for the api goes in halves: the first with the checkpoint from before
+    /// the batch (applying it again after a crash is harmless), the second with the new one.
     async fn apply(
         &self,
         writes: Vec<EdgeWrite>,
         checkpoint: &CollectionCheckpoint,
     ) -> Result<(), PipelineError> {
+        let mut pending = vec![(writes, checkpoint.clone())];
+        while let Some((writes, checkpoint)) = pending.pop() {
+            if let Some((first, second)) = self.apply_once(writes, checkpoint).await? {
+                // Second half last: it carries the new checkpoint.
+                pending.push(second);
+                pending.push(first);
+            }
+        }
+        Ok(())
+    }
+
+    /// One request; `Some(halves)` when it was too large and can be split.
+    #[allow(clippy::type_complexity)]
+    async fn apply_once(
+        &self,
+        writes: Vec<EdgeWrite>,
+        checkpoint: CollectionCheckpoint,
+    ) -> Result<
+        Option<(
+            (Vec<EdgeWrite>, CollectionCheckpoint),
+            (Vec<EdgeWrite>, CollectionCheckpoint),
+        )>,
+        PipelineError,
+    > {
         let request = ApplyRequest {
             epoch: self.epoch,
             collection: self.collection.clone(),
             writes,
-            checkpoint: checkpoint.clone(),
+            checkpoint,
         };
         let mut wait = Duration::from_millis(100);
         let answer = loop {
             match self.client.apply(self.connector_id, &request).await {
                 Ok(answer) => break answer,
+                Err(ClientError::TooLarge(why)) if request.writes.len() > 1 => {
+                    tracing::debug!(%why, writes = request.writes.len(), "batch too large; splitting");
+                    let ApplyRequest {
+                        mut writes,
+                        checkpoint,
+                        ..
+                    } = request;
+                    let second = writes.split_off(writes.len() / 2);
+                    let before = self.last_checkpoint(&checkpoint);
+                    return Ok(Some(((writes, before), (second, checkpoint))));
+                }
                 Err(ClientError::Unavailable(why)) if wait < Duration::from_secs(30) => {
                     tracing::warn!(connector_id = %self.connector_id, collection = %self.collection, %why, "apply failed; retrying");
                     tokio::time::sleep(wait).await;
@@ -227,7 +266,19 @@ impl Pipeline {
             p.skipped += skipped;
             p.events.extend(notes);
         });
-        Ok(())
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some(request.checkpoint);
+        }
+        Ok(None)
+    }
+
+    /// The checkpoint last applied (what a first half may carry), or `fallback` before any.
+    fn last_checkpoint(&self, fallback: &CollectionCheckpoint) -> CollectionCheckpoint {
+        self.last
+            .lock()
+            .ok()
+            .and_then(|l| l.clone())
+            .unwrap_or_else(|| fallback.clone())
     }
 
     /// Runs until an error; a fenced epoch or a failure ends it.

@@ -534,6 +534,7 @@ async fn watch_cluster(
             settings: ctx.settings.pipeline.clone(),
             progress: progress.clone(),
             on_history_lost: spec.on_history_lost,
+            last: Default::default(),
         };
         let checkpoint = checkpoints.get(name).cloned();
         let name = name.clone();

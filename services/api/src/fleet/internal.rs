@@ -27,7 +27,10 @@ use serde::Deserialize;
 use sqlx::types::Json as SqlJson;
 use uuid::Uuid;
 
-pub fn router() -> Router<AppState> {
+/// The workers' routes; `body_limit` bounds their request bodies (sync batches are larger than
+/// tenant requests; the edge store still bounds each document, and a worker splits a batch the
+/// api refuses as too large).
+pub fn router(body_limit: usize) -> Router<AppState> {
     Router::new()
         .route("/internal/v1/workers/register", post(register))
         .route(
@@ -54,6 +57,7 @@ pub fn router() -> Router<AppState> {
             "/internal/v1/workers/{worker_id}/connectors/{connector_id}/checkpoints",
             get(super::sync::checkpoints),
         )
+        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
 }
 
 fn stale(connector_id: Uuid, epoch: i64) -> ApiError {

@@ -71,7 +71,8 @@ pub fn router(state: AppState, request_timeout: Duration, body_limit: usize) -> 
             )
         }
     };
-    api.merge(crate::fleet::internal::router())
+    let sync_body_limit = state.fleet.sync_body_limit;
+    api.merge(crate::fleet::internal::router(sync_body_limit))
         .route("/openapi.json", get(serve_document))
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
