@@ -488,3 +488,64 @@ async fn a_batch_too_large_for_the_api_goes_in_parts(pool: PgPool) {
         Err(edgebridge_worker::client::ClientError::TooLarge(_))
     ));
 }
+
+/// A collection mapped by another field: a change of that field moves the document to its new
+/// edge id (the old one goes), and a delete finds the edge document through the pre-image.
+#[sqlx::test(migrations = false)]
+async fn a_changed_mapped_id_moves_the_edge_document(pool: PgPool) {
+    let fleet = Fleet::new(pool).await;
+    fleet
+        .sim
+        .create_collection("retail-demo", "products", CollectionOptions::ready());
+    fleet
+        .sim
+        .insert(
+            "retail-demo",
+            "products",
+            doc! {"_id": 1, "sku": "a-1", "n": 1},
+        )
+        .unwrap();
+    fleet
+        .sim
+        .insert(
+            "retail-demo",
+            "products",
+            doc! {"_id": 2, "sku": "b-2", "n": 2},
+        )
+        .unwrap();
+    let spec = json!({
+        "name": "catalog",
+        "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@cluster0.example.net/"),
+        "database": "retail-demo",
+        "collections": {"products": {"fields": ["sku"], "initialSync": true}},
+    });
+    let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
+    let mut w1 = edgebridge_worker::Worker::register(worker_settings(&fleet, "w1"))
+        .await
+        .unwrap();
+    fleet.tick().await;
+    step(&mut w1).await;
+    until_edge(&fleet, "initial sync", |d| d.len() == 2).await;
+    until_status(&fleet, id, "streaming", |s| {
+        s["collectionStatus"]["products"]["phase"] == "streaming"
+    })
+    .await;
+    fleet
+        .sim
+        .update(
+            "retail-demo",
+            "products",
+            &Bson::Int32(1),
+            doc! {"sku": "a-9"},
+        )
+        .unwrap();
+    fleet
+        .sim
+        .delete("retail-demo", "products", &Bson::Int32(2))
+        .unwrap();
+    let docs = until_edge(&fleet, "moved and deleted", |d| {
+        d.len() == 1 && d[0]["_id"] == "a-9"
+    })
+    .await;
+    assert_eq!(docs[0]["n"], 1);
+}

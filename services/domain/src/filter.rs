@@ -61,11 +61,12 @@ fn validate_query(query: &Map<String, Value>, at: &Pointer, out: &mut Violations
                     }
                     _ => out.add(&here, format!("`{key}` takes a non-empty array of query documents")),
                 },
-                "$expr" => {
-                    if !value.is_object() {
-                        out.add(&here, "`$expr` takes an aggregation expression object");
-                    }
-                }
+                // The connector evaluates filters on documents itself (scan and stream alike),
+                // so aggregation expressions are out.
+                "$expr" => out.add(
+                    &here,
+                    "`$expr` is not supported in a connector filter; express the condition with field operators ($eq, $gt, $in, ...)",
+                ),
                 "$comment" => {
                     if !value.is_string() {
                         out.add(&here, "`$comment` takes a string");
@@ -74,7 +75,7 @@ fn validate_query(query: &Map<String, Value>, at: &Pointer, out: &mut Violations
                 _ => out.add(
                     &here,
                     format!(
-                        "`${op}` is not a top-level query operator; use one of $and, $or, $nor, $expr, $comment, or a field name"
+                        "`${op}` is not a top-level query operator; use one of $and, $or, $nor, $comment, or a field name"
                     ),
                 ),
             }

@@ -90,6 +90,47 @@ impl Diff<'_> {
             path.pop();
         }
     }
+
+    /// Writes what changed in MongoDB from `before` to `new`, skipping what the edge already
+    /// reads as `new` (a replayed event changes nothing, and does not re-stamp over edits made
+    /// on the edge since).
+    fn object_since(
+        &mut self,
+        path: &mut Vec<String>,
+        before: &Map<String, Value>,
+        new: &Map<String, Value>,
+        current: Option<&Map<String, Value>>,
+    ) {
+        for name in before.keys() {
+            if (path.is_empty() && name == "_id") || new.contains_key(name) {
+                continue;
+            }
+            path.push(name.clone());
+            if current.is_some_and(|c| c.contains_key(name)) && !self.is_counter(path) {
+                self.apply(path, FieldChange::Unset);
+            }
+            path.pop();
+        }
+        for (name, value) in new {
+            if path.is_empty() && name == "_id" {
+                continue;
+            }
+            path.push(name.clone());
+            let now = current.and_then(|c| c.get(name));
+            match (before.get(name), value) {
+                (Some(Value::Object(b)), Value::Object(n))
+                    if self.mode == ObjectMode::Merge && !self.state.reads_as_whole_value(path) =>
+                {
+                    let now = now.and_then(Value::as_object);
+                    self.object_since(path, b, n, now);
+                }
+                (Some(b), n) if b == n => {}
+                (_, n) if now == Some(n) => {}
+                (_, n) => self.apply(path, FieldChange::Set(n.clone())),
+            }
+            path.pop();
+        }
+    }
 }
 
 /// Makes `state` read as `write` says. Returns whether anything changed (nothing is stamped
@@ -110,7 +151,9 @@ pub fn mirror_document(
         changed: false,
     };
     match (&current, write.before) {
-        (Some(_), Some(before)) => diff.object(&mut Vec::new(), before.body, write.body),
+        (Some(current), Some(before)) => {
+            diff.object_since(&mut Vec::new(), before.body, write.body, Some(current))
+        }
         (Some(current), None) => diff.object(&mut Vec::new(), current, write.body),
         (None, _) => {
             // New or revived: an empty write records its existence, then every field.
@@ -122,13 +165,39 @@ pub fn mirror_document(
             }
         }
     }
-    for (path, value) in write.counters {
-        let now = current
+    let now_of = |path: &[String]| {
+        current
             .as_ref()
             .and_then(|c| read(c, path))
-            .and_then(Value::as_f64);
-        if now != Some(*value) || !diff.state.is_counter(path) {
-            diff.apply(path, FieldChange::Restart(*value));
+            .and_then(Value::as_f64)
+    };
+    match (&current, write.before) {
+        (Some(_), Some(before)) => {
+            // Only a value MongoDB changed resets the counter: increments made on the edge and
+            // not yet written back survive an update of another field.
+            for (path, value) in write.counters {
+                let was = before
+                    .counters
+                    .iter()
+                    .find(|(p, _)| p == path)
+                    .map(|(_, v)| *v);
+                let already = now_of(path) == Some(*value) && diff.state.is_counter(path);
+                if was != Some(*value) && !already {
+                    diff.apply(path, FieldChange::Restart(*value));
+                }
+            }
+            for (path, _) in before.counters {
+                if !write.counters.iter().any(|(p, _)| p == path) && now_of(path).is_some() {
+                    diff.apply(path, FieldChange::Unset);
+                }
+            }
+        }
+        _ => {
+            for (path, value) in write.counters {
+                if now_of(path) != Some(*value) || !diff.state.is_counter(path) {
+                    diff.apply(path, FieldChange::Restart(*value));
+                }
+            }
         }
     }
     let mut changed = diff.changed;
@@ -218,7 +287,7 @@ mod tests {
     }
 
     #[test]
-    fn a_concurrent_edge_edit_of_another_field_survives() {
+    fn a_replace_states_the_whole_document() {
         let mut edge = stamps("device", 100);
         let mut conn = stamps("connector", 0);
         let mut state = DocState::default();
@@ -237,17 +306,19 @@ mod tests {
             ObjectMode::Merge,
         );
         state.join(&device_write);
+        // Without a pre-image (a replace) the connector states the whole document, later than
+        // the device's edit (the api observes the document's stamps before stamping): MongoDB's
+        // `title` wins. With an update's pre-image, see the next tests.
         let mut from_mongo = DocState::default();
         from_mongo.join(&state);
+        let mut later = stamps("connector", 200);
         mirror(
             &mut from_mongo,
             json!({"_id": "d", "title": "a", "done": true}),
-            &mut conn,
+            &mut later,
         );
-        // `title` differs from Mongo's, so the connector writes it, but with an older stamp than
-        // the device's: the device's edit wins, `done` comes through.
         let doc = visible(&from_mongo, &json!("d")).unwrap();
-        assert_eq!(doc["title"], "edited");
+        assert_eq!(doc["title"], "a");
         assert_eq!(doc["done"], true);
     }
 
@@ -340,6 +411,103 @@ mod tests {
             Value::Object(visible(&state, &json!("d")).unwrap()),
             json!({"_id": "d", "title": "edited", "done": true})
         );
+    }
+
+    #[test]
+    fn with_a_pre_image_counters_reset_only_when_mongodb_changed_them() {
+        let mut conn = stamps("connector", 0);
+        let mut state = DocState::default();
+        let body = obj(json!({"_id": "d", "name": "x"}));
+        let five = vec![(vec!["qty".to_owned()], 5.0)];
+        mirror_document(
+            &mut state,
+            MirrorWrite {
+                body: &body,
+                counters: &five,
+                metadata: None,
+                before: None,
+            },
+            ObjectMode::Merge,
+            &mut conn,
+        );
+        // A device adds 2 (not yet in MongoDB).
+        state.apply(
+            &["qty".to_owned()],
+            &FieldChange::Increment(2.0),
+            &Stamp::new(Hlc::new(1000, 500), "device"),
+            ObjectMode::Merge,
+        );
+        // MongoDB changes `name`; its qty is still 5: the increment survives.
+        let renamed = obj(json!({"_id": "d", "name": "y"}));
+        let before = Before {
+            body: &body,
+            counters: &five,
+        };
+        mirror_document(
+            &mut state,
+            MirrorWrite {
+                body: &renamed,
+                counters: &five,
+                metadata: None,
+                before: Some(before),
+            },
+            ObjectMode::Merge,
+            &mut conn,
+        );
+        let doc = visible(&state, &json!("d")).unwrap();
+        assert_eq!(doc["qty"], 7.0);
+        assert_eq!(doc["name"], "y");
+        // MongoDB unsets the counter: it goes (stamped after the device's increment, as the
+        // api stamps after everything the document holds).
+        let mut conn = stamps("connector", 600);
+        let before = Before {
+            body: &renamed,
+            counters: &five,
+        };
+        mirror_document(
+            &mut state,
+            MirrorWrite {
+                body: &renamed,
+                counters: &[],
+                metadata: None,
+                before: Some(before),
+            },
+            ObjectMode::Merge,
+            &mut conn,
+        );
+        assert!(visible(&state, &json!("d")).unwrap().get("qty").is_none());
+    }
+
+    #[test]
+    fn a_replayed_update_changes_nothing() {
+        let mut conn = stamps("connector", 0);
+        let mut state = DocState::default();
+        mirror(&mut state, json!({"_id": "d", "a": 1, "b": 1}), &mut conn);
+        let before = obj(json!({"_id": "d", "a": 1, "b": 1}));
+        let after = obj(json!({"_id": "d", "a": 2, "b": 1}));
+        let write = MirrorWrite {
+            body: &after,
+            counters: &[],
+            metadata: None,
+            before: Some(Before {
+                body: &before,
+                counters: &[],
+            }),
+        };
+        assert!(mirror_document(
+            &mut state,
+            write,
+            ObjectMode::Merge,
+            &mut conn
+        ));
+        let once = state.clone();
+        assert!(!mirror_document(
+            &mut state,
+            write,
+            ObjectMode::Merge,
+            &mut conn
+        ));
+        assert_eq!(state, once);
     }
 
     #[test]

@@ -151,11 +151,19 @@ fn conditions(ops: &Map<String, Value>) -> Result<Vec<Cond>, String> {
             ),
             "$mod" => match value.as_array().map(Vec::as_slice) {
                 Some([d, r]) => {
-                    let d = d.as_i64().ok_or("`$mod` takes [divisor, remainder]")?;
+                    // MongoDB truncates fractional arguments.
+                    let int = |v: &Value| {
+                        v.as_i64().or_else(|| {
+                            v.as_f64()
+                                .filter(|f| f.is_finite())
+                                .map(|f| f.trunc() as i64)
+                        })
+                    };
+                    let d = int(d).ok_or("`$mod` takes [divisor, remainder]")?;
                     if d == 0 {
                         return Err("`$mod` divisor cannot be 0".into());
                     }
-                    Cond::Mod(d, r.as_i64().ok_or("`$mod` takes [divisor, remainder]")?)
+                    Cond::Mod(d, int(r).ok_or("`$mod` takes [divisor, remainder]")?)
                 }
                 _ => return Err("`$mod` takes [divisor, remainder]".into()),
             },
@@ -273,11 +281,17 @@ fn any_of(value: &Bson, test: &dyn Fn(&Bson) -> bool) -> bool {
 impl Cond {
     fn holds(&self, values: &[&Bson]) -> bool {
         match self {
+            // `null` matches a missing field, a null, and an array holding a null.
             Cond::Eq(Bson::Null) => {
-                values.is_empty() || values.iter().any(|v| matches!(v, Bson::Null))
+                values.is_empty()
+                    || values
+                        .iter()
+                        .any(|v| any_of(v, &|e| matches!(e, Bson::Null)))
             }
             Cond::Eq(x) => values.iter().any(|v| any_of(v, &|e| equal(e, x))),
             Cond::Ne(x) => !Cond::Eq(x.clone()).holds(values),
+            // `$gte`/`$lte` null also match a missing field, as equality with null does.
+            Cond::Cmp(_, true, Bson::Null) if values.is_empty() => true,
             Cond::Cmp(order, or_equal, x) => values.iter().any(|v| {
                 any_of(v, &|e| {
                     same_bracket(e, x) && {
@@ -323,7 +337,7 @@ impl Cond {
                         Bson::Double(f) if f.is_finite() => Some(f.trunc() as i64),
                         _ => None,
                     };
-                    n.is_some_and(|n| n % d == *r)
+                    n.is_some_and(|n| n.wrapping_rem(*d) == *r)
                 })
             }),
         }
@@ -352,6 +366,7 @@ impl Filter {
                 "$and" => Clause::And(subs("$and")?),
                 "$or" => Clause::Or(subs("$or")?),
                 "$nor" => Clause::Nor(subs("$nor")?),
+                "$comment" => continue,
                 op if op.starts_with('$') => {
                     return Err(format!("`{op}` is not supported at the top of a filter"));
                 }
@@ -447,6 +462,15 @@ mod tests {
         assert!(f(json!({"qty": {"$type": "number"}, "oid": {"$type": 7}})).matches(&d));
         assert!(f(json!({"qty": {"$not": {"$gt": 10}}})).matches(&d));
         assert!(f(json!({"qty": {"$mod": [4, 3]}})).matches(&d));
+    }
+
+    #[test]
+    fn null_inside_arrays_comments_fractional_mod_and_no_overflow() {
+        let d = doc! {"a": [1, null], "n": i64::MIN};
+        assert!(f(json!({"a": null})).matches(&d));
+        assert!(!f(json!({"a": {"$ne": null}})).matches(&d));
+        assert!(f(json!({"gone": {"$gte": null}})).matches(&d));
+        assert!(f(json!({"$comment": "why", "n": {"$mod": [-1.5, 0]}})).matches(&d));
     }
 
     #[test]

@@ -304,7 +304,13 @@ impl Pipeline {
             Some(cp) if cp.phase == CheckpointPhase::InitialSync && cp.resume_token.is_none() => {
                 self.fresh_start(true).await?
             }
-            Some(cp) => cp,
+            Some(cp) => {
+                // What a split batch's first part carries: never a position past unapplied writes.
+                if let Ok(mut last) = self.last.lock() {
+                    *last = Some(cp.clone());
+                }
+                cp
+            }
             None => self.fresh_start(self.mapping.initial_sync).await?,
         };
         loop {
@@ -350,7 +356,20 @@ impl Pipeline {
             .port
             .watch(&self.database, &self.collection, StreamStart::Now)
             .await?;
-        let token = stream.resume_token().map(|t| t.to_json());
+        // Without a start position the scan's concurrent changes could be missed: refuse.
+        let token = Some(
+            stream
+                .resume_token()
+                .ok_or_else(|| PipelineError::Failed {
+                    code: "no_stream_position",
+                    message: format!(
+                        "MongoDB gave no change stream position for {}",
+                        self.collection
+                    ),
+                    remediation: "None needed if it passes: the connector retries by itself.",
+                })?
+                .to_json(),
+        );
         let cp = if initial_sync {
             CollectionCheckpoint {
                 phase: CheckpointPhase::InitialSync,
@@ -468,8 +487,30 @@ impl Pipeline {
             let first = Instant::now();
             while writes.len() < self.settings.stream_batch {
                 match stream.next().await? {
+                    Some(event)
+                        if matches!(
+                            event.operation,
+                            OperationType::Drop
+                                | OperationType::Rename
+                                | OperationType::DropDatabase
+                                | OperationType::Invalidate
+                        ) =>
+                    {
+                        // What came before it is applied; then this collection stops (a
+                        // restart would replay the drop forever).
+                        checkpoint.resume_token = stream.resume_token().map(|t| t.to_json());
+                        self.apply(std::mem::take(&mut writes), &checkpoint).await?;
+                        return Err(PipelineError::Collection {
+                            code: "collection_dropped",
+                            message: format!(
+                                "Collection {} was dropped or renamed in MongoDB; its stream ended.",
+                                self.collection
+                            ),
+                            remediation: "Recreate the collection and resync it, or remove it from the connector.",
+                        });
+                    }
                     Some(event) => {
-                        if let Some(write) = self.map_event(&event, scope) {
+                        if let Some(write) = self.map_event(&event, scope, &mut writes) {
                             writes.push(write);
                         }
                     }
@@ -482,7 +523,11 @@ impl Pipeline {
                     break;
                 }
             }
-            let token = stream.resume_token().map(|t| t.to_json());
+            // Never replace a stored position with none.
+            let token = stream
+                .resume_token()
+                .map(|t| t.to_json())
+                .or_else(|| checkpoint.resume_token.clone());
             let moved = token != checkpoint.resume_token;
             if !writes.is_empty()
                 || (moved && last_checkpoint.elapsed() >= self.settings.idle_checkpoint)
@@ -499,7 +544,12 @@ impl Pipeline {
 
     /// The edge write of a change event; `None` for events that change nothing here (and for
     /// documents that cannot be mapped, which are reported).
-    fn map_event(&self, change: &ChangeEvent, scope: &Scope<'_>) -> Option<EdgeWrite> {
+    fn map_event(
+        &self,
+        change: &ChangeEvent,
+        scope: &Scope<'_>,
+        out: &mut Vec<EdgeWrite>,
+    ) -> Option<EdgeWrite> {
         let config = scope.config;
         match &change.operation {
             OperationType::Insert | OperationType::Replace | OperationType::Update => {
@@ -522,6 +572,13 @@ impl Pipeline {
                     .filter(|b| scope.wants(b))
                     .and_then(|b| to_edge(b, config).ok());
                 match to_edge(doc, config) {
+                    // The mapped id changed: the old edge document goes, the new one is whole.
+                    Ok(edge) if before.as_ref().is_some_and(|b| b.key != edge.key) => {
+                        if let Some(old) = before {
+                            out.push(EdgeWrite::Delete { id: old.id });
+                        }
+                        Some(upsert(edge, None))
+                    }
                     Ok(edge) => Some(upsert(edge, before)),
                     Err(rejected) => {
                         self.note_rejected(&rejected);
@@ -544,22 +601,11 @@ impl Pipeline {
                     }
                 }
             }
+            // Handled by the stream loop (the collection stops).
             OperationType::Drop
             | OperationType::Rename
             | OperationType::DropDatabase
-            | OperationType::Invalidate => {
-                self.update(|p| {
-                    p.events.push(event(
-                        edgebridge_domain::fleet::EventLevel::Error,
-                        "collection_dropped",
-                        format!(
-                            "Collection {} was dropped or renamed in MongoDB; its stream ended.",
-                            self.collection
-                        ),
-                    ))
-                });
-                None
-            }
+            | OperationType::Invalidate => None,
             OperationType::Other(_) => None,
         }
     }
@@ -582,7 +628,8 @@ fn upsert(edge: EdgeDocument, before: Option<EdgeDocument>) -> EdgeWrite {
         id: edge.id,
         body: edge.body,
         counters: edge.counters,
-        types: edge.types,
+        // Always stated, so a tree that no longer applies is cleared rather than kept.
+        types: Some(edge.types.unwrap_or_else(|| serde_json::json!({}))),
         before: before.map(|b| {
             Box::new(PreImage {
                 body: b.body,

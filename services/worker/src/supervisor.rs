@@ -110,6 +110,9 @@ struct Reporter {
     last_error: Option<ReportedError>,
 }
 
+/// A run at least this long counts as healthy (its failure restarts the backoff).
+const HEALTHY_RUN: Duration = Duration::from_secs(60);
+
 /// Why the supervisor must stop.
 enum Stop {
     /// The api refused it: the connector is someone else's.
@@ -317,14 +320,18 @@ async fn supervise(ctx: &Context, spec: &ConnectorAssignmentSpec, reporter: &mut
     let mut backoff = retry_delays(&ctx.settings);
     let mut first = true;
     loop {
+        let started = tokio::time::Instant::now();
         let result = attempt(ctx, spec, reporter, first).await;
         first = false;
         settled(&ctx.progress);
         match result {
             Err(stop) => return stop,
-            // It ran, then lost the cluster: start over from the first wait.
-            Ok(Outcome::Healthy) => backoff = retry_delays(&ctx.settings),
-            Ok(Outcome::Failed) => {}
+            // It ran for a while, then failed: start over from the first wait. (A run that
+            // fails soon after starting keeps backing off: no restart every few seconds.)
+            Ok(Outcome::Healthy) if started.elapsed() >= HEALTHY_RUN => {
+                backoff = retry_delays(&ctx.settings)
+            }
+            Ok(_) => {}
         }
         let wait = backoff.next().unwrap_or(ctx.settings.retry_max);
         if let Err(stop) = pause(&ctx.cancel, wait).await {
