@@ -19,7 +19,9 @@ use edgebridge_domain::{CollectionMapping, OnHistoryLost};
 use edgebridge_mongo::error::{ErrorClass, ErrorKind, PortError};
 use edgebridge_mongo::filter::Filter;
 use edgebridge_mongo::mapping::{EdgeDocument, MappingConfig, Rejected, edge_id, to_edge};
-use edgebridge_mongo::port::{ChangeEvent, MongoPort, OperationType, ResumeToken, StreamStart};
+use edgebridge_mongo::port::{
+    ChangeEvent, ChangeStream, MongoPort, OperationType, ResumeToken, StreamStart,
+};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -407,6 +409,7 @@ impl Pipeline {
         });
         let started = Instant::now();
         let mut copied_here = 0u64;
+        let mut inflight: Option<(Vec<EdgeWrite>, CollectionCheckpoint)> = None;
         loop {
             let after = checkpoint
                 .scan_after
@@ -419,15 +422,19 @@ impl Pipeline {
                     })
                 })
                 .transpose()?;
-            let docs = self
-                .port
-                .scan(
-                    &self.database,
-                    &self.collection,
-                    after.as_ref(),
-                    self.settings.scan_batch,
-                )
-                .await?;
+            // The next batch is read while the previous one is applied (in order).
+            let read = self.port.scan(
+                &self.database,
+                &self.collection,
+                after.as_ref(),
+                self.settings.scan_batch,
+            );
+            let (docs, applied) = match inflight.take() {
+                Some((writes, cp)) => tokio::join!(read, self.apply(writes, &cp)),
+                None => (read.await, Ok(())),
+            };
+            applied?;
+            let docs = docs?;
             let Some(last) = docs.last().and_then(|d| d.get("_id")).cloned() else {
                 break;
             };
@@ -441,7 +448,7 @@ impl Pipeline {
             }
             checkpoint.copied += docs.len() as u64;
             checkpoint.scan_after = Some(last.into_canonical_extjson());
-            self.apply(writes, checkpoint).await?;
+            inflight = Some((writes, checkpoint.clone()));
             copied_here += docs.len() as u64;
             let copied = checkpoint.copied;
             self.update(|p| p.copied = copied);
@@ -456,6 +463,9 @@ impl Pipeline {
                     tokio::time::sleep(wait).await;
                 }
             }
+        }
+        if let Some((writes, cp)) = inflight.take() {
+            self.apply(writes, &cp).await?;
         }
         checkpoint.phase = CheckpointPhase::Streaming;
         checkpoint.scan_after = None;
@@ -481,65 +491,91 @@ impl Pipeline {
             .await?;
         self.update(|p| p.phase = Some(CollectionPhase::Streaming));
         let mut last_checkpoint = Instant::now();
+        // One batch is applied while the next is read and mapped; batches (and their
+        // checkpoints) still reach the api one after the other, in order.
+        let mut inflight: Option<(Vec<EdgeWrite>, CollectionCheckpoint)> = None;
         loop {
-            let mut writes = Vec::new();
-            let mut idle = false;
-            let first = Instant::now();
-            while writes.len() < self.settings.stream_batch {
-                match stream.next().await? {
-                    Some(event)
-                        if matches!(
-                            event.operation,
-                            OperationType::Drop
-                                | OperationType::Rename
-                                | OperationType::DropDatabase
-                                | OperationType::Invalidate
-                        ) =>
-                    {
-                        // What came before it is applied; then this collection stops (a
-                        // restart would replay the drop forever).
-                        checkpoint.resume_token = stream.resume_token().map(|t| t.to_json());
-                        self.apply(std::mem::take(&mut writes), &checkpoint).await?;
-                        return Err(PipelineError::Collection {
-                            code: "collection_dropped",
-                            message: format!(
-                                "Collection {} was dropped or renamed in MongoDB; its stream ended.",
-                                self.collection
-                            ),
-                            remediation: "Recreate the collection and resync it, or remove it from the connector.",
-                        });
-                    }
-                    Some(event) => {
-                        if let Some(write) = self.map_event(&event, scope, &mut writes) {
-                            writes.push(write);
-                        }
-                    }
-                    None => {
-                        idle = true;
-                        break;
-                    }
+            let (batch, applied) = match inflight.take() {
+                Some((writes, cp)) => {
+                    tokio::join!(self.read_batch(&mut stream, scope), self.apply(writes, &cp))
                 }
-                if first.elapsed() >= self.settings.stream_linger {
-                    break;
-                }
-            }
+                None => (self.read_batch(&mut stream, scope).await, Ok(())),
+            };
+            applied?;
+            let batch = batch?;
             // Never replace a stored position with none.
             let token = stream
                 .resume_token()
                 .map(|t| t.to_json())
                 .or_else(|| checkpoint.resume_token.clone());
+            if batch.dropped {
+                // What came before it is applied; then this collection stops (a restart would
+                // replay the drop forever).
+                checkpoint.resume_token = token;
+                self.apply(batch.writes, &checkpoint).await?;
+                return Err(PipelineError::Collection {
+                    code: "collection_dropped",
+                    message: format!(
+                        "Collection {} was dropped or renamed in MongoDB; its stream ended.",
+                        self.collection
+                    ),
+                    remediation: "Recreate the collection and resync it, or remove it from the connector.",
+                });
+            }
             let moved = token != checkpoint.resume_token;
-            if !writes.is_empty()
+            if !batch.writes.is_empty()
                 || (moved && last_checkpoint.elapsed() >= self.settings.idle_checkpoint)
             {
                 checkpoint.resume_token = token;
-                self.apply(writes, &checkpoint).await?;
+                inflight = Some((batch.writes, checkpoint.clone()));
                 last_checkpoint = Instant::now();
             }
-            if idle {
+            if batch.idle {
+                if let Some((writes, cp)) = inflight.take() {
+                    self.apply(writes, &cp).await?;
+                }
                 tokio::time::sleep(self.settings.idle_pause).await;
             }
         }
+    }
+
+    /// Reads and maps up to a batch of events (or what arrives within the linger time).
+    async fn read_batch(
+        &self,
+        stream: &mut Box<dyn ChangeStream>,
+        scope: &Scope<'_>,
+    ) -> Result<Batch, PipelineError> {
+        let mut batch = Batch::default();
+        let first = Instant::now();
+        while batch.writes.len() < self.settings.stream_batch {
+            match stream.next().await? {
+                Some(event)
+                    if matches!(
+                        event.operation,
+                        OperationType::Drop
+                            | OperationType::Rename
+                            | OperationType::DropDatabase
+                            | OperationType::Invalidate
+                    ) =>
+                {
+                    batch.dropped = true;
+                    return Ok(batch);
+                }
+                Some(event) => {
+                    if let Some(write) = self.map_event(&event, scope, &mut batch.writes) {
+                        batch.writes.push(write);
+                    }
+                }
+                None => {
+                    batch.idle = true;
+                    return Ok(batch);
+                }
+            }
+            if first.elapsed() >= self.settings.stream_linger {
+                break;
+            }
+        }
+        Ok(batch)
     }
 
     /// The edge write of a change event; `None` for events that change nothing here (and for
@@ -609,6 +645,16 @@ impl Pipeline {
             OperationType::Other(_) => None,
         }
     }
+}
+
+/// Events read from the stream, mapped.
+#[derive(Default)]
+struct Batch {
+    writes: Vec<EdgeWrite>,
+    /// The stream answered empty: nothing more for now.
+    idle: bool,
+    /// The collection was dropped, renamed or invalidated (after `writes`).
+    dropped: bool,
 }
 
 /// How documents of the collection are mapped, and which are synced.
