@@ -549,3 +549,115 @@ async fn a_changed_mapped_id_moves_the_edge_document(pool: PgPool) {
     .await;
     assert_eq!(docs[0]["n"], 1);
 }
+
+/// Reconfiguration: new credentials restart the run, which resumes every stream where it was
+/// (a change made meanwhile arrives, nothing is copied again); a collection added with
+/// `initialSync` is copied; a removed one stops.
+#[sqlx::test(migrations = false)]
+async fn reconfiguration_resumes_on_new_credentials_and_copies_an_added_collection(pool: PgPool) {
+    let fleet = Fleet::new(pool).await;
+    fleet
+        .sim
+        .add_user(edgebridge_mongo_sim::SimUser::read_write_admin(
+            "rotated",
+            "n3w-Pa55word",
+            "retail-demo",
+        ));
+    fleet
+        .sim
+        .create_collection("retail-demo", "products", CollectionOptions::ready());
+    fleet
+        .sim
+        .create_collection("retail-demo", "stores", CollectionOptions::ready());
+    fleet
+        .sim
+        .insert("retail-demo", "products", doc! {"_id": "p1"})
+        .unwrap();
+    fleet
+        .sim
+        .insert("retail-demo", "stores", doc! {"_id": "s1", "city": "Oslo"})
+        .unwrap();
+    let spec = json!({
+        "name": "catalog",
+        "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@cluster0.example.net/"),
+        "database": "retail-demo",
+        "collections": {"products": {"fields": ["_id"], "initialSync": true}},
+    });
+    let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
+    let path = fleet.app.connector_path(fleet.app.app_id, id);
+    let mut w1 = edgebridge_worker::Worker::register(worker_settings(&fleet, "w1"))
+        .await
+        .unwrap();
+    fleet.tick().await;
+    step(&mut w1).await;
+    until_edge(&fleet, "initial sync", |d| d.len() == 1).await;
+    until_status(&fleet, id, "streaming", |s| {
+        s["collectionStatus"]["products"]["phase"] == "streaming"
+    })
+    .await;
+
+    // New credentials: the plan says reconnect and resume.
+    let res = fleet
+        .app
+        .patch(
+            &path,
+            &fleet.app.owner_key,
+            &json!({"connectionString": "mongodb+srv://rotated:n3w-Pa55word@cluster0.example.net/"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["plan"]["connection"], "reconnectAndResume", "{body}");
+    fleet
+        .sim
+        .insert("retail-demo", "products", doc! {"_id": "p2"})
+        .unwrap();
+    step(&mut w1).await;
+    until_edge(&fleet, "the change made during the switch", |d| {
+        d.len() == 2
+    })
+    .await;
+    let status = until_status(&fleet, id, "streaming again", |s| {
+        s["collectionStatus"]["products"]["phase"] == "streaming" && s["status"] == "running"
+    })
+    .await;
+    assert_eq!(
+        status["counters"]["documentsCopied"], 0,
+        "resumed: {status}"
+    );
+
+    // Add `stores` with initialSync: it is copied.
+    let res = fleet
+        .app
+        .patch(
+            &path,
+            &fleet.app.owner_key,
+            &json!({"collections": {"stores": {"fields": ["_id"], "initialSync": true}}}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    step(&mut w1).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while edge_docs(&fleet, "stores").await.len() != 1 {
+        assert!(Instant::now() < deadline, "stores was not copied");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Remove `products`: its checkpoint goes, so adding it back later starts afresh.
+    let res = fleet
+        .app
+        .patch(
+            &path,
+            &fleet.app.owner_key,
+            &json!({"collections": {"products": null}}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let (left,): (i64,) = sqlx::query_as(
+        "select count(*) from connector_checkpoints where connector_id = $1 and collection = 'products'",
+    )
+    .bind(id)
+    .fetch_one(&fleet.app.pool)
+    .await
+    .unwrap();
+    assert_eq!(left, 0);
+}

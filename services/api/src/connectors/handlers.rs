@@ -283,6 +283,7 @@ async fn reconfigure(
         preview.database = draft.spec.database;
         preview.collections = draft.spec.collections;
         preview.auto_configure = draft.spec.auto_configure;
+        preview.on_history_lost = draft.spec.on_history_lost;
         if let Some(uri) = &new_uri {
             preview.connection_string = uri.redacted();
         }
@@ -304,6 +305,8 @@ async fn reconfigure(
         sealed.as_ref().map(Sealed::as_secret),
     )
     .await?;
+    // The pipelines start where the plan says: a new copy, a new stream, or where they were.
+    repo::apply_plan_to_checkpoints(&mut tx, connector_id, &plan).await?;
     tx.commit().await?;
     tracing::info!(%connector_id, version = row.version, "connector reconfigured");
     let tag = etag(row.version);

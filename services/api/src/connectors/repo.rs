@@ -517,9 +517,39 @@ pub async fn set_desired_state(
     }
 }
 
-/// Marks a collection for a new initial sync (its checkpoint says: scan from the start, no
-/// stream position yet) and restarts the connector where it runs, so the next run does it.
-pub async fn request_resync(
+/// Applies a reconfiguration plan to the collections' checkpoints (the run restarts with a new
+/// epoch and reads them): `initialSync` marks a new copy, `startStreaming` and `stop` forget the
+/// old position (a collection added back later starts afresh), anything else keeps it (a new
+/// connection string resumes every stream where it was: nothing is missed).
+pub async fn apply_plan_to_checkpoints(
+    tx: &mut Transaction<'_, Postgres>,
+    connector_id: Uuid,
+    plan: &edgebridge_domain::ReconfigurationPlan,
+) -> Result<()> {
+    use edgebridge_domain::plan::CollectionAction;
+    for change in &plan.collections {
+        match change.action {
+            CollectionAction::InitialSync => {
+                request_copy(tx, connector_id, &change.collection).await?;
+            }
+            CollectionAction::StartStreaming | CollectionAction::Stop => {
+                sqlx::query(
+                    "delete from connector_checkpoints where connector_id = $1 and collection = $2",
+                )
+                .bind(connector_id)
+                .bind(&change.collection)
+                .execute(&mut **tx)
+                .await?;
+            }
+            CollectionAction::ApplySettings | CollectionAction::None => {}
+        }
+    }
+    Ok(())
+}
+
+/// The checkpoint that tells the next run to copy the collection from the start (no stream
+/// position yet: the run keeps one before it scans).
+async fn request_copy(
     tx: &mut Transaction<'_, Postgres>,
     connector_id: Uuid,
     collection: &str,
@@ -536,6 +566,17 @@ pub async fn request_resync(
     .bind(collection)
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Marks a collection for a new initial sync (its checkpoint says: scan from the start, no
+/// stream position yet) and restarts the connector where it runs, so the next run does it.
+pub async fn request_resync(
+    tx: &mut Transaction<'_, Postgres>,
+    connector_id: Uuid,
+    collection: &str,
+) -> Result<()> {
+    request_copy(tx, connector_id, collection).await?;
     sqlx::query(
         "update connectors set assignment_epoch = assignment_epoch + 1
          where connector_id = $1 and desired_state = 'running'",
