@@ -89,6 +89,8 @@ struct Running {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StepReport {
     pub started: Vec<Assignment>,
+    /// Supervisors stopped by this step, or that stopped by themselves since the last one
+    /// because the api fenced them out.
     pub stopped: Vec<Uuid>,
     /// The api no longer knew the worker: it stopped everything and registered again.
     pub re_registered: bool,
@@ -176,12 +178,13 @@ impl Worker {
     pub async fn step(&mut self) -> Result<StepReport, ClientError> {
         let mut report = StepReport::default();
         self.stopping.retain(|h| !h.is_finished());
-        // Supervisors the api fenced out are gone already; forget them.
+        // Supervisors the api fenced out stopped by themselves; forget them (and say so).
         while let Ok(id) = self.fenced_rx.try_recv() {
             if let Some(r) = self.supervisors.get(&id)
                 && r.task.is_finished()
             {
                 self.supervisors.remove(&id);
+                report.stopped.push(id);
             }
         }
         // Supervisors stop by themselves at the lease deadline; forget them here too.
