@@ -142,25 +142,44 @@ impl ApiClient {
         Ok(credential)
     }
 
+    /// A request on the worker's own routes, with its JWT; `path` gets the worker id.
+    fn authed(
+        &self,
+        method: reqwest::Method,
+        path: impl FnOnce(Uuid) -> String,
+    ) -> ClientResult<reqwest::RequestBuilder> {
+        let s = self.session()?;
+        Ok(self
+            .http
+            .request(method, format!("{}{}", self.base, path(s.worker_id)))
+            .bearer_auth(s.access_token))
+    }
+
+    /// Sends it; a non-success status becomes its [`ClientError`].
+    async fn send(request: reqwest::RequestBuilder) -> ClientResult<reqwest::Response> {
+        let res = request.send().await.map_err(unavailable)?;
+        if !res.status().is_success() {
+            return Err(classify(res).await);
+        }
+        Ok(res)
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(
+        request: reqwest::RequestBuilder,
+    ) -> ClientResult<T> {
+        Self::send(request).await?.json().await.map_err(unavailable)
+    }
+
     pub async fn heartbeat(
         &self,
         draining: bool,
         timeout: Duration,
     ) -> ClientResult<HeartbeatResponse> {
-        let s = self.session()?;
-        let res = self
-            .http
-            .post(format!("{}{}", self.base, paths::heartbeat(s.worker_id)))
+        let request = self
+            .authed(reqwest::Method::POST, paths::heartbeat)?
             .timeout(timeout)
-            .bearer_auth(&s.access_token)
-            .json(&HeartbeatRequest { draining })
-            .send()
-            .await
-            .map_err(unavailable)?;
-        if !res.status().is_success() {
-            return Err(classify(res).await);
-        }
-        let answer: HeartbeatResponse = res.json().await.map_err(unavailable)?;
+            .json(&HeartbeatRequest { draining });
+        let answer: HeartbeatResponse = Self::json(request).await?;
         self.remember(&answer.credential);
         Ok(answer)
     }
@@ -170,43 +189,17 @@ impl ApiClient {
         connector_id: Uuid,
         epoch: i64,
     ) -> ClientResult<ConnectorAssignmentSpec> {
-        let s = self.session()?;
-        let res = self
-            .http
-            .get(format!(
-                "{}{}",
-                self.base,
-                paths::connector(s.worker_id, connector_id)
-            ))
-            .query(&[("epoch", epoch)])
-            .bearer_auth(&s.access_token)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        if !res.status().is_success() {
-            return Err(classify(res).await);
-        }
-        res.json().await.map_err(unavailable)
+        let request = self
+            .authed(reqwest::Method::GET, |w| paths::connector(w, connector_id))?
+            .query(&[("epoch", epoch)]);
+        Self::json(request).await
     }
 
     pub async fn report(&self, connector_id: Uuid, report: &ConnectorReport) -> ClientResult<()> {
-        let s = self.session()?;
-        let res = self
-            .http
-            .post(format!(
-                "{}{}",
-                self.base,
-                paths::report(s.worker_id, connector_id)
-            ))
-            .bearer_auth(&s.access_token)
-            .json(report)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        if !res.status().is_success() {
-            return Err(classify(res).await);
-        }
-        Ok(())
+        let request = self
+            .authed(reqwest::Method::POST, |w| paths::report(w, connector_id))?
+            .json(report);
+        Self::send(request).await.map(drop)
     }
 
     /// Applies mapped writes to the edge store and moves the collection's checkpoint past them.
@@ -215,23 +208,10 @@ impl ApiClient {
         connector_id: Uuid,
         request: &ApplyRequest,
     ) -> ClientResult<ApplyResponse> {
-        let s = self.session()?;
-        let res = self
-            .http
-            .post(format!(
-                "{}{}",
-                self.base,
-                paths::apply(s.worker_id, connector_id)
-            ))
-            .bearer_auth(&s.access_token)
-            .json(request)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        if !res.status().is_success() {
-            return Err(classify(res).await);
-        }
-        res.json().await.map_err(unavailable)
+        let request = self
+            .authed(reqwest::Method::POST, |w| paths::apply(w, connector_id))?
+            .json(request);
+        Self::json(request).await
     }
 
     /// Where each collection's pipeline is to resume.
@@ -240,40 +220,17 @@ impl ApiClient {
         connector_id: Uuid,
         epoch: i64,
     ) -> ClientResult<BTreeMap<String, CollectionCheckpoint>> {
-        let s = self.session()?;
-        let res = self
-            .http
-            .get(format!(
-                "{}{}",
-                self.base,
-                paths::checkpoints(s.worker_id, connector_id)
-            ))
-            .query(&[("epoch", epoch)])
-            .bearer_auth(&s.access_token)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        if !res.status().is_success() {
-            return Err(classify(res).await);
-        }
-        res.json().await.map_err(unavailable)
+        let request = self
+            .authed(reqwest::Method::GET, |w| {
+                paths::checkpoints(w, connector_id)
+            })?
+            .query(&[("epoch", epoch)]);
+        Self::json(request).await
     }
 
     pub async fn deregister(&self) -> ClientResult<()> {
-        let s = self.session()?;
-        let res = self
-            .http
-            .post(format!("{}{}", self.base, paths::deregister(s.worker_id)))
-            .bearer_auth(&s.access_token)
-            .send()
-            .await
-            .map_err(unavailable)?;
-        if !res.status().is_success() {
-            return Err(classify(res).await);
-        }
-        if let Ok(mut session) = self.session.write() {
-            *session = None;
-        }
+        Self::send(self.authed(reqwest::Method::POST, paths::deregister)?).await?;
+        self.forget();
         Ok(())
     }
 
