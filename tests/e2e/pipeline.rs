@@ -661,3 +661,64 @@ async fn reconfiguration_resumes_on_new_credentials_and_copies_an_added_collecti
     .unwrap();
     assert_eq!(left, 0);
 }
+
+/// One document alone larger than the api takes in a request is skipped and reported; the
+/// collection goes on.
+#[sqlx::test(migrations = false)]
+async fn a_single_document_too_large_for_a_request_is_skipped_not_retried_forever(pool: PgPool) {
+    let fleet = Fleet::with(pool, |c| c.fleet.sync_body_limit = 8 * 1024).await;
+    fleet
+        .sim
+        .create_collection("retail-demo", "products", CollectionOptions::ready());
+    fleet
+        .sim
+        .insert("retail-demo", "products", doc! {"_id": "a", "v": 1})
+        .unwrap();
+    fleet
+        .sim
+        .insert(
+            "retail-demo",
+            "products",
+            doc! {"_id": "b", "text": "z".repeat(12_000)},
+        )
+        .unwrap();
+    fleet
+        .sim
+        .insert("retail-demo", "products", doc! {"_id": "c", "v": 3})
+        .unwrap();
+    let spec = json!({
+        "name": "catalog",
+        "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@cluster0.example.net/"),
+        "database": "retail-demo",
+        "collections": {"products": {"fields": ["_id"], "initialSync": true}},
+    });
+    let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
+    let mut w1 = edgebridge_worker::Worker::register(worker_settings(&fleet, "w1"))
+        .await
+        .unwrap();
+    fleet.tick().await;
+    step(&mut w1).await;
+    let status = until_status(&fleet, id, "streaming with one skipped", |s| {
+        s["collectionStatus"]["products"]["phase"] == "streaming"
+            && s["counters"]["documentsSkipped"] == 1
+    })
+    .await;
+    assert_eq!(status["status"], "running", "{status}");
+    let docs = edge_docs(&fleet, "products").await;
+    let ids: Vec<&str> = docs.iter().map(|d| d["_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, vec!["a", "c"]);
+    let events: Value = fleet
+        .app
+        .get(
+            &format!(
+                "{}/events?q=document_too_large",
+                fleet.app.connector_path(fleet.app.app_id, id)
+            ),
+            &fleet.app.owner_key,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(events["items"].as_array().unwrap().len(), 1, "{events}");
+}

@@ -238,6 +238,53 @@ impl Pipeline {
                     let before = self.last_checkpoint(&checkpoint);
                     return Ok(Some(((writes, before), (second, checkpoint))));
                 }
+                Err(ClientError::TooLarge(_)) if request.writes.len() == 1 => {
+                    // One document alone is too large: without its pre-image if it has one
+                    // (the whole post-image is written then), else it is skipped and reported;
+                    // the checkpoint moves on either way.
+                    let mut request = request;
+                    let write = request.writes.pop().expect("one write");
+                    let checkpoint = request.checkpoint;
+                    let id = match &write {
+                        EdgeWrite::Upsert { id, .. } | EdgeWrite::Delete { id } => id.clone(),
+                    };
+                    if let EdgeWrite::Upsert {
+                        id,
+                        body,
+                        counters,
+                        types,
+                        before: Some(_),
+                    } = write
+                    {
+                        let lighter = EdgeWrite::Upsert {
+                            id,
+                            body,
+                            counters,
+                            types,
+                            before: None,
+                        };
+                        return Ok(Some((
+                            (Vec::new(), self.last_checkpoint(&checkpoint)),
+                            (vec![lighter], checkpoint),
+                        )));
+                    }
+                    let message = format!(
+                        "The document {id} of {} is larger than the api takes in one request; it was not synced.",
+                        self.collection
+                    );
+                    self.update(|p| {
+                        p.skipped += 1;
+                        p.events.push(event(
+                            edgebridge_domain::fleet::EventLevel::Warn,
+                            "document_too_large",
+                            message,
+                        ));
+                    });
+                    return Ok(Some((
+                        (Vec::new(), self.last_checkpoint(&checkpoint)),
+                        (Vec::new(), checkpoint),
+                    )));
+                }
                 Err(ClientError::Unavailable(why)) if wait < Duration::from_secs(30) => {
                     tracing::warn!(connector_id = %self.connector_id, collection = %self.collection, %why, "apply failed; retrying");
                     tokio::time::sleep(wait).await;
