@@ -394,3 +394,74 @@ async fn a_document_the_store_refuses_is_skipped_not_the_batch(pool: PgPool) {
         Err(ClientError::Refused(m)) if m.contains("unknown_collection")
     ));
 }
+
+/// The write-back's feed: the connector's mapped collections without its own writes, with the
+/// type tree its writes left in each document's metadata slot; fenced like the rest.
+#[sqlx::test(migrations = false)]
+async fn the_write_back_feed_leaves_out_the_connectors_own_writes_and_carries_types(pool: PgPool) {
+    let s = setup(pool, 256 * 1024).await;
+    let EdgeWrite::Upsert { id, body, .. } = upsert("a", json!({"n": 1})) else {
+        unreachable!()
+    };
+    s.client
+        .apply(
+            s.connector,
+            &s.request(
+                s.epoch,
+                vec![EdgeWrite::Upsert {
+                    id,
+                    body,
+                    counters: Vec::new(),
+                    types: Some(json!({"n": "long"})),
+                    before: None,
+                }],
+                1,
+            ),
+        )
+        .await
+        .unwrap();
+    for statement in [
+        "INSERT INTO orders DOCUMENTS ({'_id': 'd', 'v': 1})",
+        "UPDATE orders SET n = 2 WHERE _id = 'a'",
+        "INSERT INTO other DOCUMENTS ({'_id': 'x'})",
+    ] {
+        let res = s
+            .app
+            .post(
+                &format!("/v1/apps/{}/store/execute", s.app.app_id),
+                &s.app.owner_key,
+                &json!({"statement": statement}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "{statement}");
+    }
+    // Readable once older transactions in the cluster have ended: poll, bounded.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    while seen.len() < 2 {
+        assert!(Instant::now() < deadline, "feed stuck at {seen:?}");
+        let page = s
+            .client
+            .changes(s.connector, s.epoch, after.as_deref(), 1)
+            .await
+            .unwrap();
+        seen.extend(page.changes);
+        after = page.next_cursor;
+    }
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0].id, json!("d"));
+    assert_eq!(seen[0].types, None);
+    assert_eq!(seen[1].id, json!("a"));
+    assert_eq!(seen[1].document.as_ref().unwrap()["n"], 2);
+    assert_eq!(seen[1].types, Some(json!({"n": "long"})));
+    assert!(
+        seen.iter().all(|c| c.collection == "orders"),
+        "unmapped collections stay out"
+    );
+    // Fenced: another epoch reads nothing.
+    assert!(matches!(
+        s.client.changes(s.connector, s.epoch + 1, None, 0).await,
+        Err(ClientError::Fenced(_))
+    ));
+}

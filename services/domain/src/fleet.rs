@@ -32,6 +32,9 @@ pub mod paths {
     pub fn checkpoints(worker: uuid::Uuid, connector: uuid::Uuid) -> String {
         format!("/internal/v1/workers/{worker}/connectors/{connector}/checkpoints")
     }
+    pub fn changes(worker: uuid::Uuid, connector: uuid::Uuid) -> String {
+        format!("/internal/v1/workers/{worker}/connectors/{connector}/changes")
+    }
 }
 
 /// Limits the api enforces on reports (a worker keeps within them).
@@ -391,4 +394,30 @@ pub struct ApplyResponse {
     /// Documents that changed (a write equal to what the edge holds changes nothing).
     pub changed: usize,
     pub skipped: Vec<SkippedWrite>,
+}
+
+/// One edge-store change for the write-back path: a document of a mapped collection, written by
+/// someone other than this connector.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedChange {
+    /// Resume after this change by passing it as `after`.
+    pub cursor: String,
+    pub collection: String,
+    /// The edge `_id`.
+    pub id: serde_json::Value,
+    /// The document after the change; `None` when it was deleted.
+    pub document: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The document's BSON type tree (the connector's metadata slot), for restoring types.
+    pub types: Option<serde_json::Value>,
+}
+
+/// `GET .../connectors/{connectorId}/changes?epoch=&after=&limit=&wait=`: the feed of the
+/// connector's mapped collections without its own writes, for its owner at `epoch`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedPage {
+    pub changes: Vec<FeedChange>,
+    /// Pass as `after` next time (also when `changes` is empty).
+    pub next_cursor: Option<String>,
 }

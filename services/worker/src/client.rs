@@ -3,7 +3,7 @@
 
 use edgebridge_domain::fleet::{
     ApplyRequest, ApplyResponse, CollectionCheckpoint, ConnectorAssignmentSpec, ConnectorReport,
-    HeartbeatRequest, HeartbeatResponse, RegisterRequest, WorkerCredential, paths,
+    FeedPage, HeartbeatRequest, HeartbeatResponse, RegisterRequest, WorkerCredential, paths,
 };
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
@@ -225,6 +225,26 @@ impl ApiClient {
                 paths::checkpoints(w, connector_id)
             })?
             .query(&[("epoch", epoch)]);
+        Self::json(request).await
+    }
+
+    /// The edge-store changes to write back (the connector's own writes left out).
+    pub async fn changes(
+        &self,
+        connector_id: Uuid,
+        epoch: i64,
+        after: Option<&str>,
+        wait_secs: u32,
+    ) -> ClientResult<FeedPage> {
+        let mut request = self
+            .authed(reqwest::Method::GET, |w| paths::changes(w, connector_id))?
+            .query(&[
+                ("epoch", epoch.to_string()),
+                ("wait", wait_secs.to_string()),
+            ]);
+        if let Some(after) = after {
+            request = request.query(&[("after", after)]);
+        }
         Self::json(request).await
     }
 

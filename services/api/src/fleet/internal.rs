@@ -57,6 +57,10 @@ pub fn router(body_limit: usize) -> Router<AppState> {
             "/internal/v1/workers/{worker_id}/connectors/{connector_id}/checkpoints",
             get(super::sync::checkpoints),
         )
+        .route(
+            "/internal/v1/workers/{worker_id}/connectors/{connector_id}/changes",
+            get(super::sync::changes),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
 }
 

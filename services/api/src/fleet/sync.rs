@@ -18,8 +18,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use edgebridge_domain::CollectionMapping;
 use edgebridge_domain::fleet::{
-    ApplyRequest, ApplyResponse, CheckpointPhase, CollectionCheckpoint, EdgeWrite,
-    MAX_WRITES_PER_APPLY, SkippedWrite,
+    ApplyRequest, ApplyResponse, CheckpointPhase, CollectionCheckpoint, EdgeWrite, FeedChange,
+    FeedPage, MAX_WRITES_PER_APPLY, SkippedWrite,
 };
 use edgebridge_edge::ObjectMode;
 use edgebridge_edge::crdt::DocState;
@@ -286,6 +286,94 @@ async fn save_checkpoint(
     .execute(&mut **tx)
     .await?;
     Ok(())
+}
+
+#[derive(Deserialize)]
+pub struct FeedParams {
+    epoch: i64,
+    after: Option<String>,
+    limit: Option<u32>,
+    wait: Option<u32>,
+}
+
+/// The edge-store changes the connector's write-back takes to MongoDB: its mapped collections,
+/// without its own writes, with each document's type tree. The fence is checked first (and its
+/// lock released before the long poll); a page read after a move is harmless, since the
+/// write-back's position is checkpointed through the fence too.
+pub async fn changes(
+    State(state): State<AppState>,
+    auth: WorkerAuth,
+    ApiPath((worker_id, connector_id)): ApiPath<(Uuid, Uuid)>,
+    ApiQuery(params): ApiQuery<FeedParams>,
+) -> Result<Json<FeedPage>> {
+    auth.require_self(worker_id)?;
+    let mut tx = state.pool.begin().await?;
+    let owned = owned(&mut tx, connector_id, worker_id, params.epoch).await?;
+    tx.commit().await?;
+    let collections: Vec<String> = owned.collections.0.keys().cloned().collect();
+    let page = crate::store::feed::read(
+        &state,
+        owned.app_id,
+        crate::store::model::ChangesParams {
+            after: params.after,
+            collections: Some(collections.join(",")),
+            exclude_origin: Some(origin(connector_id)),
+            limit: params.limit,
+            wait: params.wait,
+        },
+    )
+    .await?;
+    // The type trees, from the documents' current states.
+    let mut types: HashMap<(String, String), serde_json::Value> = HashMap::new();
+    for collection in &collections {
+        let keys: Vec<String> = page
+            .changes
+            .iter()
+            .filter(|c| &c.collection == collection && !c.deleted)
+            .filter_map(|c| document_key(&c.document_id).ok())
+            .collect();
+        if keys.is_empty() {
+            continue;
+        }
+        let rows: Vec<(String, Vec<u8>)> = sqlx::query_as(
+            "select doc_key, state from store_documents
+             where app_id = $1 and collection = $2 and doc_key = any($3)",
+        )
+        .persistent(false)
+        .bind(owned.app_id)
+        .bind(collection)
+        .bind(&keys)
+        .fetch_all(&state.pool)
+        .await?;
+        for (key, bytes) in rows {
+            let doc: DocState =
+                serde_json::from_slice(&bytes).map_err(|e| ApiError::Internal(e.into()))?;
+            if let Some(tree) = doc.metadata.and_then(|r| r.value) {
+                types.insert((collection.clone(), key), tree);
+            }
+        }
+    }
+    let changes = page
+        .changes
+        .into_iter()
+        .map(|c| {
+            let key = document_key(&c.document_id).ok();
+            FeedChange {
+                types: key.and_then(|k| types.get(&(c.collection.clone(), k)).cloned()),
+                cursor: c.cursor,
+                collection: c.collection,
+                id: c.document_id,
+                document: c.document.and_then(|d| match d {
+                    serde_json::Value::Object(m) => Some(m),
+                    _ => None,
+                }),
+            }
+        })
+        .collect();
+    Ok(Json(FeedPage {
+        changes,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 #[derive(Deserialize)]
