@@ -57,6 +57,24 @@ async fn until_status(
     }
 }
 
+/// A worker with [`worker_settings`], given its assignments (one tick, one step).
+async fn start_worker(fleet: &Fleet, name: &str) -> edgebridge_worker::Worker {
+    let mut worker = edgebridge_worker::Worker::register(worker_settings(fleet, name))
+        .await
+        .unwrap();
+    fleet.tick().await;
+    step(&mut worker).await;
+    worker
+}
+
+/// Waits until the `products` pipeline streams.
+async fn until_streaming(fleet: &Fleet, id: Uuid) -> Value {
+    until_status(fleet, id, "streaming", |s| {
+        s["collectionStatus"]["products"]["phase"] == "streaming"
+    })
+    .await
+}
+
 fn worker_settings(fleet: &Fleet, name: &str) -> edgebridge_worker::WorkerConfig {
     let mut config = fleet.worker_config(name, 100);
     config.supervisor.report_interval = Duration::from_millis(50);
@@ -91,11 +109,7 @@ async fn documents_arrive_by_initial_sync_then_changes_stream_and_a_move_resumes
         });
         crate::helpers::id_of(&fleet.app.create_connector(&spec).await)
     };
-    let mut w1 = edgebridge_worker::Worker::register(worker_settings(&fleet, "w1"))
-        .await
-        .unwrap();
-    fleet.tick().await;
-    step(&mut w1).await;
+    let w1 = start_worker(&fleet, "w1").await;
 
     // The initial sync copies all 7 (in batches of 3), then the stream takes over.
     let docs = until_edge(&fleet, "initial sync", |d| d.len() == 7).await;
@@ -103,10 +117,7 @@ async fn documents_arrive_by_initial_sync_then_changes_stream_and_a_move_resumes
         docs[0],
         json!({"_id": "p1", "name": "product 1", "price": 10})
     );
-    let status = until_status(&fleet, id, "streaming", |s| {
-        s["collectionStatus"]["products"]["phase"] == "streaming"
-    })
-    .await;
+    let status = until_streaming(&fleet, id).await;
     assert_eq!(status["counters"]["documentsCopied"], 7, "{status}");
 
     // Changes in MongoDB arrive: an insert, an update, a delete.
@@ -197,11 +208,7 @@ async fn a_filtered_collection_syncs_exactly_the_matching_documents(pool: PgPool
         },
     });
     let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
-    let mut w1 = edgebridge_worker::Worker::register(worker_settings(&fleet, "w1"))
-        .await
-        .unwrap();
-    fleet.tick().await;
-    step(&mut w1).await;
+    let _w1 = start_worker(&fleet, "w1").await;
     let ids = |d: &[Value]| {
         d.iter()
             .map(|x| x["_id"].as_str().unwrap().to_owned())
@@ -211,10 +218,7 @@ async fn a_filtered_collection_syncs_exactly_the_matching_documents(pool: PgPool
         ids(d) == ["p1", "p3"]
     })
     .await;
-    until_status(&fleet, id, "streaming", |s| {
-        s["collectionStatus"]["products"]["phase"] == "streaming"
-    })
-    .await;
+    until_streaming(&fleet, id).await;
     // p1 stops matching (it leaves the edge), p2 starts matching (it arrives), a new
     // non-matching document never shows, and p3 is updated while matching.
     fleet
@@ -312,16 +316,9 @@ async fn catalog(fleet: &Fleet, on_history_lost: &str) -> Uuid {
 async fn a_lost_resume_point_fails_the_collection_until_a_resync_copies_it_again(pool: PgPool) {
     let fleet = Fleet::new(pool).await;
     let id = catalog(&fleet, "fail").await;
-    let mut w1 = edgebridge_worker::Worker::register(worker_settings(&fleet, "w1"))
-        .await
-        .unwrap();
-    fleet.tick().await;
-    step(&mut w1).await;
+    let w1 = start_worker(&fleet, "w1").await;
     until_edge(&fleet, "initial sync", |d| d.len() == 3).await;
-    until_status(&fleet, id, "streaming", |s| {
-        s["collectionStatus"]["products"]["phase"] == "streaming"
-    })
-    .await;
+    until_streaming(&fleet, id).await;
     let mut w2 = lose_history(&fleet, w1).await;
     let status = until_status(&fleet, id, "resume point lost", |s| {
         s["collectionStatus"]["products"]["phase"] == "failed"
@@ -383,16 +380,9 @@ async fn a_lost_resume_point_fails_the_collection_until_a_resync_copies_it_again
 async fn with_on_history_lost_resync_the_collection_is_copied_again_and_says_so(pool: PgPool) {
     let fleet = Fleet::new(pool).await;
     let id = catalog(&fleet, "resync").await;
-    let mut w1 = edgebridge_worker::Worker::register(worker_settings(&fleet, "w1"))
-        .await
-        .unwrap();
-    fleet.tick().await;
-    step(&mut w1).await;
+    let w1 = start_worker(&fleet, "w1").await;
     until_edge(&fleet, "initial sync", |d| d.len() == 3).await;
-    until_status(&fleet, id, "streaming", |s| {
-        s["collectionStatus"]["products"]["phase"] == "streaming"
-    })
-    .await;
+    until_streaming(&fleet, id).await;
     let _w2 = lose_history(&fleet, w1).await;
     until_edge(&fleet, "copied again", |d| d.len() == 8).await;
     until_status(&fleet, id, "streaming again", |s| {
@@ -446,10 +436,7 @@ async fn a_batch_too_large_for_the_api_goes_in_parts(pool: PgPool) {
     fleet.tick().await;
     step(&mut w1).await;
     until_edge(&fleet, "all parts applied", |d| d.len() == 60).await;
-    let status = until_status(&fleet, id, "streaming", |s| {
-        s["collectionStatus"]["products"]["phase"] == "streaming"
-    })
-    .await;
+    let status = until_streaming(&fleet, id).await;
     assert_eq!(status["status"], "running", "{status}");
     assert_eq!(status["counters"]["changesApplied"], 60);
     // The limit holds on the workers' routes (so the parts above were needed).
@@ -520,16 +507,9 @@ async fn a_changed_mapped_id_moves_the_edge_document(pool: PgPool) {
         "collections": {"products": {"fields": ["sku"], "initialSync": true}},
     });
     let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
-    let mut w1 = edgebridge_worker::Worker::register(worker_settings(&fleet, "w1"))
-        .await
-        .unwrap();
-    fleet.tick().await;
-    step(&mut w1).await;
+    let _w1 = start_worker(&fleet, "w1").await;
     until_edge(&fleet, "initial sync", |d| d.len() == 2).await;
-    until_status(&fleet, id, "streaming", |s| {
-        s["collectionStatus"]["products"]["phase"] == "streaming"
-    })
-    .await;
+    until_streaming(&fleet, id).await;
     fleet
         .sim
         .update(
@@ -585,16 +565,9 @@ async fn reconfiguration_resumes_on_new_credentials_and_copies_an_added_collecti
     });
     let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
     let path = fleet.app.connector_path(fleet.app.app_id, id);
-    let mut w1 = edgebridge_worker::Worker::register(worker_settings(&fleet, "w1"))
-        .await
-        .unwrap();
-    fleet.tick().await;
-    step(&mut w1).await;
+    let mut w1 = start_worker(&fleet, "w1").await;
     until_edge(&fleet, "initial sync", |d| d.len() == 1).await;
-    until_status(&fleet, id, "streaming", |s| {
-        s["collectionStatus"]["products"]["phase"] == "streaming"
-    })
-    .await;
+    until_streaming(&fleet, id).await;
 
     // New credentials: the plan says reconnect and resume.
     let res = fleet
@@ -693,11 +666,7 @@ async fn a_single_document_too_large_for_a_request_is_skipped_not_retried_foreve
         "collections": {"products": {"fields": ["_id"], "initialSync": true}},
     });
     let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
-    let mut w1 = edgebridge_worker::Worker::register(worker_settings(&fleet, "w1"))
-        .await
-        .unwrap();
-    fleet.tick().await;
-    step(&mut w1).await;
+    let _w1 = start_worker(&fleet, "w1").await;
     let status = until_status(&fleet, id, "streaming with one skipped", |s| {
         s["collectionStatus"]["products"]["phase"] == "streaming"
             && s["counters"]["documentsSkipped"] == 1

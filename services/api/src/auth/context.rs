@@ -87,7 +87,7 @@ struct KeyRow {
 const KEY_COLUMNS: &str =
     "key_id, org_id, app_id, role, secret_hash, expires_at, revoked_at, last_used_at";
 
-fn bearer_token(parts: &Parts) -> Result<&str> {
+pub(crate) fn bearer_token(parts: &Parts) -> Result<&str> {
     let value = parts
         .headers
         .get(AUTHORIZATION)

@@ -1,7 +1,7 @@
 //! Authentication (API keys, access tokens) and authorization (roles, app scope).
 
 pub mod api_key;
-mod context;
+pub(crate) mod context;
 pub mod failures;
 pub mod jwt;
 pub mod role;

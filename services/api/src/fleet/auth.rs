@@ -2,30 +2,16 @@
 //! short-lived JWT) and operators (`EDGEBRIDGE_OPERATOR_TOKEN`). Tenant credentials never pass
 //! here, and these never pass on tenant routes (distinct audience, no API-key prefix).
 
+use crate::auth::context::bearer_token;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
-
-fn bearer(parts: &Parts) -> Result<&str> {
-    let value = parts
-        .headers
-        .get(AUTHORIZATION)
-        .ok_or(ApiError::Unauthenticated)?
-        .to_str()
-        .map_err(|_| ApiError::InvalidCredentials)?;
-    let (scheme, token) = value.split_once(' ').ok_or(ApiError::InvalidCredentials)?;
-    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-        return Err(ApiError::InvalidCredentials);
-    }
-    Ok(token.trim())
-}
 
 /// Compares digests in constant time, so neither the length nor a prefix leaks.
 fn matches(given: &str, expected: &SecretString) -> bool {
@@ -41,7 +27,7 @@ fn check_secret(
     expected: Option<&SecretString>,
     what: &str,
 ) -> Result<()> {
-    let given = bearer(parts)?;
+    let given = bearer_token(parts)?;
     let Some(expected) = expected else {
         return Err(ApiError::Other {
             status: axum::http::StatusCode::UNAUTHORIZED,
@@ -112,7 +98,7 @@ impl FromRequestParts<AppState> for WorkerAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let token = bearer(parts)?;
+        let token = bearer_token(parts)?;
         let claims = state
             .jwt
             .verify_worker(token)

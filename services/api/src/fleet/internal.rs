@@ -64,7 +64,7 @@ pub fn router(body_limit: usize) -> Router<AppState> {
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
 }
 
-fn stale(connector_id: Uuid, epoch: i64) -> ApiError {
+pub(super) fn stale(connector_id: Uuid, epoch: i64) -> ApiError {
     ApiError::Other {
         status: StatusCode::CONFLICT,
         code: "stale_epoch",

@@ -8,6 +8,7 @@
 //! the origin `connector:<id>`, so the connector's own write-back skips them.
 
 use super::auth::WorkerAuth;
+use super::internal::stale;
 use crate::error::{ApiError, Result};
 use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
@@ -33,16 +34,6 @@ use uuid::Uuid;
 /// The origin tag of a connector's writes in the change feed.
 pub fn origin(connector_id: Uuid) -> String {
     format!("connector:{connector_id}")
-}
-
-fn stale(connector_id: Uuid, epoch: i64) -> ApiError {
-    ApiError::other(
-        StatusCode::CONFLICT,
-        "stale_epoch",
-        format!(
-            "Connector {connector_id} is not assigned to this worker at epoch {epoch}: stop running it."
-        ),
-    )
 }
 
 #[derive(sqlx::FromRow)]
