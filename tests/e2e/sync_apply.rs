@@ -6,7 +6,9 @@
 use crate::fleet::WORKER_TOKEN;
 use crate::helpers::{PASSWORD, TestApp, id_of};
 use edgebridge_domain::fleet::RegisterRequest;
-use edgebridge_domain::fleet::{ApplyRequest, CheckpointPhase, CollectionCheckpoint, EdgeWrite};
+use edgebridge_domain::fleet::{
+    ApplyRequest, CheckpointPhase, CollectionCheckpoint, EdgeWrite, FeedChange, WriteBackPosition,
+};
 use edgebridge_worker::client::{ApiClient, ClientError};
 use reqwest::StatusCode;
 use secrecy::SecretString;
@@ -443,7 +445,7 @@ async fn the_write_back_feed_leaves_out_the_connectors_own_writes_and_carries_ty
         assert!(Instant::now() < deadline, "feed stuck at {seen:?}");
         let page = s
             .client
-            .changes(s.connector, s.epoch, after.as_deref(), 1)
+            .changes(s.connector, s.epoch, after.as_deref(), 100, 1)
             .await
             .unwrap();
         seen.extend(page.changes);
@@ -461,7 +463,174 @@ async fn the_write_back_feed_leaves_out_the_connectors_own_writes_and_carries_ty
     );
     // Fenced: another epoch reads nothing.
     assert!(matches!(
-        s.client.changes(s.connector, s.epoch + 1, None, 0).await,
+        s.client.changes(s.connector, s.epoch + 1, None, 100, 0).await,
         Err(ClientError::Fenced(_))
+    ));
+}
+
+impl Setup {
+    async fn execute(&self, statement: &str) {
+        let res = self
+            .app
+            .post(
+                &format!("/v1/apps/{}/store/execute", self.app.app_id),
+                &self.app.owner_key,
+                &json!({"statement": statement}),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK, "{statement}");
+    }
+
+    /// The feed's changes after `after` (bounded poll until `count` arrived).
+    async fn feed(&self, after: Option<String>, count: usize) -> (Vec<FeedChange>, Option<String>) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        let mut after = after;
+        loop {
+            let page = self
+                .client
+                .changes(self.connector, self.epoch, after.as_deref(), 100, 0)
+                .await
+                .unwrap();
+            seen.extend(page.changes);
+            after = page.next_cursor.or(after);
+            if seen.len() >= count {
+                return (seen, after);
+            }
+            assert!(Instant::now() < deadline, "feed stuck at {seen:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// An echo of the write-back (`verify`) writes nothing; when MongoDB holds something else than
+/// the edge (it overwrote an edit the edge has), the document is queued for write-back again.
+/// A MongoDB update merged with an edge edit of another field queues it as well; a value the
+/// edge holds in another form than MongoDB's (3 vs 3.0) does not.
+#[sqlx::test(migrations = false)]
+async fn echoes_are_checked_not_applied_and_differences_go_back_to_mongodb(pool: PgPool) {
+    let s = setup(pool, 256 * 1024).await;
+    s.execute("INSERT INTO orders DOCUMENTS ({'_id': 'a', 'n': 1, 'x': 3})")
+        .await;
+    let (first, cursor) = s.feed(None, 1).await;
+    assert_eq!(first[0].id, json!("a"));
+    let verify = |body: Option<Value>| EdgeWrite::Verify {
+        id: json!("a"),
+        body: body.map(|b| b.as_object().unwrap().clone()),
+        counters: Vec::new(),
+    };
+    // MongoDB holds what the edge holds (3.0 is 3): nothing is written or queued.
+    let answer = s
+        .client
+        .apply(
+            s.connector,
+            &s.request(
+                s.epoch,
+                vec![verify(Some(json!({"_id": "a", "n": 1, "x": 3.0})))],
+                1,
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(answer.changed, 0);
+    // MongoDB holds another value: nothing is written, the edge's state is queued.
+    s.client
+        .apply(
+            s.connector,
+            &s.request(
+                s.epoch,
+                vec![verify(Some(json!({"_id": "a", "n": 5, "x": 3})))],
+                2,
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s.docs().await, vec![json!({"_id": "a", "n": 1, "x": 3})]);
+    let (queued, cursor) = s.feed(cursor, 1).await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(
+        queued[0].document,
+        json!({"_id": "a", "n": 1, "x": 3}).as_object().cloned()
+    );
+
+    // An edge edit of `x` not yet in MongoDB; MongoDB changes `n` (its pre-image still has
+    // the old `x`): the edge takes `n` and keeps `x`, so MongoDB must get `x` back.
+    s.execute("UPDATE orders SET x = 4 WHERE _id = 'a'").await;
+    let (edit, cursor) = s.feed(cursor, 1).await;
+    assert_eq!(edit[0].document.as_ref().unwrap()["x"], 4);
+    let update = EdgeWrite::Upsert {
+        id: json!("a"),
+        body: json!({"_id": "a", "n": 2, "x": 3}).as_object().unwrap().clone(),
+        counters: Vec::new(),
+        types: None,
+        before: Some(Box::new(edgebridge_domain::fleet::PreImage {
+            body: json!({"_id": "a", "n": 1, "x": 3}).as_object().unwrap().clone(),
+            counters: Vec::new(),
+        })),
+    };
+    s.client
+        .apply(s.connector, &s.request(s.epoch, vec![update], 3))
+        .await
+        .unwrap();
+    assert_eq!(s.docs().await, vec![json!({"_id": "a", "n": 2, "x": 4})]);
+    let (merged, cursor) = s.feed(cursor, 1).await;
+    assert_eq!(
+        merged[0].document,
+        json!({"_id": "a", "n": 2, "x": 4}).as_object().cloned()
+    );
+    // MongoDB deleted it while the edge has it: it is queued (the edge document goes back).
+    s.client
+        .apply(s.connector, &s.request(s.epoch, vec![verify(None)], 4))
+        .await
+        .unwrap();
+    let (back, _) = s.feed(cursor, 1).await;
+    assert_eq!(back[0].id, json!("a"));
+    assert!(back[0].document.is_some());
+}
+
+/// The write-back's position: saved and read back by the owner at its epoch, refused to anyone
+/// else and for a cursor the feed never gave.
+#[sqlx::test(migrations = false)]
+async fn the_write_back_position_is_fenced(pool: PgPool) {
+    let s = setup(pool, 256 * 1024).await;
+    let read = s
+        .client
+        .write_back_position(s.connector, s.epoch)
+        .await
+        .unwrap();
+    assert_eq!(read.cursor, None, "a new connector starts at the feed's beginning");
+    s.execute("INSERT INTO orders DOCUMENTS ({'_id': 'a'})").await;
+    let (_, cursor) = s.feed(None, 1).await;
+    let position = WriteBackPosition {
+        epoch: s.epoch,
+        cursor: cursor.clone(),
+    };
+    s.client
+        .save_write_back_position(s.connector, &position)
+        .await
+        .unwrap();
+    assert_eq!(
+        s.client
+            .write_back_position(s.connector, s.epoch)
+            .await
+            .unwrap()
+            .cursor,
+        cursor
+    );
+    let stale = WriteBackPosition {
+        epoch: s.epoch + 1,
+        cursor: None,
+    };
+    assert!(matches!(
+        s.client.save_write_back_position(s.connector, &stale).await,
+        Err(ClientError::Fenced(_))
+    ));
+    let forged = WriteBackPosition {
+        epoch: s.epoch,
+        cursor: Some("not-a-cursor".into()),
+    };
+    assert!(matches!(
+        s.client.save_write_back_position(s.connector, &forged).await,
+        Err(ClientError::Refused(_))
     ));
 }

@@ -35,6 +35,9 @@ pub mod paths {
     pub fn changes(worker: uuid::Uuid, connector: uuid::Uuid) -> String {
         format!("/internal/v1/workers/{worker}/connectors/{connector}/changes")
     }
+    pub fn write_back(worker: uuid::Uuid, connector: uuid::Uuid) -> String {
+        format!("/internal/v1/workers/{worker}/connectors/{connector}/write-back")
+    }
 }
 
 /// Limits the api enforces on reports (a worker keeps within them).
@@ -329,6 +332,28 @@ pub enum EdgeWrite {
     Delete {
         id: serde_json::Value,
     },
+    /// What MongoDB holds after the connector's own write-back (an event of one of its
+    /// sessions): nothing is written to the edge. When the edge reads otherwise, MongoDB
+    /// overwrote something the edge has (a concurrent write), so the document is queued for
+    /// write-back again with the edge's state. `body: None`: MongoDB no longer has it.
+    Verify {
+        id: serde_json::Value,
+        #[serde(default)]
+        body: Option<serde_json::Map<String, serde_json::Value>>,
+        #[serde(default)]
+        counters: Vec<(Vec<String>, f64)>,
+    },
+}
+
+impl EdgeWrite {
+    /// The edge `_id` the write is about.
+    pub fn id(&self) -> &serde_json::Value {
+        match self {
+            EdgeWrite::Upsert { id, .. } | EdgeWrite::Delete { id } | EdgeWrite::Verify { id, .. } => {
+                id
+            }
+        }
+    }
 }
 
 /// A mapped pre-image.
@@ -406,7 +431,9 @@ pub struct FeedChange {
     pub collection: String,
     /// The edge `_id`.
     pub id: serde_json::Value,
-    /// The document after the change; `None` when it was deleted.
+    /// The document as the edge reads it now (not as of this change: a write-back always
+    /// writes the current state, so replaying an old change is harmless); `None` when it is
+    /// deleted.
     pub document: Option<serde_json::Map<String, serde_json::Value>>,
     /// The document's BSON type tree (the connector's metadata slot), for restoring types.
     pub types: Option<serde_json::Value>,
@@ -420,4 +447,14 @@ pub struct FeedPage {
     pub changes: Vec<FeedChange>,
     /// Pass as `after` next time (also when `changes` is empty).
     pub next_cursor: Option<String>,
+}
+
+/// `GET`/`PUT .../connectors/{connectorId}/write-back`: how far the write-back has taken the
+/// feed (`cursor: None`: from its beginning), saved after each commit to MongoDB, for the
+/// connector's owner at `epoch`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WriteBackPosition {
+    pub epoch: i64,
+    pub cursor: Option<String>,
 }

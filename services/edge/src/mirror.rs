@@ -210,6 +210,76 @@ pub fn mirror_document(
     changed
 }
 
+/// Whether the document reads as MongoDB holds it: `body` with the settable `counters` at their
+/// paths (`body: None`: MongoDB does not have it). `_id` is not compared, numbers compare by
+/// value (`3` and `3.0` are one number).
+pub fn reads_as(
+    state: &DocState,
+    body: Option<&Map<String, Value>>,
+    counters: &[(Vec<String>, f64)],
+) -> bool {
+    let current = if state.exists() { state.view() } else { None };
+    match (current, body) {
+        (None, None) => true,
+        (Some(_), None) | (None, Some(_)) => false,
+        (Some(current), Some(body)) => same_document(&current, &with_counters(body, counters)),
+    }
+}
+
+/// `body` with the settable `counters` at their paths: a document as the edge reads it.
+pub fn with_counters(body: &Map<String, Value>, counters: &[(Vec<String>, f64)]) -> Map<String, Value> {
+    let mut out = body.clone();
+    for (path, value) in counters {
+        place(&mut out, path, Value::from(*value));
+    }
+    out
+}
+
+/// Whether two documents read alike, `_id` aside (numbers compare by value).
+pub fn same_document(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    let fields = |m: &Map<String, Value>| m.iter().filter(|(k, _)| *k != "_id").count();
+    fields(a) == fields(b)
+        && a
+            .iter()
+            .filter(|(k, _)| *k != "_id")
+            .all(|(k, v)| b.get(k).is_some_and(|w| same_value(v, w)))
+}
+
+fn place(doc: &mut Map<String, Value>, path: &[String], value: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        return;
+    };
+    let mut current = doc;
+    for name in parents {
+        let next = current
+            .entry(name.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+        match next {
+            Value::Object(inner) => current = inner,
+            _ => return,
+        }
+    }
+    current.insert(last.clone(), value);
+}
+
+fn same_object(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
+    a.len() == b.len()
+        && a
+            .iter()
+            .all(|(k, v)| b.get(k).is_some_and(|w| same_value(v, w)))
+}
+
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
+        (Value::Object(x), Value::Object(y)) => same_object(x, y),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same_value(v, w))
+        }
+        _ => a == b,
+    }
+}
+
 /// Deletes the document; `false` when it does not exist.
 pub fn mirror_delete(state: &mut DocState, stamps: &mut dyn StampSource) -> bool {
     if !state.exists() {
@@ -550,5 +620,24 @@ mod tests {
             &mut s
         ));
         assert_eq!(visible(&state, &json!("d")).unwrap()["n"], json!({"x": 1}));
+    }
+
+    #[test]
+    fn reads_as_compares_the_view_with_mongodbs_copy() {
+        let mut s = stamps("connector:c", 0);
+        let mut state = DocState::default();
+        assert!(reads_as(&state, None, &[]), "neither side has it");
+        mirror(&mut state, json!({"_id": "a", "n": 3, "o": {"x": [1, 2.5]}}), &mut s);
+        let same = obj(json!({"_id": "a", "n": 3.0, "o": {"x": [1.0, 2.5]}}));
+        assert!(reads_as(&state, Some(&same), &[]), "numbers compare by value");
+        let other = obj(json!({"_id": "a", "n": 4, "o": {"x": [1, 2.5]}}));
+        assert!(!reads_as(&state, Some(&other), &[]));
+        let fewer = obj(json!({"_id": "a", "n": 3}));
+        assert!(!reads_as(&state, Some(&fewer), &[]), "a field MongoDB lacks");
+        assert!(!reads_as(&state, None, &[]), "MongoDB deleted it");
+        // Counters are compared at their paths.
+        let body = obj(json!({"_id": "a", "o": {"x": [1, 2.5]}}));
+        assert!(reads_as(&state, Some(&body), &[(vec!["n".into()], 3.0)]));
+        assert!(!reads_as(&state, Some(&body), &[(vec!["n".into()], 2.0)]));
     }
 }

@@ -3,7 +3,8 @@
 
 use edgebridge_domain::fleet::{
     ApplyRequest, ApplyResponse, CollectionCheckpoint, ConnectorAssignmentSpec, ConnectorReport,
-    FeedPage, HeartbeatRequest, HeartbeatResponse, RegisterRequest, WorkerCredential, paths,
+    FeedPage, HeartbeatRequest, HeartbeatResponse, RegisterRequest, WorkerCredential,
+    WriteBackPosition, paths,
 };
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
@@ -234,18 +235,44 @@ impl ApiClient {
         connector_id: Uuid,
         epoch: i64,
         after: Option<&str>,
+        limit: u32,
         wait_secs: u32,
     ) -> ClientResult<FeedPage> {
         let mut request = self
             .authed(reqwest::Method::GET, |w| paths::changes(w, connector_id))?
             .query(&[
                 ("epoch", epoch.to_string()),
+                ("limit", limit.to_string()),
                 ("wait", wait_secs.to_string()),
             ]);
         if let Some(after) = after {
             request = request.query(&[("after", after)]);
         }
         Self::json(request).await
+    }
+
+    /// How far the write-back has taken the feed.
+    pub async fn write_back_position(
+        &self,
+        connector_id: Uuid,
+        epoch: i64,
+    ) -> ClientResult<WriteBackPosition> {
+        let request = self
+            .authed(reqwest::Method::GET, |w| paths::write_back(w, connector_id))?
+            .query(&[("epoch", epoch)]);
+        Self::json(request).await
+    }
+
+    /// Saves the write-back's position (after a commit to MongoDB).
+    pub async fn save_write_back_position(
+        &self,
+        connector_id: Uuid,
+        position: &WriteBackPosition,
+    ) -> ClientResult<()> {
+        let request = self
+            .authed(reqwest::Method::PUT, |w| paths::write_back(w, connector_id))?
+            .json(position);
+        Self::send(request).await.map(drop)
     }
 
     pub async fn deregister(&self) -> ClientResult<()> {

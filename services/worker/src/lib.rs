@@ -16,6 +16,7 @@
 pub mod client;
 pub mod pipeline;
 pub mod supervisor;
+pub mod writeback;
 
 use client::{ApiClient, ClientError};
 use edgebridge_domain::fleet::{Assignment, RegisterRequest, WorkerState};

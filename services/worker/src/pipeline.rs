@@ -7,9 +7,13 @@
 //! The collection's `filter` applies to both: the scan copies matching documents only, and a
 //! document that stops matching is removed from the edge (it left the synced set).
 //!
-//! Not here yet: the edge -> MongoDB write-back, `onHistoryLost: resync`.
+//! An event caused by one of the connector's write-back sessions ([`crate::writeback`]) is an
+//! echo of an edge write: it is not applied but checked (`EdgeWrite::Verify`), and the api
+//! queues the document for write-back again only when the edge reads otherwise (MongoDB
+//! overwrote a concurrent edit).
 
 use crate::client::{ApiClient, ClientError};
+use crate::writeback::Sessions;
 use bson::{Bson, Document};
 use edgebridge_domain::fleet::{
     ApplyRequest, CheckpointPhase, CollectionCheckpoint, CollectionPhase, EdgeWrite, PreImage,
@@ -42,6 +46,12 @@ pub struct PipelineSettings {
     pub idle_pause: Duration,
     /// How often an idle stream's advanced token is checkpointed.
     pub idle_checkpoint: Duration,
+    /// Edge changes per write-back page (and documents per MongoDB transaction).
+    pub write_back_batch: u32,
+    /// How long a write-back read of the edge feed waits for changes.
+    pub feed_wait_secs: u32,
+    /// How long a session's record is kept (its echoes are recognised while it is).
+    pub session_retention: Duration,
 }
 
 impl Default for PipelineSettings {
@@ -53,6 +63,9 @@ impl Default for PipelineSettings {
             stream_linger: Duration::from_millis(20),
             idle_pause: Duration::from_millis(100),
             idle_checkpoint: Duration::from_secs(5),
+            write_back_batch: 500,
+            feed_wait_secs: 10,
+            session_retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -65,6 +78,10 @@ pub struct CollectionProgress {
     pub estimated_total: Option<u64>,
     pub applied: u64,
     pub skipped: u64,
+    /// Edge documents written to MongoDB.
+    pub written_back: u64,
+    /// Edge documents MongoDB refused (recorded as unsynced).
+    pub unsynced: u64,
     /// Diagnostics for the next report.
     pub events: Vec<ReportedEvent>,
 }
@@ -145,6 +162,8 @@ pub struct Pipeline {
     pub on_history_lost: OnHistoryLost,
     /// The checkpoint the api last took.
     pub last: Mutex<Option<CollectionCheckpoint>>,
+    /// The connector's write-back sessions: their events are echoes.
+    pub sessions: Sessions,
 }
 
 fn event(
@@ -245,9 +264,7 @@ impl Pipeline {
                     let mut request = request;
                     let write = request.writes.pop().expect("one write");
                     let checkpoint = request.checkpoint;
-                    let id = match &write {
-                        EdgeWrite::Upsert { id, .. } | EdgeWrite::Delete { id } => id.clone(),
-                    };
+                    let id = write.id().clone();
                     if let EdgeWrite::Upsert {
                         id,
                         body,
@@ -634,6 +651,15 @@ impl Pipeline {
         out: &mut Vec<EdgeWrite>,
     ) -> Option<EdgeWrite> {
         let config = scope.config;
+        let echo = change.lsid.as_ref().is_some_and(|lsid| {
+            self.sessions
+                .read()
+                .map(|s| s.contains(lsid))
+                .unwrap_or(false)
+        });
+        if echo {
+            return self.map_echo(change, scope);
+        }
         match &change.operation {
             OperationType::Insert | OperationType::Replace | OperationType::Update => {
                 let doc = change.full_document.as_ref()?;
@@ -690,6 +716,41 @@ impl Pipeline {
             | OperationType::DropDatabase
             | OperationType::Invalidate => None,
             OperationType::Other(_) => None,
+        }
+    }
+}
+
+impl Pipeline {
+    /// An event of the connector's own write-back: what MongoDB now holds, to check against the
+    /// edge. A document outside the filter, or that cannot be mapped, is not checked (the edge
+    /// wrote it; it does not come back).
+    fn map_echo(&self, change: &ChangeEvent, scope: &Scope<'_>) -> Option<EdgeWrite> {
+        match &change.operation {
+            OperationType::Insert | OperationType::Replace | OperationType::Update => {
+                let doc = change.full_document.as_ref()?;
+                if !scope.wants(doc) {
+                    return None;
+                }
+                let edge = to_edge(doc, scope.config).ok()?;
+                Some(EdgeWrite::Verify {
+                    id: edge.id,
+                    body: Some(edge.body),
+                    counters: edge.counters,
+                })
+            }
+            OperationType::Delete => {
+                let source = change
+                    .full_document_before_change
+                    .as_ref()
+                    .or(change.document_key.as_ref())?;
+                let (id, _) = edge_id(source, scope.config).ok()?;
+                Some(EdgeWrite::Verify {
+                    id,
+                    body: None,
+                    counters: Vec::new(),
+                })
+            }
+            _ => None,
         }
     }
 }

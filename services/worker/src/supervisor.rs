@@ -7,6 +7,7 @@
 
 use crate::client::{ApiClient, ClientError};
 use crate::pipeline::{Pipeline, PipelineError, PipelineSettings, SharedProgress};
+use crate::writeback::{self, Sessions, WriteBack};
 use backon::BackoffBuilder;
 use chrono::Utc;
 use edgebridge_domain::MongoUri;
@@ -109,6 +110,10 @@ struct Reporter {
     counters: BTreeMap<String, u64>,
     last_error: Option<ReportedError>,
 }
+
+/// The write-back's name among the supervisor's tasks (no collection has it: `$` is not allowed
+/// in collection names).
+const WRITE_BACK: &str = "$writeBack";
 
 /// A run at least this long counts as healthy (its failure restarts the backoff).
 const HEALTHY_RUN: Duration = Duration::from_secs(60);
@@ -527,8 +532,45 @@ async fn watch_cluster(
             return Ok(Outcome::Failed);
         }
     };
+    // The connector's write-back sessions (their events are echoes), known before any stream
+    // starts.
+    let recorded = match writeback::load_recorded(
+        port.as_ref(),
+        &spec.database,
+        spec.connector_id,
+        ctx.settings.pipeline.session_retention,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            fail(
+                reporter,
+                "metadata_unreadable",
+                format!("The connector's metadata collections could not be read: {e}"),
+                "Grant the connector's database user find on the __edgebridge_* metadata collections; the connector retries by itself.",
+            )
+            .await?;
+            return Ok(Outcome::Failed);
+        }
+    };
+    let sessions: Sessions = Arc::new(std::sync::RwLock::new(recorded.sessions));
     let progress: SharedProgress = Default::default();
     let mut pipelines = tokio::task::JoinSet::new();
+    let write_back = WriteBack {
+        client: ctx.client.clone(),
+        connector_id: spec.connector_id,
+        epoch: spec.epoch,
+        port: port.clone(),
+        database: spec.database.clone(),
+        collections: spec.collections.clone(),
+        settings: ctx.settings.pipeline.clone(),
+        progress: progress.clone(),
+        sessions: sessions.clone(),
+        stale_sessions: recorded.stale,
+        unsynced: recorded.unsynced,
+    };
+    pipelines.spawn(async move { (WRITE_BACK.to_owned(), write_back.run().await) });
     for (name, mapping) in &spec.collections {
         let pipeline = Pipeline {
             client: ctx.client.clone(),
@@ -542,6 +584,7 @@ async fn watch_cluster(
             progress: progress.clone(),
             on_history_lost: spec.on_history_lost,
             last: Default::default(),
+            sessions: sessions.clone(),
         };
         let checkpoint = checkpoints.get(name).cloned();
         let name = name.clone();
@@ -577,7 +620,8 @@ async fn watch_cluster(
                         events.push(event(EventLevel::Error, code, message, json!({"collection": name})));
                     }
                     Err(PipelineError::Failed { code, message, remediation }) => {
-                        fail(reporter, code, format!("Collection {name}: {message}"), remediation).await?;
+                        let message = if name == WRITE_BACK { message } else { format!("Collection {name}: {message}") };
+                        fail(reporter, code, message, remediation).await?;
                         return Ok(Outcome::Healthy);
                     }
                     Ok(()) => {}
@@ -632,6 +676,7 @@ async fn watch_cluster(
         // What the pipelines did since the last report.
         let mut phases = reporter.phases(CollectionPhase::Ready);
         let (mut copied, mut applied, mut skipped) = (0u64, 0u64, 0u64);
+        let (mut written_back, mut unsynced) = (0u64, 0u64);
         if let Ok(mut all) = progress.lock() {
             for (name, p) in all.iter_mut() {
                 if let Some(phase) = p.phase
@@ -642,6 +687,8 @@ async fn watch_cluster(
                 copied += p.copied;
                 applied += p.applied;
                 skipped += p.skipped;
+                written_back += p.written_back;
+                unsynced += p.unsynced;
                 events.append(&mut p.events);
             }
         }
@@ -654,7 +701,13 @@ async fn watch_cluster(
         reporter.counters.insert("documentsCopied".into(), copied);
         reporter.counters.insert("changesApplied".into(), applied);
         reporter.counters.insert("documentsSkipped".into(), skipped);
-        let state = format!("{phases:?}{copied}/{applied}/{skipped}");
+        reporter
+            .counters
+            .insert("documentsWrittenBack".into(), written_back);
+        reporter
+            .counters
+            .insert("documentsUnsynced".into(), unsynced);
+        let state = format!("{phases:?}{copied}/{applied}/{skipped}/{written_back}/{unsynced}");
         let due = last_report.elapsed() >= ctx.settings.health_interval;
         if state != reported || !events.is_empty() || due {
             events.truncate(edgebridge_domain::fleet::MAX_EVENTS_PER_REPORT);

@@ -61,6 +61,10 @@ pub fn router(body_limit: usize) -> Router<AppState> {
             "/internal/v1/workers/{worker_id}/connectors/{connector_id}/changes",
             get(super::sync::changes),
         )
+        .route(
+            "/internal/v1/workers/{worker_id}/connectors/{connector_id}/write-back",
+            get(super::sync::write_back).put(super::sync::save_write_back),
+        )
         .layer(axum::extract::DefaultBodyLimit::max(body_limit))
 }
 

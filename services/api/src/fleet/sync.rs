@@ -20,12 +20,16 @@ use axum::http::StatusCode;
 use edgebridge_domain::CollectionMapping;
 use edgebridge_domain::fleet::{
     ApplyRequest, ApplyResponse, CheckpointPhase, CollectionCheckpoint, EdgeWrite, FeedChange,
-    FeedPage, MAX_WRITES_PER_APPLY, SkippedWrite,
+    FeedPage, MAX_WRITES_PER_APPLY, SkippedWrite, WriteBackPosition,
 };
 use edgebridge_edge::ObjectMode;
 use edgebridge_edge::crdt::DocState;
 use edgebridge_edge::ids::document_key;
-use edgebridge_edge::mirror::{Before, MirrorWrite, mirror_delete, mirror_document};
+use edgebridge_edge::apply::visible;
+use edgebridge_edge::mirror::{
+    Before, MirrorWrite, mirror_delete, mirror_document, same_document, with_counters,
+};
+use edgebridge_mongo::mapping::{MappingConfig, to_edge, to_mongo};
 use serde::Deserialize;
 use sqlx::types::Json as SqlJson;
 use std::collections::{BTreeMap, HashMap};
@@ -73,8 +77,47 @@ fn phase_name(phase: CheckpointPhase) -> &'static str {
 }
 
 fn write_id(write: &EdgeWrite) -> &serde_json::Value {
-    match write {
-        EdgeWrite::Upsert { id, .. } | EdgeWrite::Delete { id } => id,
+    write.id()
+}
+
+/// The origin of a document queued again for the connector's write-back: after a write the
+/// edge reads otherwise than MongoDB holds it (a concurrent edit on each side merged, or
+/// MongoDB overwrote an edge value). Not the connector's own origin, so its feed has it.
+pub fn requeue_origin(connector_id: Uuid) -> String {
+    format!("connector:{connector_id}:requeue")
+}
+
+/// Whether the edge document reads as MongoDB holds it (`body` with its settable `counters`;
+/// `None`: MongoDB does not have it). A value the edge holds in a form MongoDB stores otherwise
+/// (a date without milliseconds, an integer-valued float in an integer field) is no difference:
+/// the edge's document is compared as it comes back from MongoDB, else two forms of one value
+/// would be written back and forth forever.
+fn reads_as_mongodb(
+    doc: &DocState,
+    id: &serde_json::Value,
+    body: Option<&serde_json::Map<String, serde_json::Value>>,
+    counters: &[(Vec<String>, f64)],
+    config: &MappingConfig,
+) -> bool {
+    let current = visible(doc, id);
+    let (current, body) = match (current, body) {
+        (None, None) => return true,
+        (Some(current), Some(body)) => (current, body),
+        _ => return false,
+    };
+    let expected = with_counters(body, counters);
+    if same_document(&current, &expected) {
+        return true;
+    }
+    let types = doc.metadata.as_ref().and_then(|r| r.value.as_ref());
+    match to_mongo(&current, types, config) {
+        Ok(mongo) => match to_edge(&mongo.document, config) {
+            Ok(back) => same_document(&with_counters(&back.body, &back.counters), &expected),
+            Err(_) => false,
+        },
+        // The edge's document cannot be written to MongoDB: the write-back records it as
+        // unsynced; queuing it again would not change that.
+        Err(_) => true,
     }
 }
 
@@ -105,6 +148,7 @@ pub async fn apply(
             ),
         ));
     };
+    let config = MappingConfig::from_spec(mapping);
     let mode = if mapping.dql_strict_mode {
         ObjectMode::Whole
     } else {
@@ -141,39 +185,73 @@ pub async fn apply(
         actor: &actor,
     };
     let mut changed: BTreeMap<String, serde_json::Value> = BTreeMap::new();
+    // Documents the edge reads otherwise than MongoDB holds them after this batch: their state
+    // goes back to MongoDB (the last write of each document in the batch decides).
+    let mut requeue: BTreeMap<String, (serde_json::Value, bool)> = BTreeMap::new();
     // In order: a later write of the same document builds on the earlier one.
     for (key, write) in keyed {
         let (doc, _) = docs
             .entry(key.clone())
             .or_insert_with(|| (DocState::default(), false));
         stamps.observe(doc);
-        let did = match write {
+        let (did, differs) = match write {
             EdgeWrite::Upsert {
                 body,
                 counters,
                 types,
                 before,
                 ..
-            } => mirror_document(
-                doc,
-                MirrorWrite {
-                    body,
-                    counters,
-                    metadata: types.as_ref(),
-                    before: before.as_ref().map(|b| Before {
-                        body: &b.body,
-                        counters: &b.counters,
-                    }),
-                },
-                mode,
-                &mut stamps,
+            } => {
+                let did = mirror_document(
+                    doc,
+                    MirrorWrite {
+                        body,
+                        counters,
+                        metadata: types.as_ref(),
+                        before: before.as_ref().map(|b| Before {
+                            body: &b.body,
+                            counters: &b.counters,
+                        }),
+                    },
+                    mode,
+                    &mut stamps,
+                );
+                // Only a write that changed something can have merged with an edge edit; a
+                // replayed one changes nothing (and what it differs by is queued already).
+                (
+                    did,
+                    did && !reads_as_mongodb(doc, write_id(write), Some(body), counters, &config),
+                )
+            }
+            EdgeWrite::Delete { .. } => {
+                let did = mirror_delete(doc, &mut stamps);
+                (did, did && doc.exists())
+            }
+            // An echo of the write-back: nothing to write; if MongoDB now holds something else
+            // than the edge, the edge's state goes back.
+            EdgeWrite::Verify { body, counters, .. } => (
+                false,
+                !reads_as_mongodb(doc, write_id(write), body.as_ref(), counters, &config),
             ),
-            EdgeWrite::Delete { .. } => mirror_delete(doc, &mut stamps),
         };
         if did {
-            changed.insert(key, write_id(write).clone());
+            changed.insert(key.clone(), write_id(write).clone());
         }
+        requeue.insert(key, (write_id(write).clone(), differs));
     }
+    let requeue: Vec<(String, Option<Vec<u8>>)> = requeue
+        .into_iter()
+        .filter(|(_, (_, differs))| *differs)
+        .map(|(key, (id, _))| {
+            let value = docs
+                .get(&key)
+                .and_then(|(doc, _)| visible(doc, &id))
+                .map(|v| serde_json::to_vec(&v))
+                .transpose()
+                .map_err(|e| ApiError::Internal(e.into()))?;
+            Ok((key, value))
+        })
+        .collect::<Result<_>>()?;
     // Encode one by one: a document the store refuses is skipped, not the batch.
     let max_bytes = state.store_limits.max_document_bytes;
     let mut new_rows = DocRows::default();
@@ -232,6 +310,27 @@ pub async fn apply(
         )
         .await?;
     }
+    // Recorded after the connector's own changes: the feed's later row decides.
+    let skipped_keys: Vec<String> = skipped
+        .iter()
+        .filter_map(|w| document_key(&w.id).ok())
+        .collect();
+    let (requeue_keys, requeue_values): (Vec<String>, Vec<Option<Vec<u8>>>) = requeue
+        .into_iter()
+        .filter(|(key, _)| !skipped_keys.contains(key))
+        .unzip();
+    if !requeue_keys.is_empty() {
+        repo::record_changes(
+            &mut tx,
+            owned.app_id,
+            collection,
+            &requeue_keys,
+            &requeue_values,
+            Some(&requeue_origin(connector_id)),
+            &actor,
+        )
+        .await?;
+    }
     save_checkpoint(
         &mut tx,
         connector_id,
@@ -241,7 +340,7 @@ pub async fn apply(
     )
     .await?;
     tx.commit().await?;
-    if changed_count > 0 {
+    if changed_count > 0 || !requeue_keys.is_empty() {
         state.store_notifications.changed(owned.app_id);
     }
     Ok(Json(ApplyResponse {
@@ -314,15 +413,17 @@ pub async fn changes(
         },
     )
     .await?;
-    // The type trees, from the documents' current states.
-    let mut types: HashMap<(String, String), serde_json::Value> = HashMap::new();
+    // The documents' current states (what the write-back writes) and type trees.
+    let mut current: HashMap<(String, String), DocState> = HashMap::new();
     for collection in &collections {
-        let keys: Vec<String> = page
+        let mut keys: Vec<String> = page
             .changes
             .iter()
-            .filter(|c| &c.collection == collection && !c.deleted)
+            .filter(|c| &c.collection == collection)
             .filter_map(|c| document_key(&c.document_id).ok())
             .collect();
+        keys.sort();
+        keys.dedup();
         if keys.is_empty() {
             continue;
         }
@@ -339,25 +440,25 @@ pub async fn changes(
         for (key, bytes) in rows {
             let doc: DocState =
                 serde_json::from_slice(&bytes).map_err(|e| ApiError::Internal(e.into()))?;
-            if let Some(tree) = doc.metadata.and_then(|r| r.value) {
-                types.insert((collection.clone(), key), tree);
-            }
+            current.insert((collection.clone(), key), doc);
         }
     }
     let changes = page
         .changes
         .into_iter()
         .map(|c| {
-            let key = document_key(&c.document_id).ok();
+            let doc = document_key(&c.document_id)
+                .ok()
+                .and_then(|k| current.get(&(c.collection.clone(), k)));
             FeedChange {
-                types: key.and_then(|k| types.get(&(c.collection.clone(), k)).cloned()),
+                // Kept on a deleted document too (a delete needs the `_id`'s type).
+                types: doc
+                    .and_then(|d| d.metadata.as_ref())
+                    .and_then(|r| r.value.clone()),
+                document: doc.and_then(|d| visible(d, &c.document_id)),
                 cursor: c.cursor,
                 collection: c.collection,
                 id: c.document_id,
-                document: c.document.and_then(|d| match d {
-                    serde_json::Value::Object(m) => Some(m),
-                    _ => None,
-                }),
             }
         })
         .collect();
@@ -423,4 +524,60 @@ pub async fn checkpoints(
             })
             .collect(),
     ))
+}
+
+/// How far the connector's write-back has taken the feed (for its owner at `epoch`).
+pub async fn write_back(
+    State(state): State<AppState>,
+    auth: WorkerAuth,
+    ApiPath((worker_id, connector_id)): ApiPath<(Uuid, Uuid)>,
+    ApiQuery(EpochParam { epoch }): ApiQuery<EpochParam>,
+) -> Result<Json<WriteBackPosition>> {
+    auth.require_self(worker_id)?;
+    let mut tx = state.pool.begin().await?;
+    owned(&mut tx, connector_id, worker_id, epoch).await?;
+    let cursor: Option<(Option<String>,)> =
+        sqlx::query_as("select cursor from connector_write_back where connector_id = $1")
+            .bind(connector_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    tx.commit().await?;
+    Ok(Json(WriteBackPosition {
+        epoch,
+        cursor: cursor.and_then(|(c,)| c),
+    }))
+}
+
+/// Saves the write-back's position, fenced like every write of the connector's owner.
+pub async fn save_write_back(
+    State(state): State<AppState>,
+    auth: WorkerAuth,
+    ApiPath((worker_id, connector_id)): ApiPath<(Uuid, Uuid)>,
+    ApiJson(position): ApiJson<WriteBackPosition>,
+) -> Result<StatusCode> {
+    auth.require_self(worker_id)?;
+    if let Some(cursor) = &position.cursor
+        && crate::store::feed::decode_cursor(cursor).is_none()
+    {
+        return Err(ApiError::bad_field(
+            "invalid_cursor",
+            "/cursor",
+            "`cursor` is not a cursor the feed returned; pass `nextCursor` unchanged",
+        ));
+    }
+    let mut tx = state.pool.begin().await?;
+    owned(&mut tx, connector_id, worker_id, position.epoch).await?;
+    sqlx::query(
+        "insert into connector_write_back (connector_id, epoch, cursor)
+         values ($1, $2, $3)
+         on conflict (connector_id) do update
+         set epoch = excluded.epoch, cursor = excluded.cursor, updated_at = now()",
+    )
+    .bind(connector_id)
+    .bind(position.epoch)
+    .bind(&position.cursor)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
 }

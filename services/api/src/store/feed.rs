@@ -25,7 +25,7 @@ fn encode_cursor(tx_id: &str, change_id: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("{tx_id}:{change_id}"))
 }
 
-fn decode_cursor(cursor: &str) -> Option<(String, i64)> {
+pub(crate) fn decode_cursor(cursor: &str) -> Option<(String, i64)> {
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()?;
     let (tx, change) = text.split_once(':')?;
     tx.parse::<u64>().ok()?;
