@@ -15,3 +15,4 @@ mod scheduler;
 mod store;
 mod sync_apply;
 mod tenancy;
+mod write_back;

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-async fn edge_docs(fleet: &Fleet, collection: &str) -> Vec<Value> {
+pub async fn edge_docs(fleet: &Fleet, collection: &str) -> Vec<Value> {
     let res = fleet
         .app
         .post(
@@ -28,7 +28,7 @@ async fn edge_docs(fleet: &Fleet, collection: &str) -> Vec<Value> {
 }
 
 /// Polls until `check` holds for the edge documents (20 s at most).
-async fn until_edge(fleet: &Fleet, what: &str, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+pub async fn until_edge(fleet: &Fleet, what: &str, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let docs = edge_docs(fleet, "products").await;
@@ -40,7 +40,7 @@ async fn until_edge(fleet: &Fleet, what: &str, check: impl Fn(&[Value]) -> bool)
     }
 }
 
-async fn until_status(
+pub async fn until_status(
     fleet: &Fleet,
     id: Uuid,
     what: &str,
@@ -58,7 +58,7 @@ async fn until_status(
 }
 
 /// A worker with [`worker_settings`], given its assignments (one tick, one step).
-async fn start_worker(fleet: &Fleet, name: &str) -> edgebridge_worker::Worker {
+pub async fn start_worker(fleet: &Fleet, name: &str) -> edgebridge_worker::Worker {
     let mut worker = edgebridge_worker::Worker::register(worker_settings(fleet, name))
         .await
         .unwrap();
@@ -68,14 +68,14 @@ async fn start_worker(fleet: &Fleet, name: &str) -> edgebridge_worker::Worker {
 }
 
 /// Waits until the `products` pipeline streams.
-async fn until_streaming(fleet: &Fleet, id: Uuid) -> Value {
+pub async fn until_streaming(fleet: &Fleet, id: Uuid) -> Value {
     until_status(fleet, id, "streaming", |s| {
         s["collectionStatus"]["products"]["phase"] == "streaming"
     })
     .await
 }
 
-fn worker_settings(fleet: &Fleet, name: &str) -> edgebridge_worker::WorkerConfig {
+pub fn worker_settings(fleet: &Fleet, name: &str) -> edgebridge_worker::WorkerConfig {
     let mut config = fleet.worker_config(name, 100);
     config.supervisor.report_interval = Duration::from_millis(50);
     config.supervisor.pipeline.scan_batch = 3;

@@ -1,0 +1,200 @@
+//! Edge -> MongoDB through the whole fleet on the simulator: device writes reach MongoDB with
+//! their BSON types, in transactions on the connector's recorded session; their echoes do not
+//! come back; a document MongoDB refuses is recorded as unsynced and the rest goes on.
+
+use crate::fleet::Fleet;
+use crate::helpers::PASSWORD;
+use crate::pipeline::{edge_docs, start_worker, until_edge, until_status, until_streaming};
+use bson::{Bson, doc, oid::ObjectId};
+use edgebridge_domain::names::{SESSIONS_COLLECTION, UNSYNCED_DOCUMENTS_COLLECTION};
+use edgebridge_mongo_sim::{CollectionOptions, Simulator};
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+const DB: &str = "retail-demo";
+
+async fn execute(fleet: &Fleet, statement: &str) {
+    let res = fleet
+        .app
+        .post(
+            &format!("/v1/apps/{}/store/execute", fleet.app.app_id),
+            &fleet.app.owner_key,
+            &json!({"statement": statement}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK, "{statement}");
+}
+
+/// Polls the simulator until `check` holds for `products` (20 s at most).
+async fn until_mongo(
+    sim: &Simulator,
+    what: &str,
+    check: impl Fn(&[bson::Document]) -> bool,
+) -> Vec<bson::Document> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let docs = sim.documents(DB, "products");
+        if check(&docs) {
+            return docs;
+        }
+        assert!(Instant::now() < deadline, "{what}: MongoDB holds {docs:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn connector(fleet: &Fleet, validator: Option<bson::Document>) -> Uuid {
+    fleet.sim.create_collection(
+        DB,
+        "products",
+        CollectionOptions {
+            validator,
+            ..CollectionOptions::ready()
+        },
+    );
+    let spec = json!({
+        "name": "catalog",
+        "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@cluster0.example.net/"),
+        "database": DB,
+        "collections": {"products": {"fields": ["_id"], "initialSync": true}},
+    });
+    crate::helpers::id_of(&fleet.app.create_connector(&spec).await)
+}
+
+#[sqlx::test(migrations = false)]
+async fn device_writes_reach_mongodb_with_their_types_and_do_not_echo(pool: sqlx::PgPool) {
+    let fleet = Fleet::new(pool).await;
+    let oid = ObjectId::parse_str("64b7f0c2a1b2c3d4e5f60718").unwrap();
+    let placed = bson::DateTime::from_millis(1_714_557_600_000);
+    let id = connector(&fleet, None).await;
+    fleet
+        .sim
+        .insert(
+            DB,
+            "products",
+            doc! {"_id": oid, "name": "lamp", "placedAt": placed, "stock": 5_i64},
+        )
+        .unwrap();
+    let _w1 = start_worker(&fleet, "w1").await;
+    until_edge(&fleet, "initial sync", |d| d.len() == 1).await;
+    until_streaming(&fleet, id).await;
+
+    // A device edits the MongoDB document and creates another; then deletes nothing yet.
+    execute(
+        &fleet,
+        "UPDATE products SET name = 'desk lamp', stock = 4 WHERE _id = '64b7f0c2a1b2c3d4e5f60718'",
+    )
+    .await;
+    execute(
+        &fleet,
+        "INSERT INTO products DOCUMENTS ({'_id': 'p2', 'name': 'chair', 'tags': ['a', 'b']})",
+    )
+    .await;
+    let docs = until_mongo(&fleet.sim, "device writes", |d| {
+        d.len() == 2 && d.iter().any(|x| x.get_str("name").ok() == Some("desk lamp"))
+    })
+    .await;
+    let lamp = fleet.sim.find(DB, "products", &Bson::ObjectId(oid)).unwrap();
+    assert_eq!(lamp.get_datetime("placedAt").unwrap(), &placed, "a date stays a date");
+    assert_eq!(lamp.get("stock"), Some(&Bson::Int64(4)), "an int64 stays one");
+    assert!(docs.iter().any(|d| d.get("_id") == Some(&Bson::String("p2".into()))));
+
+    // The writes came from the connector's session, which it recorded.
+    let sessions = fleet.sim.documents(DB, SESSIONS_COLLECTION);
+    assert!(
+        sessions
+            .iter()
+            .any(|s| s.get_str("connectorId").ok() == Some(id.to_string().as_str())),
+        "{sessions:?}"
+    );
+    let status = until_status(&fleet, id, "written back", |s| {
+        s["counters"]["documentsWrittenBack"] == 2
+    })
+    .await;
+    // Their echoes are checked, not applied: nothing was written to the edge by the stream.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status_after = fleet.status(id).await;
+    assert_eq!(
+        status_after["counters"]["changesApplied"], status["counters"]["changesApplied"],
+        "{status_after}"
+    );
+    assert_eq!(status_after["counters"]["documentsWrittenBack"], 2, "no ping-pong");
+
+    // A delete on the device deletes in MongoDB (by the ObjectId, restored from the types).
+    execute(
+        &fleet,
+        "DELETE FROM products WHERE _id = '64b7f0c2a1b2c3d4e5f60718'",
+    )
+    .await;
+    until_mongo(&fleet.sim, "device delete", |d| d.len() == 1).await;
+    assert_eq!(edge_docs(&fleet, "products").await.len(), 1);
+
+    // A MongoDB change still arrives on the edge.
+    fleet
+        .sim
+        .update(DB, "products", &Bson::String("p2".into()), doc! {"name": "stool"})
+        .unwrap();
+    until_edge(&fleet, "MongoDB change", |d| d.len() == 1 && d[0]["name"] == "stool").await;
+}
+
+#[sqlx::test(migrations = false)]
+async fn a_document_mongodb_refuses_is_recorded_as_unsynced_and_the_rest_goes_on(
+    pool: sqlx::PgPool,
+) {
+    let fleet = Fleet::new(pool).await;
+    let validator = doc! {"$jsonSchema": {"required": ["name"], "properties": {"name": {"bsonType": "string"}}}};
+    let id = connector(&fleet, Some(validator)).await;
+    let _w1 = start_worker(&fleet, "w1").await;
+    until_streaming(&fleet, id).await;
+
+    execute(
+        &fleet,
+        "INSERT INTO products DOCUMENTS ({'_id': 'bad', 'price': 3})",
+    )
+    .await;
+    execute(
+        &fleet,
+        "INSERT INTO products DOCUMENTS ({'_id': 'good', 'name': 'ok'})",
+    )
+    .await;
+    until_mongo(&fleet.sim, "the valid document", |d| d.len() == 1).await;
+    let status = until_status(&fleet, id, "unsynced counted", |s| {
+        s["counters"]["documentsUnsynced"] == 1
+    })
+    .await;
+    assert_eq!(status["status"], "running", "{status}");
+    let records = fleet.sim.documents(DB, UNSYNCED_DOCUMENTS_COLLECTION);
+    assert_eq!(records.len(), 1, "{records:?}");
+    let record = &records[0];
+    assert_eq!(record.get_str("collection").ok(), Some("products"));
+    assert_eq!(record.get_str("code").ok(), Some("schema_validation"));
+    assert_eq!(record.get_str("edgeId").ok(), Some("\"bad\""));
+    assert!(record.get_str("document").unwrap().contains("\"price\""));
+    let res = fleet
+        .app
+        .get(
+            &format!(
+                "{}/events?q=document_unsynced",
+                fleet.app.connector_path(fleet.app.app_id, id)
+            ),
+            &fleet.app.owner_key,
+        )
+        .await;
+    let events: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        events["items"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["code"] == "document_unsynced")),
+        "{events}"
+    );
+
+    // Fixed on the device: it is written, and its record goes.
+    execute(&fleet, "UPDATE products SET name = 'fixed' WHERE _id = 'bad'").await;
+    until_mongo(&fleet.sim, "the fixed document", |d| d.len() == 2).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !fleet.sim.documents(DB, UNSYNCED_DOCUMENTS_COLLECTION).is_empty() {
+        assert!(Instant::now() < deadline, "the record stays");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
