@@ -463,7 +463,9 @@ async fn the_write_back_feed_leaves_out_the_connectors_own_writes_and_carries_ty
     );
     // Fenced: another epoch reads nothing.
     assert!(matches!(
-        s.client.changes(s.connector, s.epoch + 1, None, 100, 0).await,
+        s.client
+            .changes(s.connector, s.epoch + 1, None, 100, 0)
+            .await,
         Err(ClientError::Fenced(_))
     ));
 }
@@ -560,11 +562,17 @@ async fn echoes_are_checked_not_applied_and_differences_go_back_to_mongodb(pool:
     assert_eq!(edit[0].document.as_ref().unwrap()["x"], 4);
     let update = EdgeWrite::Upsert {
         id: json!("a"),
-        body: json!({"_id": "a", "n": 2, "x": 3}).as_object().unwrap().clone(),
+        body: json!({"_id": "a", "n": 2, "x": 3})
+            .as_object()
+            .unwrap()
+            .clone(),
         counters: Vec::new(),
         types: None,
         before: Some(Box::new(edgebridge_domain::fleet::PreImage {
-            body: json!({"_id": "a", "n": 1, "x": 3}).as_object().unwrap().clone(),
+            body: json!({"_id": "a", "n": 1, "x": 3})
+                .as_object()
+                .unwrap()
+                .clone(),
             counters: Vec::new(),
         })),
     };
@@ -598,8 +606,12 @@ async fn the_write_back_position_is_fenced(pool: PgPool) {
         .write_back_position(s.connector, s.epoch)
         .await
         .unwrap();
-    assert_eq!(read.cursor, None, "a new connector starts at the feed's beginning");
-    s.execute("INSERT INTO orders DOCUMENTS ({'_id': 'a'})").await;
+    assert_eq!(
+        read.cursor, None,
+        "a new connector starts at the feed's beginning"
+    );
+    s.execute("INSERT INTO orders DOCUMENTS ({'_id': 'a'})")
+        .await;
     let (_, cursor) = s.feed(None, 1).await;
     let position = WriteBackPosition {
         epoch: s.epoch,
@@ -630,7 +642,9 @@ async fn the_write_back_position_is_fenced(pool: PgPool) {
         cursor: Some("not-a-cursor".into()),
     };
     assert!(matches!(
-        s.client.save_write_back_position(s.connector, &forged).await,
+        s.client
+            .save_write_back_position(s.connector, &forged)
+            .await,
         Err(ClientError::Refused(_))
     ));
 }

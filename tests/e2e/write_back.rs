@@ -92,13 +92,29 @@ async fn device_writes_reach_mongodb_with_their_types_and_do_not_echo(pool: sqlx
     )
     .await;
     let docs = until_mongo(&fleet.sim, "device writes", |d| {
-        d.len() == 2 && d.iter().any(|x| x.get_str("name").ok() == Some("desk lamp"))
+        d.len() == 2
+            && d.iter()
+                .any(|x| x.get_str("name").ok() == Some("desk lamp"))
     })
     .await;
-    let lamp = fleet.sim.find(DB, "products", &Bson::ObjectId(oid)).unwrap();
-    assert_eq!(lamp.get_datetime("placedAt").unwrap(), &placed, "a date stays a date");
-    assert_eq!(lamp.get("stock"), Some(&Bson::Int64(4)), "an int64 stays one");
-    assert!(docs.iter().any(|d| d.get("_id") == Some(&Bson::String("p2".into()))));
+    let lamp = fleet
+        .sim
+        .find(DB, "products", &Bson::ObjectId(oid))
+        .unwrap();
+    assert_eq!(
+        lamp.get_datetime("placedAt").unwrap(),
+        &placed,
+        "a date stays a date"
+    );
+    assert_eq!(
+        lamp.get("stock"),
+        Some(&Bson::Int64(4)),
+        "an int64 stays one"
+    );
+    assert!(
+        docs.iter()
+            .any(|d| d.get("_id") == Some(&Bson::String("p2".into())))
+    );
 
     // The writes came from the connector's session, which it recorded.
     let sessions = fleet.sim.documents(DB, SESSIONS_COLLECTION);
@@ -119,7 +135,10 @@ async fn device_writes_reach_mongodb_with_their_types_and_do_not_echo(pool: sqlx
         status_after["counters"]["changesApplied"], status["counters"]["changesApplied"],
         "{status_after}"
     );
-    assert_eq!(status_after["counters"]["documentsWrittenBack"], 2, "no ping-pong");
+    assert_eq!(
+        status_after["counters"]["documentsWrittenBack"], 2,
+        "no ping-pong"
+    );
 
     // A delete on the device deletes in MongoDB (by the ObjectId, restored from the types).
     execute(
@@ -133,9 +152,17 @@ async fn device_writes_reach_mongodb_with_their_types_and_do_not_echo(pool: sqlx
     // A MongoDB change still arrives on the edge.
     fleet
         .sim
-        .update(DB, "products", &Bson::String("p2".into()), doc! {"name": "stool"})
+        .update(
+            DB,
+            "products",
+            &Bson::String("p2".into()),
+            doc! {"name": "stool"},
+        )
         .unwrap();
-    until_edge(&fleet, "MongoDB change", |d| d.len() == 1 && d[0]["name"] == "stool").await;
+    until_edge(&fleet, "MongoDB change", |d| {
+        d.len() == 1 && d[0]["name"] == "stool"
+    })
+    .await;
 }
 
 #[sqlx::test(migrations = false)]
@@ -190,10 +217,18 @@ async fn a_document_mongodb_refuses_is_recorded_as_unsynced_and_the_rest_goes_on
     );
 
     // Fixed on the device: it is written, and its record goes.
-    execute(&fleet, "UPDATE products SET name = 'fixed' WHERE _id = 'bad'").await;
+    execute(
+        &fleet,
+        "UPDATE products SET name = 'fixed' WHERE _id = 'bad'",
+    )
+    .await;
     until_mongo(&fleet.sim, "the fixed document", |d| d.len() == 2).await;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !fleet.sim.documents(DB, UNSYNCED_DOCUMENTS_COLLECTION).is_empty() {
+    while !fleet
+        .sim
+        .documents(DB, UNSYNCED_DOCUMENTS_COLLECTION)
+        .is_empty()
+    {
         assert!(Instant::now() < deadline, "the record stays");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

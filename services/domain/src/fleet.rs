@@ -349,9 +349,9 @@ impl EdgeWrite {
     /// The edge `_id` the write is about.
     pub fn id(&self) -> &serde_json::Value {
         match self {
-            EdgeWrite::Upsert { id, .. } | EdgeWrite::Delete { id } | EdgeWrite::Verify { id, .. } => {
-                id
-            }
+            EdgeWrite::Upsert { id, .. }
+            | EdgeWrite::Delete { id }
+            | EdgeWrite::Verify { id, .. } => id,
         }
     }
 }

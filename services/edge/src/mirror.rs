@@ -227,7 +227,10 @@ pub fn reads_as(
 }
 
 /// `body` with the settable `counters` at their paths: a document as the edge reads it.
-pub fn with_counters(body: &Map<String, Value>, counters: &[(Vec<String>, f64)]) -> Map<String, Value> {
+pub fn with_counters(
+    body: &Map<String, Value>,
+    counters: &[(Vec<String>, f64)],
+) -> Map<String, Value> {
     let mut out = body.clone();
     for (path, value) in counters {
         place(&mut out, path, Value::from(*value));
@@ -239,8 +242,7 @@ pub fn with_counters(body: &Map<String, Value>, counters: &[(Vec<String>, f64)])
 pub fn same_document(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
     let fields = |m: &Map<String, Value>| m.iter().filter(|(k, _)| *k != "_id").count();
     fields(a) == fields(b)
-        && a
-            .iter()
+        && a.iter()
             .filter(|(k, _)| *k != "_id")
             .all(|(k, v)| b.get(k).is_some_and(|w| same_value(v, w)))
 }
@@ -264,8 +266,7 @@ fn place(doc: &mut Map<String, Value>, path: &[String], value: Value) {
 
 fn same_object(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
     a.len() == b.len()
-        && a
-            .iter()
+        && a.iter()
             .all(|(k, v)| b.get(k).is_some_and(|w| same_value(v, w)))
 }
 
@@ -627,13 +628,23 @@ mod tests {
         let mut s = stamps("connector:c", 0);
         let mut state = DocState::default();
         assert!(reads_as(&state, None, &[]), "neither side has it");
-        mirror(&mut state, json!({"_id": "a", "n": 3, "o": {"x": [1, 2.5]}}), &mut s);
+        mirror(
+            &mut state,
+            json!({"_id": "a", "n": 3, "o": {"x": [1, 2.5]}}),
+            &mut s,
+        );
         let same = obj(json!({"_id": "a", "n": 3.0, "o": {"x": [1.0, 2.5]}}));
-        assert!(reads_as(&state, Some(&same), &[]), "numbers compare by value");
+        assert!(
+            reads_as(&state, Some(&same), &[]),
+            "numbers compare by value"
+        );
         let other = obj(json!({"_id": "a", "n": 4, "o": {"x": [1, 2.5]}}));
         assert!(!reads_as(&state, Some(&other), &[]));
         let fewer = obj(json!({"_id": "a", "n": 3}));
-        assert!(!reads_as(&state, Some(&fewer), &[]), "a field MongoDB lacks");
+        assert!(
+            !reads_as(&state, Some(&fewer), &[]),
+            "a field MongoDB lacks"
+        );
         assert!(!reads_as(&state, None, &[]), "MongoDB deleted it");
         // Counters are compared at their paths.
         let body = obj(json!({"_id": "a", "o": {"x": [1, 2.5]}}));

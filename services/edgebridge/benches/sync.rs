@@ -9,7 +9,8 @@
 //! * lag: inserts at `SYNC_RATE` (default 2,000)/s for `SYNC_SECS` (default 5) s, from the
 //!   MongoDB write to the edge store's commit (`created_at`), p50 and p99.
 //!
-//! Not measured yet: edge -> MongoDB writes/s (the write-back path is not built).
+//! * write-back: `SYNC_WRITES` (default 20,000) new edge documents inserted by devices (batches
+//!   of 500 through the DQL API), edge -> MongoDB writes/s until the last is in MongoDB.
 
 mod common;
 
@@ -71,6 +72,7 @@ fn main() -> anyhow::Result<()> {
     let events: i64 = env_or("SYNC_EVENTS", 20_000);
     let rate: u64 = env_or("SYNC_RATE", 2_000);
     let secs: u64 = env_or("SYNC_SECS", 5);
+    let writes: i64 = env_or("SYNC_WRITES", 20_000);
 
     let sim = Simulator::new(3);
     sim.add_host("cluster0.example.net", &["52.10.20.30".parse()?]);
@@ -216,6 +218,43 @@ fn main() -> anyhow::Result<()> {
         println!("lag_p50: {:.0} ms", percentile(&lags, 50.0));
         println!("lag_p99: {:.0} ms", percentile(&lags, 99.0));
         println!("lag_max: {:.0} ms", lags.last().copied().unwrap_or(f64::NAN));
+
+        // Write-back: devices insert documents; each is written to MongoDB in the connector's
+        // transactions. The clock runs from the first insert until MongoDB holds them all.
+        let before = sim.count("shop", "items") as i64;
+        let placeholders: Vec<String> = (0..500).map(|i| format!("(:d{i})")).collect();
+        let statement = format!("INSERT INTO items DOCUMENTS {}", placeholders.join(", "));
+        let url = format!("{}/v1/apps/{}/store/execute", bench.base, bench.app_id);
+        let started = Instant::now();
+        let mut n = 0i64;
+        while n < writes {
+            let mut args = serde_json::Map::new();
+            for j in 0..500 {
+                args.insert(
+                    format!("d{j}"),
+                    json!({"_id": format!("dev-{}", n + j), "sku": "device", "qty": j, "tags": ["x"]}),
+                );
+            }
+            let res = bench
+                .client
+                .post(&url)
+                .bearer_auth(&bench.key)
+                .json(&json!({"statement": statement, "args": args}))
+                .send()
+                .await?;
+            anyhow::ensure!(res.status().is_success(), "device insert: {}", res.status());
+            n += 500;
+        }
+        let inserted = started.elapsed();
+        let want = before + n;
+        wait_until("the write-back", Duration::from_secs(600), async || {
+            sim.count("shop", "items") as i64 >= want
+        })
+        .await;
+        let written_back = started.elapsed();
+        println!("write_back_documents: {n} documents");
+        println!("write_back_insert_time: {:.0} ms", inserted.as_secs_f64() * 1000.0);
+        println!("write_back_rate: {:.0} writes/s", n as f64 / written_back.as_secs_f64());
         shutdown.cancel();
         tokio::time::sleep(Duration::from_millis(500)).await;
         anyhow::Ok(())

@@ -145,6 +145,9 @@ pub enum Fault {
     /// The next `count` commits are applied, but the answer is lost: the caller gets
     /// `CommitOutcomeUnknown` although the writes are there.
     CommitOutcomeUnknown { count: u32 },
+    /// The next `count` change events are each delivered twice (as after a lost `getMore`
+    /// answer): the engine must apply them idempotently.
+    DuplicateEvents { count: u32 },
 }
 
 #[derive(Debug, Clone)]
@@ -179,6 +182,7 @@ struct Faults {
     slow: Option<(u32, Duration)>,
     step_down: u32,
     commit_unknown: u32,
+    duplicate_events: u32,
     queue: VecDeque<Fault>,
     /// Probability (out of 1_000_000) that any operation drops its connection.
     random_drop_ppm: u32,
@@ -204,6 +208,8 @@ struct State {
     reachable: bool,
     faults: Faults,
     sessions_started: u64,
+    /// Changes made by session transactions, per namespace (never trimmed).
+    session_writes: BTreeMap<(String, String), u64>,
     /// Every operation the port served, in order (what a test can assert on).
     log: Vec<String>,
 }
@@ -310,6 +316,7 @@ impl Simulator {
                 reachable: true,
                 faults: Faults::default(),
                 sessions_started: 0,
+                session_writes: BTreeMap::new(),
                 log: Vec::new(),
             })),
         }
@@ -365,6 +372,16 @@ impl Simulator {
     }
 
     /// The port operations served so far, e.g. `"scan app.tasks"`.
+    /// How many changes transactions on sessions (the connector's write-back) have made to
+    /// `db.name` so far.
+    pub fn session_writes(&self, db: &str, name: &str) -> u64 {
+        self.lock()
+            .session_writes
+            .get(&(db.to_owned(), name.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub fn operations(&self) -> Vec<String> {
         self.lock().log.clone()
     }
@@ -404,6 +421,15 @@ impl Simulator {
             .and_then(|d| d.get(name))
             .map(|c| c.docs.values().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// How many documents `db.name` holds.
+    pub fn count(&self, db: &str, name: &str) -> usize {
+        self.lock()
+            .databases
+            .get(db)
+            .and_then(|d| d.get(name))
+            .map_or(0, |c| c.docs.len())
     }
 
     pub fn find(&self, db: &str, name: &str, id: &Bson) -> Option<Document> {
@@ -538,6 +564,12 @@ fn record(
     txn_number: Option<i64>,
 ) {
     let Some(change) = change else { return };
+    if lsid.is_some() {
+        *state
+            .session_writes
+            .entry((db.to_owned(), change.collection.clone()))
+            .or_default() += 1;
+    }
     let time = state.tick();
     state.append(Entry {
         seq: 0,
@@ -1080,7 +1112,8 @@ fn take_queued(faults: &mut Faults) {
         || faults.drop_stream.is_some()
         || faults.slow.is_some()
         || faults.step_down > 0
-        || faults.commit_unknown > 0;
+        || faults.commit_unknown > 0
+        || faults.duplicate_events > 0;
     if active {
         return;
     }
@@ -1091,6 +1124,7 @@ fn take_queued(faults: &mut Faults) {
         Some(Fault::Slow { count, delay }) if count > 0 => faults.slow = Some((count, delay)),
         Some(Fault::StepDown { count }) => faults.step_down = count,
         Some(Fault::CommitOutcomeUnknown { count }) => faults.commit_unknown = count,
+        Some(Fault::DuplicateEvents { count }) => faults.duplicate_events = count,
         _ => {}
     }
 }
@@ -1332,6 +1366,7 @@ impl MongoPort for SimPort {
             collection: collection.to_owned(),
             position,
             token,
+            redelivered: None,
         }))
     }
 
@@ -1373,6 +1408,8 @@ struct SimStream {
     /// The last oplog sequence number this stream has moved past.
     position: u64,
     token: Option<ResumeToken>,
+    /// The event delivered once already (a duplicate fault): the next delivery moves on.
+    redelivered: Option<u64>,
 }
 
 #[async_trait]
@@ -1425,9 +1462,15 @@ impl ChangeStream for SimStream {
                 ),
             ));
         }
-        self.position = entry.seq;
         let token = state.token(entry.seq);
-        self.token = Some(token.clone());
+        if state.faults.duplicate_events > 0 && self.redelivered != Some(entry.seq) {
+            // Delivered now and once more: the position stays before it this time.
+            state.faults.duplicate_events -= 1;
+            self.redelivered = Some(entry.seq);
+        } else {
+            self.position = entry.seq;
+            self.token = Some(token.clone());
+        }
         Ok(Some(ChangeEvent {
             token,
             cluster_time: entry.time,

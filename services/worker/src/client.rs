@@ -245,6 +245,8 @@ impl ApiClient {
                 ("limit", limit.to_string()),
                 ("wait", wait_secs.to_string()),
             ]);
+        // A long poll: it may take its whole wait before the api answers.
+        request = request.timeout(Duration::from_secs(u64::from(wait_secs) + 30));
         if let Some(after) = after {
             request = request.query(&[("after", after)]);
         }

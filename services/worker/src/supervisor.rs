@@ -615,6 +615,9 @@ async fn watch_cluster(
                 match result {
                     Err(PipelineError::Fenced) => return Err(Stop::Fenced),
                     Err(PipelineError::Collection { code, message, remediation }) => {
+                        if let Ok(mut all) = progress.lock() {
+                            all.entry(name.clone()).or_default().phase = Some(CollectionPhase::Failed);
+                        }
                         failed.insert(name.clone(), code.into());
                         reporter.last_error = Some(ReportedError { code: code.into(), message: message.clone(), remediation: remediation.into(), at: Utc::now() });
                         events.push(event(EventLevel::Error, code, message, json!({"collection": name})));

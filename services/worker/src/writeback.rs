@@ -18,7 +18,9 @@ use crate::pipeline::{PipelineError, PipelineSettings, SharedProgress};
 use bson::spec::BinarySubtype;
 use bson::{Binary, Bson, Document, doc};
 use edgebridge_domain::CollectionMapping;
-use edgebridge_domain::fleet::{EventLevel, FeedChange, ReportedEvent, WriteBackPosition};
+use edgebridge_domain::fleet::{
+    CollectionPhase, EventLevel, FeedChange, ReportedEvent, WriteBackPosition,
+};
 use edgebridge_domain::names::{SESSIONS_COLLECTION, UNSYNCED_DOCUMENTS_COLLECTION};
 use edgebridge_mongo::error::{ErrorKind, PortError};
 use edgebridge_mongo::mapping::{MappingConfig, to_mongo};
@@ -72,8 +74,13 @@ pub async fn load_recorded(
         let Some(Bson::Binary(bin)) = doc.get("_id") else {
             continue;
         };
-        let started = doc.get_datetime("startedAt").copied().unwrap_or(cutoff);
-        if started < cutoff {
+        // Kept while in use: every transaction of the session renews `usedAt`.
+        let used = doc
+            .get_datetime("usedAt")
+            .or_else(|_| doc.get_datetime("startedAt"))
+            .copied()
+            .unwrap_or(cutoff);
+        if used < cutoff {
             recorded.stale.push(Bson::Binary(bin.clone()));
         } else {
             recorded.sessions.insert(SessionId(bin.bytes.clone()));
@@ -151,6 +158,13 @@ struct Refused {
 }
 
 impl WriteBack {
+    fn phase(&self, collection: &str) -> Option<CollectionPhase> {
+        self.progress
+            .lock()
+            .ok()
+            .and_then(|p| p.get(collection).and_then(|c| c.phase))
+    }
+
     fn record_id(&self, collection: &str, id: &Value) -> String {
         format!("{}:{collection}:{id}", self.connector_id)
     }
@@ -175,6 +189,7 @@ impl WriteBack {
                 "connectorId": self.connector_id.to_string(),
                 "epoch": self.epoch,
                 "startedAt": bson::DateTime::now(),
+                "usedAt": bson::DateTime::now(),
             },
         }];
         for stale in std::mem::take(&mut self.stale_sessions) {
@@ -185,6 +200,17 @@ impl WriteBack {
         }
         self.commit_metadata(session.as_mut(), &record).await?;
 
+        // Not before every collection streams: an initial sync makes MongoDB's copy of each
+        // document win over what the edge held before the connector (an edge document MongoDB
+        // does not have goes to MongoDB afterwards, as it reads then).
+        while !self.collections.keys().all(|c| {
+            matches!(
+                self.phase(c),
+                Some(CollectionPhase::Streaming | CollectionPhase::Failed)
+            )
+        }) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let mut cursor = self
             .client
             .write_back_position(self.connector_id, self.epoch)
@@ -203,9 +229,7 @@ impl WriteBack {
             }
             // After a commit at once; past changes it had nothing to do for, now and then
             // (taking them again costs nothing).
-            if cursor != saved
-                && (wrote || last_save.elapsed() >= self.settings.idle_checkpoint)
-            {
+            if cursor != saved && (wrote || last_save.elapsed() >= self.settings.idle_checkpoint) {
                 self.save(cursor.clone()).await?;
                 saved = cursor.clone();
                 last_save = Instant::now();
@@ -287,6 +311,11 @@ impl WriteBack {
             let Some(config) = configs.get(&change.collection) else {
                 continue;
             };
+            // A collection that stopped syncing (dropped, its history lost) is not written:
+            // that would recreate what the user dropped, unchecked.
+            if self.phase(&change.collection) == Some(CollectionPhase::Failed) {
+                continue;
+            }
             let record_id = self.record_id(&change.collection, &change.id);
             match plan(&change, config) {
                 Ok(op) => planned.push(Planned {
@@ -353,6 +382,13 @@ impl WriteBack {
             if ops.is_empty() {
                 return Ok(());
             }
+            // The session's record says it is in use (its echoes stay recognised).
+            ops.push(WriteOp::Update {
+                collection: SESSIONS_COLLECTION.to_owned(),
+                filter: doc! {"_id": session_binary(session.id())},
+                update: doc! {"$set": {"usedAt": bson::DateTime::now()}},
+                upsert: false,
+            });
             match session.commit(&self.database, &ops).await {
                 Ok(_) => {
                     for id in &cleared {
@@ -394,9 +430,7 @@ impl WriteBack {
                         r.without_document = true;
                     }
                 }
-                Err(TxnError { error, .. })
-                    if error.is_transient() && attempts < MAX_ATTEMPTS =>
-                {
+                Err(TxnError { error, .. }) if error.is_transient() && attempts < MAX_ATTEMPTS => {
                     attempts += 1;
                     tracing::warn!(connector_id = %self.connector_id, %error, attempt = attempts, "write-back commit failed; retrying");
                     tokio::time::sleep(wait).await;
@@ -418,9 +452,7 @@ impl WriteBack {
         loop {
             match session.commit(&self.database, ops).await {
                 Ok(_) => return Ok(()),
-                Err(TxnError { error, .. })
-                    if error.is_transient() && attempts < MAX_ATTEMPTS =>
-                {
+                Err(TxnError { error, .. }) if error.is_transient() && attempts < MAX_ATTEMPTS => {
                     attempts += 1;
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(10));

@@ -23,9 +23,9 @@ use edgebridge_domain::fleet::{
     FeedPage, MAX_WRITES_PER_APPLY, SkippedWrite, WriteBackPosition,
 };
 use edgebridge_edge::ObjectMode;
+use edgebridge_edge::apply::visible;
 use edgebridge_edge::crdt::DocState;
 use edgebridge_edge::ids::document_key;
-use edgebridge_edge::apply::visible;
 use edgebridge_edge::mirror::{
     Before, MirrorWrite, mirror_delete, mirror_document, same_document, with_counters,
 };
