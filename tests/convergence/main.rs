@@ -238,7 +238,7 @@ impl World<'_> {
 
     /// The worker dies without a word; its lease is made to run out (as time would); a new
     /// worker takes the connector at a new epoch.
-    async fn crash_worker(&mut self) -> Result<(), String> {
+    async fn kill_worker(&mut self) -> Result<(), String> {
         if let Some(worker) = self.worker.take() {
             let id = worker.id();
             worker.crash();
@@ -254,6 +254,11 @@ impl World<'_> {
                 .map_err(|e| e.to_string())?;
             }
         }
+        Ok(())
+    }
+
+    async fn crash_worker(&mut self) -> Result<(), String> {
+        self.kill_worker().await?;
         self.start_worker().await
     }
 
@@ -709,21 +714,7 @@ async fn inject_fault(
             // by the resync (a known gap, see the README), so none is lost here; inserts and
             // updates are, and the new copy must bring them.
             world.quiesce().await?;
-            if let Some(worker) = world.worker.take() {
-                let id = worker.id();
-                worker.crash();
-                if let Some(id) = id {
-                    sqlx::query(
-                        "update workers set last_heartbeat_at = now() - interval '1 hour',
-                             lease_expires_at = now() - interval '1 second'
-                         where worker_id = $1",
-                    )
-                    .bind(id)
-                    .execute(&world.app.pool)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                }
-            }
+            world.kill_worker().await?;
             world.sim.set_oplog_capacity(1);
             world
                 .sim
