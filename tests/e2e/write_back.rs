@@ -233,3 +233,81 @@ async fn a_document_mongodb_refuses_is_recorded_as_unsynced_and_the_rest_goes_on
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// History lost while no worker ran, `onHistoryLost: resync`: the new copy brings what changed,
+/// and its sweep removes the edge document MongoDB deleted meanwhile; a device's document that
+/// reached MongoDB is seen by the copy and stays, as does one a device wrote during the outage
+/// (not in MongoDB yet: the write-back takes it there).
+#[sqlx::test(migrations = false)]
+async fn a_resync_after_lost_history_sweeps_what_mongodb_deleted(pool: sqlx::PgPool) {
+    let fleet = Fleet::new(pool).await;
+    fleet
+        .sim
+        .create_collection(DB, "products", CollectionOptions::ready());
+    for id in ["p1", "p2"] {
+        fleet
+            .sim
+            .insert(DB, "products", doc! {"_id": id, "v": 1})
+            .unwrap();
+    }
+    let spec = json!({
+        "name": "catalog",
+        "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@cluster0.example.net/"),
+        "database": DB,
+        "onHistoryLost": "resync",
+        "collections": {"products": {"fields": ["_id"], "initialSync": true}},
+    });
+    let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
+    let w1 = start_worker(&fleet, "w1").await;
+    until_streaming(&fleet, id).await;
+    execute(
+        &fleet,
+        "INSERT INTO products DOCUMENTS ({'_id': 'd1', 'v': 7})",
+    )
+    .await;
+    until_mongo(&fleet.sim, "the device's document", |d| d.len() == 3).await;
+
+    // The worker dies; MongoDB changes while the oplog rolls past the stream's position; a
+    // device writes too.
+    let w1_id = w1.id().unwrap();
+    w1.crash();
+    fleet.sim.set_oplog_capacity(1);
+    fleet
+        .sim
+        .delete(DB, "products", &Bson::String("p1".into()))
+        .unwrap();
+    fleet
+        .sim
+        .update(DB, "products", &Bson::String("p2".into()), doc! {"v": 2})
+        .unwrap();
+    fleet.sim.insert(DB, "noise", doc! {"n": 1}).unwrap();
+    fleet.sim.set_oplog_capacity(100_000);
+    execute(
+        &fleet,
+        "INSERT INTO products DOCUMENTS ({'_id': 'd2', 'v': 8})",
+    )
+    .await;
+
+    let mut w2 =
+        edgebridge_worker::Worker::register(crate::pipeline::worker_settings(&fleet, "w2"))
+            .await
+            .unwrap();
+    fleet.silence(w1_id).await;
+    fleet.tick().await;
+    crate::fleet::step(&mut w2).await;
+    let docs = until_edge(&fleet, "the resync and its sweep", |d| {
+        let ids: Vec<&str> = d.iter().filter_map(|x| x["_id"].as_str()).collect();
+        ids == ["d1", "d2", "p2"] && d.iter().any(|x| x["_id"] == "p2" && x["v"] == 2)
+    })
+    .await;
+    assert_eq!(docs.len(), 3);
+    until_mongo(&fleet.sim, "the outage's device document", |d| {
+        d.iter().any(|x| x.get_str("_id").ok() == Some("d2"))
+    })
+    .await;
+    let status = until_status(&fleet, id, "streaming again", |s| {
+        s["collectionStatus"]["products"]["phase"] == "streaming"
+    })
+    .await;
+    assert_eq!(status["status"], "running", "{status}");
+}

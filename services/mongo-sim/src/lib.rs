@@ -210,6 +210,8 @@ struct State {
     sessions_started: u64,
     /// Changes made by session transactions, per namespace (never trimmed).
     session_writes: BTreeMap<(String, String), u64>,
+    /// Every change recorded, as text, when kept ([`Simulator::keep_history`]).
+    history: Option<Vec<String>>,
     /// Every operation the port served, in order (what a test can assert on).
     log: Vec<String>,
 }
@@ -317,6 +319,7 @@ impl Simulator {
                 faults: Faults::default(),
                 sessions_started: 0,
                 session_writes: BTreeMap::new(),
+                history: None,
                 log: Vec::new(),
             })),
         }
@@ -380,6 +383,17 @@ impl Simulator {
             .get(&(db.to_owned(), name.to_owned()))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Keeps every change from now on as a line of text (never trimmed, unlike the oplog):
+    /// what a failing test prints.
+    pub fn keep_history(&self) {
+        self.lock().history.get_or_insert_with(Vec::new);
+    }
+
+    /// The changes kept since [`Simulator::keep_history`].
+    pub fn history(&self) -> Vec<String> {
+        self.lock().history.clone().unwrap_or_default()
     }
 
     pub fn operations(&self) -> Vec<String> {
@@ -571,6 +585,26 @@ fn record(
             .or_default() += 1;
     }
     let time = state.tick();
+    if let Some(history) = state.history.as_mut() {
+        history.push(format!(
+            "#{} {}",
+            state.next_seq,
+            format_args!(
+                "{}.{} {:?} {} {}post={}",
+                db,
+                change.collection,
+                change.operation,
+                change.key,
+                if lsid.is_some() { "(session) " } else { "" },
+                change
+                    .post
+                    .as_ref()
+                    .map_or_else(|| "-".to_owned(), ToString::to_string)
+            )
+        ));
+        let line = format!("change {}", history.last().cloned().unwrap_or_default());
+        state.log.push(line);
+    }
     state.append(Entry {
         seq: 0,
         time,
@@ -1463,6 +1497,10 @@ impl ChangeStream for SimStream {
             ));
         }
         let token = state.token(entry.seq);
+        if state.history.is_some() {
+            let line = format!("delivered #{} to a stream at #{}", entry.seq, self.position);
+            state.log.push(line);
+        }
         if state.faults.duplicate_events > 0 && self.redelivered != Some(entry.seq) {
             // Delivered now and once more: the position stays before it this time.
             state.faults.duplicate_events -= 1;

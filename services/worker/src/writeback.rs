@@ -544,22 +544,28 @@ fn plan(change: &FeedChange, config: &MappingConfig) -> Result<WriteOp, (String,
     match &change.document {
         Some(body) => {
             let mongo = to_mongo(body, change.types.as_ref(), config).map_err(refused)?;
-            let update = (!mongo.preserve.is_empty())
-                .then(|| mongo.set_update())
-                .flatten();
-            Ok(match update {
-                Some(update) => WriteOp::Update {
+            if mongo.preserve.is_empty() {
+                return Ok(WriteOp::Upsert {
+                    collection: change.collection.clone(),
+                    filter: mongo.filter,
+                    replacement: mongo.document,
+                });
+            }
+            // MongoDB holds values the edge never had: set what the edge has around them. A
+            // replacement would drop them, so a document that cannot be written that way is
+            // left alone (and recorded) instead.
+            match mongo.set_update() {
+                Some(update) => Ok(WriteOp::Update {
                     collection: change.collection.clone(),
                     filter: mongo.filter,
                     update,
                     upsert: true,
-                },
-                None => WriteOp::Upsert {
-                    collection: change.collection.clone(),
-                    filter: mongo.filter,
-                    replacement: mongo.document,
-                },
-            })
+                }),
+                None => Err((
+                    "field_not_addressable".to_owned(),
+                    "MongoDB holds values of types the edge does not carry in this document, and a field on the way to them has a name an update cannot address (empty, with a `.`, or starting with `$`); writing the whole document would drop those values".to_owned(),
+                )),
+            }
         }
         None => {
             let mut id_only = Map::new();

@@ -159,8 +159,13 @@ pub async fn apply(
     crate::apps::repo::lock_shared(&mut tx, owned.org_id, owned.app_id).await?;
 
     let mut skipped = Vec::new();
-    let mut keyed = Vec::with_capacity(req.writes.len());
-    for write in &req.writes {
+    let copy = copy_bookkeeping(&mut tx, &owned, connector_id, collection, &req).await?;
+    let sweep = match &copy {
+        Copy::Sweep(deletes) => deletes.as_slice(),
+        _ => &[],
+    };
+    let mut keyed = Vec::with_capacity(req.writes.len() + sweep.len());
+    for write in req.writes.iter().chain(sweep) {
         match document_key(write_id(write)) {
             Ok(key) => keyed.push((key, write)),
             Err(e) => skipped.push(SkippedWrite {
@@ -178,6 +183,16 @@ pub async fn apply(
         let doc: DocState =
             serde_json::from_slice(&row.state).map_err(|e| ApiError::Internal(e.into()))?;
         docs.insert(row.doc_key, (doc, true));
+    }
+    if matches!(copy, Copy::Seeing) {
+        let existing: Vec<String> = keyed
+            .iter()
+            .filter(|(key, write)| {
+                matches!(write, EdgeWrite::Upsert { .. }) && docs.contains_key(key)
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        note_seen(&mut tx, connector_id, collection, &existing).await?;
     }
     let actor = origin(connector_id);
     let mut stamps = Stamps {
@@ -216,12 +231,14 @@ pub async fn apply(
                     mode,
                     &mut stamps,
                 );
-                // Only a write that changed something can have merged with an edge edit; a
-                // replayed one changes nothing (and what it differs by is queued already).
-                (
-                    did,
-                    did && !reads_as_mongodb(doc, write_id(write), Some(body), counters, &config),
-                )
+                // Only an update (a write with a pre-image) that changed something can have
+                // merged with an edge edit: any other write makes the document read exactly as
+                // MongoDB holds it. A replayed one changes nothing (and what it differs by is
+                // queued already).
+                let merged = did
+                    && before.is_some()
+                    && !reads_as_mongodb(doc, write_id(write), Some(body), counters, &config);
+                (did, merged)
             }
             EdgeWrite::Delete { .. } => {
                 let did = mirror_delete(doc, &mut stamps);
@@ -337,6 +354,7 @@ pub async fn apply(
         req.epoch,
         collection,
         &req.checkpoint,
+        matches!(copy, Copy::Begins),
     )
     .await?;
     tx.commit().await?;
@@ -349,12 +367,136 @@ pub async fn apply(
     }))
 }
 
+/// What a copy (initial sync or resync) needs besides its writes: its start clears what an
+/// earlier copy saw and notes where the write-back stands; each batch notes the documents it
+/// saw; its end (the move to streaming) returns the deletes of its sweep: the collection's edge
+/// documents the copy did not see and that nobody but this connector changed after the copy
+/// began. MongoDB no longer has them (they were deleted while the stream's history was lost, or
+/// before a resync); a document a device changed since may not be in MongoDB yet, so it stays.
+async fn copy_bookkeeping(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    owned: &Owned,
+    connector_id: Uuid,
+    collection: &str,
+    req: &ApplyRequest,
+) -> Result<Copy> {
+    let cp = &req.checkpoint;
+    let stored: Option<(String, Option<String>, Option<serde_json::Value>)> = sqlx::query_as(
+        "select phase, copy_cursor, resume_token from connector_checkpoints
+         where connector_id = $1 and collection = $2 for update",
+    )
+    .bind(connector_id)
+    .bind(collection)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let copying = cp.phase == CheckpointPhase::InitialSync;
+    // A copy begins with a new stream position; the same start sent again (the first part of a
+    // split batch carries it) is the copy going on.
+    let again = stored.as_ref().is_some_and(|(phase, _, token)| {
+        phase == phase_name(CheckpointPhase::InitialSync) && *token == cp.resume_token
+    });
+    if copy_begins(cp) && !again {
+        // A copy begins.
+        sqlx::query("delete from connector_copy_seen where connector_id = $1 and collection = $2")
+            .bind(connector_id)
+            .bind(collection)
+            .execute(&mut **tx)
+            .await?;
+        return Ok(Copy::Begins);
+    }
+    if copying {
+        return Ok(Copy::Seeing);
+    }
+    let Some((phase, copy_cursor, _)) = stored else {
+        return Ok(Copy::None);
+    };
+    if phase != phase_name(CheckpointPhase::InitialSync) {
+        return Ok(Copy::None);
+    }
+    // The copy ends: sweep.
+    let since = copy_cursor
+        .as_deref()
+        .and_then(crate::store::feed::decode_cursor);
+    let stale: Vec<(String,)> = sqlx::query_as(
+        // Set differences (hashed or sorted, linear in the collection), not a probe of the
+        // change log per document.
+        "select doc_key from store_documents
+         where app_id = $1 and collection = $2 and value is not null
+           and created_at < (select copy_started_at from connector_checkpoints
+                             where connector_id = $3 and collection = $2)
+         except
+         select doc_key from connector_copy_seen where connector_id = $3 and collection = $2
+         except
+         select doc_key from store_changes
+         where app_id = $1 and collection = $2 and origin is distinct from $4
+           and ($5::text is null or (tx_id, change_id) > ($5::text::xid8, $6))",
+    )
+    .persistent(false)
+    .bind(owned.app_id)
+    .bind(collection)
+    .bind(connector_id)
+    .bind(origin(connector_id))
+    .bind(since.as_ref().map(|c| c.0.clone()))
+    .bind(since.as_ref().map_or(0, |c| c.1))
+    .fetch_all(&mut **tx)
+    .await?;
+    sqlx::query("delete from connector_copy_seen where connector_id = $1 and collection = $2")
+        .bind(connector_id)
+        .bind(collection)
+        .execute(&mut **tx)
+        .await?;
+    Ok(Copy::Sweep(
+        stale
+            .into_iter()
+            .filter_map(|(key,)| serde_json::from_str(&key).ok())
+            .map(|id| EdgeWrite::Delete { id })
+            .collect(),
+    ))
+}
+
+/// What a batch means to a copy of its collection.
+enum Copy {
+    None,
+    /// A copy begins: where the write-back stands and when are noted.
+    Begins,
+    /// A batch of the copy: the existing documents it writes are noted as seen.
+    Seeing,
+    /// The copy's end: its sweep's deletes.
+    Sweep(Vec<EdgeWrite>),
+}
+
+/// Notes the documents of a copy's batch that existed before it began (those it creates were in
+/// MongoDB; the sweep looks only at older ones).
+async fn note_seen(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    connector_id: Uuid,
+    collection: &str,
+    keys: &[String],
+) -> Result<()> {
+    if keys.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "insert into connector_copy_seen (connector_id, collection, doc_key)
+         select $1, $2, k from unnest($3::text[]) as t(k)
+         on conflict do nothing",
+    )
+    .persistent(false)
+    .bind(connector_id)
+    .bind(collection)
+    .bind(keys)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 async fn save_checkpoint(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     connector_id: Uuid,
     epoch: i64,
     collection: &str,
     cp: &CollectionCheckpoint,
+    begins: bool,
 ) -> Result<()> {
     sqlx::query(
         "insert into connector_checkpoints
@@ -375,7 +517,24 @@ async fn save_checkpoint(
     .bind(cp.estimated_total.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
     .execute(&mut **tx)
     .await?;
+    if begins {
+        // Where the write-back stands as the copy begins (see `copy_bookkeeping`).
+        sqlx::query(
+            "update connector_checkpoints set copy_started_at = now(), copy_cursor =
+                 (select cursor from connector_write_back where connector_id = $1)
+             where connector_id = $1 and collection = $2",
+        )
+        .bind(connector_id)
+        .bind(collection)
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
+}
+
+/// A checkpoint that starts a copy (initial sync or resync): nothing scanned or copied yet.
+fn copy_begins(cp: &CollectionCheckpoint) -> bool {
+    cp.phase == CheckpointPhase::InitialSync && cp.scan_after.is_none() && cp.copied == 0
 }
 
 #[derive(Deserialize)]

@@ -165,6 +165,7 @@ pub async fn read(state: &AppState, app_id: Uuid, params: ChangesParams) -> Resu
             (&cursor.0, cursor.1),
             collections.as_deref(),
             i64::from(limit),
+            params.exclude_origin.as_deref(),
         )
         .await?;
         let full_page = rows.len() as u32 == limit;

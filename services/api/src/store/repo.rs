@@ -297,9 +297,13 @@ pub async fn changes_after(
     after: (&str, i64),
     collections: Option<&[String]>,
     limit: i64,
+    exclude_origin: Option<&str>,
 ) -> Result<Vec<ChangeRow>> {
     Ok(sqlx::query_as(
-        "select tx_id::text as tx_id, change_id, collection, doc_key, value, origin, actor, committed_at
+        // The value of a change the reader leaves out is not read (only its position counts).
+        "select tx_id::text as tx_id, change_id, collection, doc_key,
+                case when origin is distinct from $6 or $6 is null then value end as value,
+                origin, actor, committed_at
          from store_changes
          where app_id = $1 and (tx_id, change_id) > ($2::text::xid8, $3)
            and tx_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -313,6 +317,7 @@ pub async fn changes_after(
     .bind(after.1)
     .bind(collections)
     .bind(limit)
+    .bind(exclude_origin)
     .fetch_all(db)
     .await?)
 }
