@@ -1,4 +1,4 @@
-//! The sync engine's MongoDB -> edge throughput and lag, on the simulator with the real api and
+//! The sync engine's throughput both ways and its lag, on the simulator with the real api and
 //! the real Postgres edge store (`cargo bench --bench sync`; DATABASE_URL names the server).
 //! One worker runs one connector with one collection; figures are printed one per line as
 //! `name: value unit`.
@@ -7,8 +7,7 @@
 //! * streaming: `SYNC_EVENTS` (default 20,000) updates written to MongoDB at once, events/s
 //!   until the last is in the edge store;
 //! * lag: inserts at `SYNC_RATE` (default 2,000)/s for `SYNC_SECS` (default 5) s, from the
-//!   MongoDB write to the edge store's commit (`created_at`), p50 and p99.
-//!
+//!   MongoDB write to the edge store's commit (`created_at`), p50 and p99;
 //! * write-back: `SYNC_WRITES` (default 20,000) new edge documents inserted by devices (batches
 //!   of 500 through the DQL API), edge -> MongoDB writes/s until the last is in MongoDB.
 
