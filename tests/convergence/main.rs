@@ -121,13 +121,7 @@ async fn mongodb_and_the_edge_converge_under_faults(pool: PgPool) {
                     .execute(&app.pool)
                     .await
                     .unwrap();
-                sqlx::query(
-                    "update workers set last_heartbeat_at = now() - interval '1 hour',
-                         lease_expires_at = now() - interval '1 second'",
-                )
-                .execute(&app.pool)
-                .await
-                .unwrap();
+                app.silence_workers(None).await;
             }
         }
     }
@@ -242,16 +236,8 @@ impl World<'_> {
         if let Some(worker) = self.worker.take() {
             let id = worker.id();
             worker.crash();
-            if let Some(id) = id {
-                sqlx::query(
-                    "update workers set last_heartbeat_at = now() - interval '1 hour',
-                         lease_expires_at = now() - interval '1 second'
-                     where worker_id = $1",
-                )
-                .bind(id)
-                .execute(&self.app.pool)
-                .await
-                .map_err(|e| e.to_string())?;
+            if id.is_some() {
+                self.app.silence_workers(id).await;
             }
         }
         Ok(())
@@ -391,9 +377,6 @@ impl World<'_> {
                     }
                     for op in self.sim.operations() {
                         eprintln!("mongo op {op}");
-                    }
-                    for change in self.sim.history() {
-                        eprintln!("mongo change {change}");
                     }
                 }
                 return Err(format!(

@@ -150,15 +150,7 @@ impl Fleet {
 
     /// Makes a worker's last heartbeat older than the lease TTL.
     pub async fn silence(&self, worker: Uuid) {
-        sqlx::query(
-            "update workers set last_heartbeat_at = now() - interval '1 hour',
-                 lease_expires_at = now() - interval '1 second'
-             where worker_id = $1",
-        )
-        .bind(worker)
-        .execute(&self.app.pool)
-        .await
-        .unwrap();
+        self.app.silence_workers(Some(worker)).await;
     }
 
     pub async fn operator(&self, method: Method, path: &str) -> reqwest::Response {

@@ -194,6 +194,20 @@ impl TestApp {
     }
 
     /// Creates a connector in the default app and returns its JSON.
+    /// Ages workers' heartbeats and ends their leases, as if they had died (`None`: all of
+    /// them): no sleeping for a lease to run out.
+    pub async fn silence_workers(&self, worker: Option<Uuid>) {
+        sqlx::query(
+            "update workers set last_heartbeat_at = now() - interval '1 hour',
+                 lease_expires_at = now() - interval '1 second'
+             where $1::uuid is null or worker_id = $1",
+        )
+        .bind(worker)
+        .execute(&self.pool)
+        .await
+        .expect("workers silenced");
+    }
+
     pub async fn create_connector(&self, spec: &Value) -> Value {
         let res = self
             .post(&self.connectors_path(self.app_id), &self.owner_key, spec)

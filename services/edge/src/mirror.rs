@@ -5,6 +5,7 @@
 
 use crate::apply::StampSource;
 use crate::crdt::{DocState, FieldChange, ObjectMode, Stamp};
+use crate::dql::eval::json_eq;
 use serde_json::{Map, Value};
 
 /// What MongoDB says the document is.
@@ -244,7 +245,7 @@ pub fn same_document(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
     fields(a) == fields(b)
         && a.iter()
             .filter(|(k, _)| *k != "_id")
-            .all(|(k, v)| b.get(k).is_some_and(|w| same_value(v, w)))
+            .all(|(k, v)| b.get(k).is_some_and(|w| json_eq(v, w)))
 }
 
 fn place(doc: &mut Map<String, Value>, path: &[String], value: Value) {
@@ -262,23 +263,6 @@ fn place(doc: &mut Map<String, Value>, path: &[String], value: Value) {
         }
     }
     current.insert(last.clone(), value);
-}
-
-fn same_object(a: &Map<String, Value>, b: &Map<String, Value>) -> bool {
-    a.len() == b.len()
-        && a.iter()
-            .all(|(k, v)| b.get(k).is_some_and(|w| same_value(v, w)))
-}
-
-fn same_value(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => x == y || x.as_f64() == y.as_f64(),
-        (Value::Object(x), Value::Object(y)) => same_object(x, y),
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(v, w)| same_value(v, w))
-        }
-        _ => a == b,
-    }
 }
 
 /// Deletes the document; `false` when it does not exist.

@@ -210,8 +210,8 @@ struct State {
     sessions_started: u64,
     /// Changes made by session transactions, per namespace (never trimmed).
     session_writes: BTreeMap<(String, String), u64>,
-    /// Every change recorded, as text, when kept ([`Simulator::keep_history`]).
-    history: Option<Vec<String>>,
+    /// Whether changes and deliveries go to `log` too ([`Simulator::keep_history`]).
+    history: bool,
     /// Every operation the port served, in order (what a test can assert on).
     log: Vec<String>,
 }
@@ -319,7 +319,7 @@ impl Simulator {
                 faults: Faults::default(),
                 sessions_started: 0,
                 session_writes: BTreeMap::new(),
-                history: None,
+                history: false,
                 log: Vec::new(),
             })),
         }
@@ -374,7 +374,6 @@ impl Simulator {
         self.lock().faults.random_drop_ppm = (probability.clamp(0.0, 1.0) * 1e6) as u32;
     }
 
-    /// The port operations served so far, e.g. `"scan app.tasks"`.
     /// How many changes transactions on sessions (the connector's write-back) have made to
     /// `db.name` so far.
     pub fn session_writes(&self, db: &str, name: &str) -> u64 {
@@ -385,17 +384,14 @@ impl Simulator {
             .unwrap_or(0)
     }
 
-    /// Keeps every change from now on as a line of text (never trimmed, unlike the oplog):
-    /// what a failing test prints.
+    /// From now on, [`Simulator::operations`] also lists every change recorded (with its
+    /// oplog number and post-image) and every change event a stream delivers: what a failing
+    /// test prints.
     pub fn keep_history(&self) {
-        self.lock().history.get_or_insert_with(Vec::new);
+        self.lock().history = true;
     }
 
-    /// The changes kept since [`Simulator::keep_history`].
-    pub fn history(&self) -> Vec<String> {
-        self.lock().history.clone().unwrap_or_default()
-    }
-
+    /// The port operations served so far, e.g. `"scan app.tasks"`.
     pub fn operations(&self) -> Vec<String> {
         self.lock().log.clone()
     }
@@ -585,24 +581,19 @@ fn record(
             .or_default() += 1;
     }
     let time = state.tick();
-    if let Some(history) = state.history.as_mut() {
-        history.push(format!(
-            "#{} {}",
+    if state.history {
+        let line = format!(
+            "change #{} {db}.{} {:?} {} {}post={}",
             state.next_seq,
-            format_args!(
-                "{}.{} {:?} {} {}post={}",
-                db,
-                change.collection,
-                change.operation,
-                change.key,
-                if lsid.is_some() { "(session) " } else { "" },
-                change
-                    .post
-                    .as_ref()
-                    .map_or_else(|| "-".to_owned(), ToString::to_string)
-            )
-        ));
-        let line = format!("change {}", history.last().cloned().unwrap_or_default());
+            change.collection,
+            change.operation,
+            change.key,
+            if lsid.is_some() { "(session) " } else { "" },
+            change
+                .post
+                .as_ref()
+                .map_or_else(|| "-".to_owned(), ToString::to_string)
+        );
         state.log.push(line);
     }
     state.append(Entry {
@@ -1497,7 +1488,7 @@ impl ChangeStream for SimStream {
             ));
         }
         let token = state.token(entry.seq);
-        if state.history.is_some() {
+        if state.history {
             let line = format!("delivered #{} to a stream at #{}", entry.seq, self.position);
             state.log.push(line);
         }

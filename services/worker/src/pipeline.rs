@@ -149,6 +149,30 @@ impl From<ClientError> for PipelineError {
     }
 }
 
+/// Calls the api until it answers, retrying while it is unavailable (100 ms, doubling, about
+/// 50 s in all); any other error ends it.
+pub(crate) async fn while_unavailable<T, Fut>(
+    connector_id: Uuid,
+    what: &str,
+    mut call: impl FnMut() -> Fut,
+) -> Result<T, PipelineError>
+where
+    Fut: std::future::Future<Output = Result<T, ClientError>>,
+{
+    let mut wait = Duration::from_millis(100);
+    loop {
+        match call().await {
+            Ok(answer) => return Ok(answer),
+            Err(ClientError::Unavailable(why)) if wait < Duration::from_secs(30) => {
+                tracing::warn!(%connector_id, %why, "{what} failed; retrying");
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 pub struct Pipeline {
     pub client: ApiClient,
     pub connector_id: Uuid,

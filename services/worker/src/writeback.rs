@@ -13,8 +13,8 @@
 //! pipeline. Its record goes once a later write of it succeeds. Transient errors are retried
 //! with backoff.
 
-use crate::client::{ApiClient, ClientError};
-use crate::pipeline::{PipelineError, PipelineSettings, SharedProgress};
+use crate::client::ApiClient;
+use crate::pipeline::{PipelineError, PipelineSettings, SharedProgress, while_unavailable};
 use bson::spec::BinarySubtype;
 use bson::{Binary, Bson, Document, doc};
 use edgebridge_domain::CollectionMapping;
@@ -241,28 +241,16 @@ impl WriteBack {
         &self,
         after: Option<&str>,
     ) -> Result<edgebridge_domain::fleet::FeedPage, PipelineError> {
-        let mut wait = Duration::from_millis(100);
-        loop {
-            match self
-                .client
-                .changes(
-                    self.connector_id,
-                    self.epoch,
-                    after,
-                    self.settings.write_back_batch,
-                    self.settings.feed_wait_secs,
-                )
-                .await
-            {
-                Ok(page) => return Ok(page),
-                Err(ClientError::Unavailable(why)) if wait < Duration::from_secs(30) => {
-                    tracing::warn!(connector_id = %self.connector_id, %why, "reading the edge feed failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        while_unavailable(self.connector_id, "reading the edge feed", || {
+            self.client.changes(
+                self.connector_id,
+                self.epoch,
+                after,
+                self.settings.write_back_batch,
+                self.settings.feed_wait_secs,
+            )
+        })
+        .await
     }
 
     async fn save(&self, cursor: Option<String>) -> Result<(), PipelineError> {
@@ -270,22 +258,11 @@ impl WriteBack {
             epoch: self.epoch,
             cursor,
         };
-        let mut wait = Duration::from_millis(100);
-        loop {
-            match self
-                .client
+        while_unavailable(self.connector_id, "saving the write-back position", || {
+            self.client
                 .save_write_back_position(self.connector_id, &position)
-                .await
-            {
-                Ok(()) => return Ok(()),
-                Err(ClientError::Unavailable(why)) if wait < Duration::from_secs(30) => {
-                    tracing::warn!(connector_id = %self.connector_id, %why, "saving the write-back position failed; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait *= 2;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        })
+        .await
     }
 
     /// Writes the documents of a page: the last change of each decides (each carries the
@@ -335,18 +312,16 @@ impl WriteBack {
                 }),
             }
         }
+        // Batches of one transaction each; the refused documents' records go with the first.
         let batch = self.settings.write_back_batch.max(1) as usize;
-        let mut first = true;
-        let mut rest = planned.into_iter().peekable();
-        while first || rest.peek().is_some() {
+        let mut rest = planned.into_iter();
+        loop {
             let chunk: Vec<Planned> = rest.by_ref().take(batch).collect();
-            let refused_here = if first {
-                std::mem::take(&mut refused)
-            } else {
-                Vec::new()
-            };
-            first = false;
-            self.commit_batch(session, chunk, refused_here).await?;
+            if chunk.is_empty() && refused.is_empty() {
+                break;
+            }
+            self.commit_batch(session, chunk, std::mem::take(&mut refused))
+                .await?;
         }
         Ok(())
     }

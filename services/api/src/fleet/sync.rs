@@ -27,7 +27,7 @@ use edgebridge_edge::apply::visible;
 use edgebridge_edge::crdt::DocState;
 use edgebridge_edge::ids::document_key;
 use edgebridge_edge::mirror::{
-    Before, MirrorWrite, mirror_delete, mirror_document, same_document, with_counters,
+    Before, MirrorWrite, mirror_delete, mirror_document, reads_as, same_document, with_counters,
 };
 use edgebridge_mongo::mapping::{MappingConfig, to_edge, to_mongo};
 use serde::Deserialize;
@@ -99,16 +99,13 @@ fn reads_as_mongodb(
     counters: &[(Vec<String>, f64)],
     config: &MappingConfig,
 ) -> bool {
-    let current = visible(doc, id);
-    let (current, body) = match (current, body) {
-        (None, None) => return true,
-        (Some(current), Some(body)) => (current, body),
-        _ => return false,
-    };
-    let expected = with_counters(body, counters);
-    if same_document(&current, &expected) {
+    if reads_as(doc, body, counters) {
         return true;
     }
+    let (Some(current), Some(body)) = (visible(doc, id), body) else {
+        return false;
+    };
+    let expected = with_counters(body, counters);
     let types = doc.metadata.as_ref().and_then(|r| r.value.as_ref());
     match to_mongo(&current, types, config) {
         Ok(mongo) => match to_edge(&mongo.document, config) {
@@ -202,7 +199,7 @@ pub async fn apply(
     let mut changed: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     // Documents the edge reads otherwise than MongoDB holds them after this batch: their state
     // goes back to MongoDB (the last write of each document in the batch decides).
-    let mut requeue: BTreeMap<String, (serde_json::Value, bool)> = BTreeMap::new();
+    let mut requeue: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     // In order: a later write of the same document builds on the earlier one.
     for (key, write) in keyed {
         let (doc, _) = docs
@@ -254,12 +251,15 @@ pub async fn apply(
         if did {
             changed.insert(key.clone(), write_id(write).clone());
         }
-        requeue.insert(key, (write_id(write).clone(), differs));
+        if differs {
+            requeue.insert(key, write_id(write).clone());
+        } else {
+            requeue.remove(&key);
+        }
     }
     let requeue: Vec<(String, Option<Vec<u8>>)> = requeue
         .into_iter()
-        .filter(|(_, (_, differs))| *differs)
-        .map(|(key, (id, _))| {
+        .map(|(key, id)| {
             let value = docs
                 .get(&key)
                 .and_then(|(doc, _)| visible(doc, &id))
@@ -328,7 +328,7 @@ pub async fn apply(
         .await?;
     }
     // Recorded after the connector's own changes: the feed's later row decides.
-    let skipped_keys: Vec<String> = skipped
+    let skipped_keys: std::collections::HashSet<String> = skipped
         .iter()
         .filter_map(|w| document_key(&w.id).ok())
         .collect();
