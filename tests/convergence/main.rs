@@ -282,11 +282,37 @@ impl World<'_> {
         res.json().await.map_err(|_| status)
     }
 
+    /// A read of the edge store. A server error is retried twice and reported on stderr
+    /// (with the problem document), so one that recurs fails the seed with its detail.
+    async fn read(&self, statement: &str, args: Value) -> Result<Value, String> {
+        let mut attempt = 0;
+        loop {
+            let res = self
+                .app
+                .post(
+                    &format!("/v1/apps/{}/store/execute", self.app_id),
+                    &self.app.owner_key,
+                    &json!({"statement": statement, "args": args}),
+                )
+                .await;
+            let status = res.status();
+            if status == StatusCode::OK {
+                return res.json().await.map_err(|e| e.to_string());
+            }
+            let body = res.text().await.unwrap_or_default();
+            attempt += 1;
+            if !status.is_server_error() || attempt > 2 {
+                return Err(format!("edge read answered {status}: {body}"));
+            }
+            eprintln!("warning: edge read answered {status} (retrying): {body}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn edge_docs(&self) -> Result<BTreeMap<String, Value>, String> {
         let body = self
-            .dql(&format!("SELECT * FROM {COLL}"), json!({}))
-            .await
-            .map_err(|s| format!("edge read answered {s}"))?;
+            .read(&format!("SELECT * FROM {COLL}"), json!({}))
+            .await?;
         Ok(body["items"]
             .as_array()
             .cloned()
@@ -303,12 +329,11 @@ impl World<'_> {
 
     async fn edge_doc(&self, id: &str) -> Result<Option<Value>, String> {
         let body = self
-            .dql(
+            .read(
                 &format!("SELECT * FROM {COLL} WHERE _id = :id"),
                 json!({"id": id}),
             )
-            .await
-            .map_err(|s| format!("edge read answered {s}"))?;
+            .await?;
         Ok(body["items"]
             .as_array()
             .and_then(|a| a.first())
