@@ -4,6 +4,7 @@
 mod auth;
 mod cli;
 mod connectors;
+mod db;
 mod fleet;
 mod helpers;
 mod http;

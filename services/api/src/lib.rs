@@ -8,6 +8,7 @@ pub mod auth;
 pub mod config;
 pub mod connectors;
 pub mod crypto;
+pub mod db;
 pub mod error;
 pub mod fleet;
 pub mod http;

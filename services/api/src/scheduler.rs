@@ -71,7 +71,7 @@ fn worker_state(s: &str) -> WorkerState {
 /// One tick. Safe to call from several processes at once: ticks serialize on a transaction-level
 /// advisory lock, so two plans never interleave.
 pub async fn tick(pool: &PgPool, config: &SchedulerConfig) -> anyhow::Result<TickReport> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     sqlx::query("select pg_advisory_xact_lock($1)")
         .bind(LEADER_LOCK + 1)
         .execute(&mut *tx)

@@ -92,7 +92,7 @@ async fn create_api_key(
         (None, requested) => requested,
     };
     // The app row stays locked (shared) until the key is saved, so it cannot vanish meanwhile.
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin(&state.pool).await?;
     if let Some(app_id) = app_id
         && apps::repo::lock_shared(&mut tx, auth.org_id, app_id)
             .await
@@ -197,7 +197,7 @@ pub async fn create_organization(
     pool: &sqlx::PgPool,
     name: &str,
 ) -> Result<(Uuid, Uuid, secrecy::SecretString)> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     let org_id = Uuid::now_v7();
     sqlx::query("insert into organizations (org_id, name) values ($1, $2)")
         .bind(org_id)

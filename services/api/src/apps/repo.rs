@@ -118,7 +118,7 @@ pub async fn lock_shared(
 /// keys with the app would let a developer remove keys it may not revoke). Revoked and expired
 /// keys of the app go with it.
 pub async fn delete(pool: &PgPool, org_id: Uuid, app_id: Uuid) -> Result<()> {
-    let mut tx = pool.begin().await?;
+    let mut tx = crate::db::begin(pool).await?;
     let found: Option<(i32,)> =
         sqlx::query_as("select 1 from apps where org_id = $1 and app_id = $2 for update")
             .bind(org_id)

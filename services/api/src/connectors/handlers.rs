@@ -250,7 +250,7 @@ async fn reconfigure(
     auth.check_app(app_id)?;
     auth.require_write_on(connector_visible(state, auth, app_id, connector_id))
         .await?;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin(&state.pool).await?;
     let current = repo::lock(&mut tx, auth.org_id, app_id, connector_id).await?;
     check_if_match(headers, current.version)?;
     let body = make_body(&current);
@@ -571,7 +571,7 @@ pub async fn resync_collection(
     auth.check_app(app_id)?;
     auth.require_write_on(connector_visible(&state, &auth, app_id, connector_id))
         .await?;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin(&state.pool).await?;
     let row = repo::lock(&mut tx, auth.org_id, app_id, connector_id).await?;
     if !row.collections.0.contains_key(&collection) {
         return Err(ApiError::NotFound("collection"));

@@ -147,7 +147,7 @@ async fn register(
     let worker_id = Uuid::now_v7();
     let quiet_ms =
         i64::try_from(state.fleet.heartbeat_interval.as_millis() * 2).unwrap_or(i64::MAX);
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin(&state.pool).await?;
     let active: Vec<(Uuid, bool)> = sqlx::query_as(
         "select worker_id,
                 last_heartbeat_at < now() - make_interval(secs => $2::double precision / 1000)
@@ -265,7 +265,7 @@ async fn deregister(
     ApiPath(worker_id): ApiPath<Uuid>,
 ) -> Result<StatusCode> {
     auth.require_self(worker_id)?;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin(&state.pool).await?;
     sqlx::query(
         "update workers set state = 'gone', state_changed_at = now()
          where worker_id = $1 and state <> 'gone'",
@@ -388,7 +388,7 @@ async fn report(
     let failure = (report.state == LifecycleState::Failed)
         .then_some(report.last_error.as_ref())
         .flatten();
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin(&state.pool).await?;
     let taken = sqlx::query(
         "update connectors c set reported_epoch = $3, reported_at = now(), reported_state = $4,
              reported_seq = $12,

@@ -133,7 +133,7 @@ pub async fn apply(
             format!("at most {MAX_WRITES_PER_APPLY} writes per batch"),
         ));
     }
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin(&state.pool).await?;
     let owned = owned(&mut tx, connector_id, worker_id, req.epoch).await?;
     let Some(mapping) = owned.collections.0.get(&req.collection) else {
         return Err(ApiError::bad_field(
@@ -556,7 +556,7 @@ pub async fn changes(
     ApiQuery(params): ApiQuery<FeedParams>,
 ) -> Result<Json<FeedPage>> {
     auth.require_self(worker_id)?;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin(&state.pool).await?;
     let owned = owned(&mut tx, connector_id, worker_id, params.epoch).await?;
     tx.commit().await?;
     let collections: Vec<String> = owned.collections.0.keys().cloned().collect();
@@ -651,7 +651,7 @@ pub async fn checkpoints(
     ApiQuery(EpochParam { epoch }): ApiQuery<EpochParam>,
 ) -> Result<Json<BTreeMap<String, CollectionCheckpoint>>> {
     auth.require_self(worker_id)?;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin(&state.pool).await?;
     let owned = owned(&mut tx, connector_id, worker_id, epoch).await?;
     let rows: Vec<CheckpointRow> = sqlx::query_as(
         "select collection, phase, resume_token, scan_after, copied, estimated_total
@@ -693,7 +693,7 @@ pub async fn write_back(
     ApiQuery(EpochParam { epoch }): ApiQuery<EpochParam>,
 ) -> Result<Json<WriteBackPosition>> {
     auth.require_self(worker_id)?;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin(&state.pool).await?;
     owned(&mut tx, connector_id, worker_id, epoch).await?;
     let cursor: Option<(Option<String>,)> =
         sqlx::query_as("select cursor from connector_write_back where connector_id = $1")
@@ -724,7 +724,7 @@ pub async fn save_write_back(
             "`cursor` is not a cursor the feed returned; pass `nextCursor` unchanged",
         ));
     }
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin(&state.pool).await?;
     owned(&mut tx, connector_id, worker_id, position.epoch).await?;
     sqlx::query(
         "insert into connector_write_back (connector_id, epoch, cursor)

@@ -605,7 +605,7 @@ async fn insert(
     let mut tx = if optimistic {
         None
     } else {
-        let mut tx = state.pool.begin().await?;
+        let mut tx = crate::db::begin(&state.pool).await?;
         apps::repo::lock_shared(&mut tx, ctx.org_id, ctx.app_id).await?;
         Some(tx)
     };
@@ -809,7 +809,7 @@ async fn rewrite_matching(
     mut change: impl FnMut(&mut DocState, &Map<String, Value>, &mut Stamps<'_>) -> Result<()>,
 ) -> Result<ExecuteOut> {
     let keys = matching_keys(state, ctx, collection, filter, args).await?;
-    let mut tx = state.pool.begin().await?;
+    let mut tx = crate::db::begin(&state.pool).await?;
     apps::repo::lock_shared(&mut tx, ctx.org_id, ctx.app_id).await?;
     let targets = lock_matching(&mut tx, ctx, collection, &keys, filter, args).await?;
     let mut stamps = Stamps {
