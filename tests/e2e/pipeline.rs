@@ -691,3 +691,69 @@ async fn a_single_document_too_large_for_a_request_is_skipped_not_retried_foreve
         .unwrap();
     assert_eq!(events["items"].as_array().unwrap().len(), 1, "{events}");
 }
+
+/// A running copy shows how far it is in the connector's status: copied of the estimated
+/// total, the rate and the time left; once it streams, the progress is gone.
+#[sqlx::test(migrations = false)]
+async fn a_running_copy_shows_its_progress_rate_and_eta(pool: PgPool) {
+    let fleet = Fleet::new(pool).await;
+    fleet
+        .sim
+        .create_collection("retail-demo", "products", CollectionOptions::ready());
+    for i in 0..90 {
+        fleet
+            .sim
+            .insert(
+                "retail-demo",
+                "products",
+                doc! {"_id": format!("p{i:03}"), "price": i},
+            )
+            .unwrap();
+    }
+    let spec = json!({
+        "name": "catalog",
+        "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@cluster0.example.net/"),
+        "database": "retail-demo",
+        "collections": {"products": {"fields": ["_id"], "initialSync": true}},
+    });
+    let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
+    // 3 documents a batch at 30 documents/s: the copy takes about 3 s.
+    let mut config = worker_settings(&fleet, "w1");
+    config.supervisor.pipeline.scan_rate = 30;
+    let mut worker = edgebridge_worker::Worker::register(config).await.unwrap();
+    fleet.tick().await;
+    step(&mut worker).await;
+
+    let status = until_status(&fleet, id, "copy progress with a rate", |s| {
+        let p = &s["collectionStatus"]["products"]["initialSync"];
+        p["copied"].as_u64().is_some_and(|c| (15..90).contains(&c))
+            && p["documentsPerSecond"].is_number()
+    })
+    .await;
+    let progress = &status["collectionStatus"]["products"]["initialSync"];
+    let copied = progress["copied"].as_u64().unwrap();
+    assert_eq!(progress["estimatedTotal"], 90, "{progress}");
+    let percent = progress["percent"].as_f64().unwrap();
+    let expected = (copied as f64 / 90.0 * 1000.0).round() / 10.0;
+    assert!((percent - expected).abs() < 1e-9, "{progress}");
+    let rate = progress["documentsPerSecond"].as_f64().unwrap();
+    // The cap is 30/s; the smoothed rate is in its neighbourhood, never far above it.
+    assert!((5.0..=60.0).contains(&rate), "{progress}");
+    let eta = progress["etaSeconds"].as_u64().unwrap();
+    let expected_eta = ((90 - copied) as f64 / rate).ceil() as u64;
+    assert!(eta.abs_diff(expected_eta) <= 1, "{progress}");
+    assert!(progress["startedAt"].is_string() && progress["updatedAt"].is_string());
+    assert_eq!(
+        status["collectionStatus"]["products"]["phase"],
+        "initial_sync"
+    );
+
+    let status = until_streaming(&fleet, id).await;
+    assert!(
+        status["collectionStatus"]["products"]
+            .get("initialSync")
+            .is_none(),
+        "{status}"
+    );
+    assert_eq!(edge_docs(&fleet, "products").await.len(), 90);
+}

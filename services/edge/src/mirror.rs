@@ -142,8 +142,36 @@ pub fn mirror_document(
     mode: ObjectMode,
     stamps: &mut dyn StampSource,
 ) -> bool {
+    mirror_document_checked(state, write, mode, stamps).changed
+}
+
+/// What [`mirror_document_checked`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mirrored {
+    /// Anything changed.
+    pub changed: bool,
+    /// The document now reads exactly as the write's body for certain: it had no pre-image to
+    /// merge with, or it read as the pre-image before. When false, an update merged with an
+    /// edge edit may leave it reading otherwise (check with [`reads_as`]).
+    pub exact: bool,
+}
+
+/// [`mirror_document`], also telling whether the result surely reads as the write's body,
+/// which spares a caller the second materialization [`reads_as`] needs in the common case.
+pub fn mirror_document_checked(
+    state: &mut DocState,
+    write: MirrorWrite<'_>,
+    mode: ObjectMode,
+    stamps: &mut dyn StampSource,
+) -> Mirrored {
     let stamp = stamps.next_stamp();
     let current = if state.exists() { state.view() } else { None };
+    let exact = match (&current, &write.before) {
+        (Some(current), Some(before)) => {
+            same_document(current, &with_counters(before.body, before.counters))
+        }
+        _ => true,
+    };
     let mut diff = Diff {
         state,
         stamp: stamp.clone(),
@@ -208,7 +236,7 @@ pub fn mirror_document(
         state.join(&DocState::metadata_delta(metadata.clone(), &stamp));
         changed = true;
     }
-    changed
+    Mirrored { changed, exact }
 }
 
 /// Whether the document reads as MongoDB holds it: `body` with the settable `counters` at their
@@ -465,6 +493,87 @@ mod tests {
         assert_eq!(
             Value::Object(visible(&state, &json!("d")).unwrap()),
             json!({"_id": "d", "title": "edited", "done": true})
+        );
+    }
+
+    #[test]
+    fn an_update_is_exact_only_when_the_edge_read_as_its_pre_image() {
+        let mut conn = stamps("connector", 0);
+        let mut state = DocState::default();
+        mirror(&mut state, json!({"_id": "d", "a": 1, "b": 1}), &mut conn);
+        let update =
+            |state: &mut DocState, before: Value, after: Value, s: &mut dyn StampSource| {
+                let (before, after) = (obj(before), obj(after));
+                mirror_document_checked(
+                    state,
+                    MirrorWrite {
+                        body: &after,
+                        counters: &[],
+                        metadata: None,
+                        before: Some(Before {
+                            body: &before,
+                            counters: &[],
+                        }),
+                    },
+                    ObjectMode::Merge,
+                    s,
+                )
+            };
+        // The edge reads as the pre-image (3.0 and 3 alike): the result is the post-image.
+        let m = update(
+            &mut state,
+            json!({"a": 1, "b": 1.0}),
+            json!({"a": 2, "b": 1}),
+            &mut conn,
+        );
+        assert_eq!(
+            m,
+            Mirrored {
+                changed: true,
+                exact: true
+            }
+        );
+        assert!(reads_as(&state, Some(&obj(json!({"a": 2, "b": 1}))), &[]));
+        // A device edit not yet in MongoDB: the update merges with it and is not exact.
+        state.apply(
+            &["b".to_owned()],
+            &FieldChange::Set(json!(9)),
+            &Stamp::new(Hlc::new(1000, 500), "device"),
+            ObjectMode::Merge,
+        );
+        let m = update(
+            &mut state,
+            json!({"a": 2, "b": 1}),
+            json!({"a": 3, "b": 1}),
+            &mut conn,
+        );
+        assert_eq!(
+            m,
+            Mirrored {
+                changed: true,
+                exact: false
+            }
+        );
+        assert!(!reads_as(&state, Some(&obj(json!({"a": 3, "b": 1}))), &[]));
+        // Without a pre-image (insert, replace) the document is stated whole: exact.
+        let body = obj(json!({"a": 4, "b": 1}));
+        let m = mirror_document_checked(
+            &mut state,
+            MirrorWrite {
+                body: &body,
+                counters: &[],
+                metadata: None,
+                before: None,
+            },
+            ObjectMode::Merge,
+            &mut stamps("connector", 900),
+        );
+        assert_eq!(
+            m,
+            Mirrored {
+                changed: true,
+                exact: true
+            }
         );
     }
 

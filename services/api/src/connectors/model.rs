@@ -2,7 +2,7 @@
 //! violation is reported at once); `ConnectorIn` documents its shape for the OpenAPI document.
 
 use chrono::{DateTime, Utc};
-use edgebridge_domain::fleet::{CollectionReport, ReportedError};
+use edgebridge_domain::fleet::{CollectionPhase, ReportedError};
 use edgebridge_domain::plan::ReconfigurationPlan;
 use edgebridge_domain::{CollectionMapping, OnHistoryLost, SyncMode, Violation};
 use serde::{Deserialize, Serialize};
@@ -185,8 +185,9 @@ pub struct ConnectorOut {
     pub health: Health,
     /// `null` while no worker has the connector.
     pub assigned_worker: Option<AssignedWorker>,
-    /// Per collection, where its pipeline is (as last reported; `pending` before any report).
-    pub collection_status: BTreeMap<String, CollectionReport>,
+    /// Per collection, where its pipeline is (as last reported; `pending` before any report),
+    /// and how far its copy is while one runs.
+    pub collection_status: BTreeMap<String, CollectionStatus>,
     /// Counters of the current run (documents copied, events applied...), reported by its worker;
     /// they start from zero when the connector restarts or moves.
     pub counters: BTreeMap<String, u64>,
@@ -196,6 +197,87 @@ pub struct ConnectorOut {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// One collection of a connector: its pipeline's phase and, during a copy, its progress.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CollectionStatus {
+    pub phase: CollectionPhase,
+    /// Why it is failed, a stable code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = "resume_point_lost")]
+    pub code: Option<String>,
+    /// Present while the collection is being copied (initial sync or resync), including while
+    /// the copy waits for a worker; it resumes where it stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_sync: Option<CopyProgress>,
+}
+
+/// How far a collection's copy is.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CopyProgress {
+    /// Documents copied so far by this copy.
+    #[schema(example = 120000)]
+    pub copied: u64,
+    /// MongoDB's estimate of the collection's size when the copy began; `null` when unknown.
+    #[schema(example = 500000)]
+    pub estimated_total: Option<u64>,
+    /// `copied` of `estimatedTotal`, 0-100 (capped at 100: the estimate can be low).
+    #[schema(example = 24.0)]
+    pub percent: Option<f64>,
+    /// The recent copy rate, smoothed over about 10 seconds; `null` when the copy is not
+    /// moving (no worker, paused, or just started).
+    #[schema(example = 21500.0)]
+    pub documents_per_second: Option<f64>,
+    /// Seconds left at the current rate; `null` without a rate or an estimate.
+    #[schema(example = 18)]
+    pub eta_seconds: Option<u64>,
+    /// When this copy began.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When its last batch was applied.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl CopyProgress {
+    /// Fills in the derived figures. A rate older than `stale_after` seconds is not shown.
+    pub fn new(
+        copied: u64,
+        estimated_total: Option<u64>,
+        rate: Option<f64>,
+        idle_secs: f64,
+        started_at: Option<DateTime<Utc>>,
+        updated_at: DateTime<Utc>,
+    ) -> CopyProgress {
+        const STALE_AFTER_SECS: f64 = 30.0;
+        let rate = rate.filter(|r| r.is_finite() && *r > 0.0 && idle_secs < STALE_AFTER_SECS);
+        let percent = estimated_total.map(|total| {
+            if total == 0 {
+                100.0
+            } else {
+                ((copied as f64 / total as f64) * 1000.0)
+                    .round()
+                    .min(1000.0)
+                    / 10.0
+            }
+        });
+        let eta_seconds = match (rate, estimated_total) {
+            (Some(rate), Some(total)) => {
+                Some((total.saturating_sub(copied) as f64 / rate).ceil() as u64)
+            }
+            _ => None,
+        };
+        CopyProgress {
+            copied,
+            estimated_total,
+            percent,
+            documents_per_second: rate.map(|r| (r * 10.0).round() / 10.0),
+            eta_seconds,
+            started_at,
+            updated_at,
+        }
+    }
 }
 
 /// A connector spec as it would be saved (validate answers with this).

@@ -2,7 +2,8 @@
 //! connection string is stored, plus its redacted form for responses.
 
 use super::model::{
-    AssignedWorker, ConnectorOut, ConnectorStatus, DesiredState, Health, HealthState, StatusDetail,
+    AssignedWorker, CollectionStatus, ConnectorOut, ConnectorStatus, CopyProgress, DesiredState,
+    Health, HealthState, StatusDetail,
 };
 use crate::config::FleetConfig;
 use crate::error::{ApiError, Result, violated_constraint};
@@ -54,6 +55,19 @@ pub struct ConnectorRow {
     pub worker_lease_left_secs: Option<f64>,
     /// Seconds past the time the next report was due (negative: not yet due).
     pub report_overdue_secs: Option<f64>,
+    /// Collections being copied, from their checkpoints.
+    pub copies: Json<BTreeMap<String, CopyRow>>,
+}
+
+/// A running copy as its checkpoint holds it.
+#[derive(Debug, serde::Deserialize)]
+pub struct CopyRow {
+    copied: i64,
+    estimated_total: Option<i64>,
+    rate: Option<f64>,
+    idle_secs: f64,
+    started_at: Option<DateTime<Utc>>,
+    updated_at: DateTime<Utc>,
 }
 
 const COLUMNS: &str = "connector_id, org_id, app_id, name, description, database_name, collections,
@@ -67,7 +81,13 @@ const COLUMNS: &str = "connector_id, org_id, app_id, name, description, database
         where w.worker_id = connectors.assigned_worker_id) as worker_silent_secs,
     (select extract(epoch from w.lease_expires_at - now())::float8 from workers w
         where w.worker_id = connectors.assigned_worker_id) as worker_lease_left_secs,
-    extract(epoch from now() - report_due_at)::float8 as report_overdue_secs";
+    extract(epoch from now() - report_due_at)::float8 as report_overdue_secs,
+    (select coalesce(jsonb_object_agg(k.collection, jsonb_build_object(
+            'copied', k.copied, 'estimated_total', k.estimated_total, 'rate', k.copy_rate,
+            'idle_secs', extract(epoch from now() - k.updated_at)::float8,
+            'started_at', k.copy_started_at, 'updated_at', k.updated_at)), '{}')
+        from connector_checkpoints k
+        where k.connector_id = connectors.connector_id and k.phase = 'initial_sync') as copies";
 
 /// A recovered-from error keeps health yellow this long.
 const RECENT_ERROR: chrono::TimeDelta = chrono::TimeDelta::minutes(5);
@@ -281,7 +301,22 @@ impl ConnectorRow {
                         phase: CollectionPhase::Pending,
                         code: None,
                     });
-                (name.clone(), reported)
+                let initial_sync = self.copies.0.get(name).map(|c| {
+                    CopyProgress::new(
+                        u64::try_from(c.copied).unwrap_or(0),
+                        c.estimated_total.and_then(|n| u64::try_from(n).ok()),
+                        c.rate,
+                        c.idle_secs,
+                        c.started_at,
+                        c.updated_at,
+                    )
+                });
+                let status = CollectionStatus {
+                    phase: reported.phase,
+                    code: reported.code,
+                    initial_sync,
+                };
+                (name.clone(), status)
             })
             .collect();
         ConnectorOut {

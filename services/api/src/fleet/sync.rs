@@ -3,7 +3,7 @@
 //! current owner at its epoch. The connector row is read `for share`, so an epoch change (a
 //! move, pause, restart) waits for the batch or fences it out; it never lands half.
 //!
-//! Each write makes the edge document read as MongoDB reports it ([`mirror_document`]); a
+//! Each write makes the edge document read as MongoDB reports it ([`mirror_document_checked`]); a
 //! write equal to what the edge holds changes nothing and records no change. The changes carry
 //! the origin `connector:<id>`, so the connector's own write-back skips them.
 
@@ -27,7 +27,8 @@ use edgebridge_edge::apply::visible;
 use edgebridge_edge::crdt::DocState;
 use edgebridge_edge::ids::document_key;
 use edgebridge_edge::mirror::{
-    Before, MirrorWrite, mirror_delete, mirror_document, reads_as, same_document, with_counters,
+    Before, MirrorWrite, mirror_delete, mirror_document_checked, reads_as, same_document,
+    with_counters,
 };
 use edgebridge_mongo::mapping::{MappingConfig, to_edge, to_mongo};
 use serde::Deserialize;
@@ -214,7 +215,7 @@ pub async fn apply(
                 before,
                 ..
             } => {
-                let did = mirror_document(
+                let mirrored = mirror_document_checked(
                     doc,
                     MirrorWrite {
                         body,
@@ -232,8 +233,9 @@ pub async fn apply(
                 // merged with an edge edit: any other write makes the document read exactly as
                 // MongoDB holds it. A replayed one changes nothing (and what it differs by is
                 // queued already).
+                let did = mirrored.changed;
                 let merged = did
-                    && before.is_some()
+                    && !mirrored.exact
                     && !reads_as_mongodb(doc, write_id(write), Some(body), counters, &config);
                 (did, merged)
             }
@@ -505,7 +507,24 @@ async fn save_checkpoint(
          on conflict (connector_id, collection) do update set
              epoch = excluded.epoch, phase = excluded.phase, resume_token = excluded.resume_token,
              scan_after = excluded.scan_after, copied = excluded.copied,
-             estimated_total = excluded.estimated_total, updated_at = now()",
+             estimated_total = excluded.estimated_total, updated_at = now(),
+             copy_rate = case
+                 when excluded.phase <> 'initial_sync' or connector_checkpoints.phase <> 'initial_sync'
+                     or excluded.copied < connector_checkpoints.copied
+                     or now() - connector_checkpoints.updated_at >= interval '60 seconds'
+                     then null
+                 when excluded.copied = connector_checkpoints.copied
+                     or now() <= connector_checkpoints.updated_at
+                     then connector_checkpoints.copy_rate
+                 else (excluded.copied - connector_checkpoints.copied)
+                     / extract(epoch from now() - connector_checkpoints.updated_at)::float8
+                     * (1 - exp(-extract(epoch from now() - connector_checkpoints.updated_at)::float8 / 10))
+                     + coalesce(connector_checkpoints.copy_rate
+                         * exp(-extract(epoch from now() - connector_checkpoints.updated_at)::float8 / 10),
+                         (excluded.copied - connector_checkpoints.copied)
+                         / extract(epoch from now() - connector_checkpoints.updated_at)::float8
+                         * exp(-extract(epoch from now() - connector_checkpoints.updated_at)::float8 / 10))
+             end",
     )
     .bind(connector_id)
     .bind(collection)
