@@ -27,6 +27,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 const TOKEN: &str = "bench-worker-token-0123456789";
 
@@ -36,14 +37,29 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-async fn edge_count(pool: &sqlx::PgPool) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(
-        "select count(*) from store_documents where collection = 'items' and value is not null",
+/// Documents the running copy has applied, from its checkpoint (written in the transaction of
+/// the edge writes): one row to read, so polling it takes nothing from what is measured.
+async fn copied(pool: &sqlx::PgPool) -> i64 {
+    let row: Option<(i64,)> =
+        sqlx::query_as("select copied from connector_checkpoints where collection = 'items'")
+            .fetch_optional(pool)
+            .await
+            .unwrap();
+    row.map_or(0, |(n,)| n)
+}
+
+/// The edge document `key` as stored (one primary-key lookup).
+async fn edge_doc(pool: &sqlx::PgPool, app_id: Uuid, key: &str) -> Option<serde_json::Value> {
+    let row: Option<(Option<Vec<u8>>,)> = sqlx::query_as(
+        "select value from store_documents where app_id = $1 and collection = 'items' and doc_key = $2",
     )
-    .fetch_one(pool)
+    .bind(app_id)
+    .bind(key)
+    .fetch_optional(pool)
     .await
     .unwrap();
-    n
+    row.and_then(|(v,)| v)
+        .and_then(|v| serde_json::from_slice(&v).ok())
 }
 
 async fn wait_until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> bool) -> Duration {
@@ -53,7 +69,7 @@ async fn wait_until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> 
             started.elapsed() < limit,
             "{what} did not finish in {limit:?}"
         );
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     started.elapsed()
 }
@@ -138,15 +154,15 @@ fn main() -> anyhow::Result<()> {
             .await?;
         anyhow::ensure!(res.status().is_success(), "create: {}", res.status());
         let pool = bench.pool.clone();
-        // The first document marks the start of the copy (assignment, heartbeat and checks
+        // The first applied batch marks the start of the copy (assignment, heartbeat and checks
         // are not the copy's time).
-        wait_until("the first document", Duration::from_secs(60), async || {
-            edge_count(&pool).await > 0
+        wait_until("the first batch", Duration::from_secs(60), async || {
+            copied(&pool).await > 0
         })
         .await;
         let copy_started = Instant::now();
         wait_until("the initial sync", Duration::from_secs(600), async || {
-            edge_count(&pool).await >= docs
+            copied(&pool).await >= docs
         })
         .await;
         let copy = copy_started.elapsed();
@@ -163,15 +179,10 @@ fn main() -> anyhow::Result<()> {
         let written = burst.elapsed();
         let want = -events;
         let last_key = serde_json::to_string(&json!((events - 1) % docs))?;
+        let app_id: Uuid = bench.app_id.parse()?;
         wait_until("the streamed burst", Duration::from_secs(600), async || {
-            let row: Option<(Vec<u8>,)> = sqlx::query_as(
-                "select value from store_documents where collection = 'items' and doc_key = $1",
-            )
-            .bind(&last_key)
-            .fetch_optional(&pool)
-            .await
-            .unwrap();
-            row.and_then(|(v,)| serde_json::from_slice::<serde_json::Value>(&v).ok())
+            edge_doc(&pool, app_id, &last_key)
+                .await
                 .is_some_and(|v| v["stock"] == want)
         })
         .await;
@@ -193,9 +204,10 @@ fn main() -> anyhow::Result<()> {
             sim.insert("shop", "items", doc! {"_id": next_id, "sku": "lag"})?;
             sent.insert(next_id, now_ms());
         }
-        let expected = docs + total as i64;
+        // The stream applies in order: the last insert's arrival means all arrived.
+        let last_key = (docs + 1_000_000 + total as i64 - 1).to_string();
         wait_until("the steady-rate inserts", Duration::from_secs(120), async || {
-            edge_count(&pool).await >= expected
+            edge_doc(&pool, app_id, &last_key).await.is_some()
         })
         .await;
         let rows: Vec<(String, i64)> = sqlx::query_as(

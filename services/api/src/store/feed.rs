@@ -159,8 +159,11 @@ pub async fn read(state: &AppState, app_id: Uuid, params: ChangesParams) -> Resu
     let mut wake = state.store_notifications.subscribe();
     let mut cursor = after;
     loop {
+        // In index order whatever the statistics say (see `read_in_index_order`).
+        let mut tx = crate::db::begin(&state.pool).await?;
+        crate::db::read_in_index_order(&mut tx).await?;
         let rows = repo::changes_after(
-            &state.pool,
+            &mut *tx,
             app_id,
             (&cursor.0, cursor.1),
             collections.as_deref(),
@@ -168,6 +171,7 @@ pub async fn read(state: &AppState, app_id: Uuid, params: ChangesParams) -> Resu
             params.exclude_origin.as_deref(),
         )
         .await?;
+        tx.commit().await?;
         let full_page = rows.len() as u32 == limit;
         if let Some(last) = rows.last() {
             cursor = (last.tx_id.clone(), last.change_id);

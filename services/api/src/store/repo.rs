@@ -120,16 +120,36 @@ pub async fn lock_docs(
     keys: &[String],
 ) -> Result<Vec<DocRow>> {
     Ok(sqlx::query_as(
-        "select doc_key, state, value from store_documents
-         where app_id = $1 and collection = $2 and doc_key = any($3)
-         order by doc_key for update",
+        // One index lookup per key, in sorted key order (so concurrent writers lock in one
+        // order): the cost follows the batch, never the collection, which `doc_key = any($3)`
+        // does not promise (the planner may scan the whole collection).
+        "select d.doc_key, d.state, d.value
+         from unnest($3::text[]) with ordinality as k(key, n)
+         cross join lateral (
+             select doc_key, state, value from store_documents
+             where app_id = $1 and collection = $2 and doc_key = k.key
+             for update
+         ) d
+         order by k.n",
     )
     .persistent(false)
     .bind(app_id)
     .bind(collection)
-    .bind(keys)
+    .bind(sorted_keys(keys).as_ref())
     .fetch_all(&mut **tx)
     .await?)
+}
+
+/// `keys` sorted (bytewise, as the "C" collation of `doc_key` sorts) and without duplicates;
+/// borrowed when they already are.
+fn sorted_keys(keys: &[String]) -> std::borrow::Cow<'_, [String]> {
+    if keys.windows(2).all(|w| w[0] < w[1]) {
+        return std::borrow::Cow::Borrowed(keys);
+    }
+    let mut owned = keys.to_vec();
+    owned.sort_unstable();
+    owned.dedup();
+    std::borrow::Cow::Owned(owned)
 }
 
 /// Inserts documents whose keys were free; returns the keys actually inserted (a concurrent
@@ -214,9 +234,13 @@ pub async fn update_docs(
     docs: &DocRows,
 ) -> Result<()> {
     sqlx::query(
-        "update store_documents d set state = t.s, value = t.v, updated_at = now()
-         from unnest($3::text[], $4::bytea[], $5::bytea[]) as t(k, s, v)
-         where d.app_id = $1 and d.collection = $2 and d.doc_key = t.k",
+        // An upsert on rows the caller has locked: each row is found through the primary key
+        // (the conflict check), a cost that follows the batch; an `update ... from unnest`
+        // join may be planned as a scan of the whole collection.
+        "insert into store_documents as d (app_id, collection, doc_key, state, value)
+         select $1, $2, k, s, v from unnest($3::text[], $4::bytea[], $5::bytea[]) as t(k, s, v)
+         on conflict (app_id, collection, doc_key) do update
+             set state = excluded.state, value = excluded.value, updated_at = now()",
     )
     .persistent(false)
     .bind(app_id)
@@ -308,7 +332,8 @@ pub async fn changes_after(
          where app_id = $1 and (tx_id, change_id) > ($2::text::xid8, $3)
            and tx_id < pg_snapshot_xmin(pg_current_snapshot())
            and ($4::text[] is null or collection = any($4))
-         order by tx_id, change_id
+         -- The table's column, not the text alias above: numeric order, and the index.
+         order by store_changes.tx_id, change_id
          limit $5",
     )
     .persistent(false)
