@@ -33,6 +33,16 @@ async fn malformed_requests_get_clear_problems(pool: PgPool) {
         .unwrap();
     assert_problem(res, StatusCode::BAD_REQUEST, "invalid_json").await;
 
+    // A whole document followed by something else is not one JSON document either.
+    let res = app
+        .request(Method::POST, &path, &app.owner_key)
+        .header("content-type", "application/json")
+        .body("{\"name\": \"x\"} {}")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, StatusCode::BAD_REQUEST, "invalid_json").await;
+
     let huge = json!({"name": "x", "description": "d".repeat(100 * 1024)});
     let res = app.post(&path, &app.owner_key, &huge).await;
     assert_problem(res, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
