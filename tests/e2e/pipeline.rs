@@ -757,3 +757,64 @@ async fn a_running_copy_shows_its_progress_rate_and_eta(pool: PgPool) {
     );
     assert_eq!(edge_docs(&fleet, "products").await.len(), 90);
 }
+
+/// A connector that claims to run while a collection's change stream has stopped answering
+/// shows it: health yellow `stream_stalled` naming the collection, red after five times the
+/// threshold, and green again once the stream answers (what happened meanwhile arrives).
+#[sqlx::test(migrations = false)]
+async fn a_stream_that_stops_answering_turns_health_yellow_then_red(pool: PgPool) {
+    let fleet = Fleet::with(pool, |c| {
+        c.fleet.stream_stall = Duration::from_millis(600);
+    })
+    .await;
+    fleet
+        .sim
+        .create_collection("retail-demo", "products", CollectionOptions::ready());
+    let spec = json!({
+        "name": "catalog",
+        "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@cluster0.example.net/"),
+        "database": "retail-demo",
+        "collections": {"products": {"fields": ["_id"]}},
+    });
+    let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
+    let mut config = worker_settings(&fleet, "w1");
+    // Reports at least every 100 ms, so the api sees the silence grow.
+    config.supervisor.health_interval = Duration::from_millis(100);
+    let mut worker = edgebridge_worker::Worker::register(config).await.unwrap();
+    fleet.tick().await;
+    step(&mut worker).await;
+    let status = until_status(&fleet, id, "streaming and green", |s| {
+        s["collectionStatus"]["products"]["phase"] == "streaming" && s["health"]["state"] == "green"
+    })
+    .await;
+    assert_eq!(status["status"], "running");
+
+    fleet.sim.hang_streams(true);
+    fleet
+        .sim
+        .insert("retail-demo", "products", doc! {"_id": "late", "n": 1})
+        .unwrap();
+    let status = until_status(&fleet, id, "yellow stream_stalled", |s| {
+        s["health"]["code"] == "stream_stalled"
+    })
+    .await;
+    assert_eq!(status["health"]["state"], "yellow", "{status}");
+    assert_eq!(status["status"], "running", "{status}");
+    let reason = status["health"]["reason"].as_str().unwrap();
+    assert!(reason.contains("`products`"), "{reason}");
+    let status = until_status(&fleet, id, "red stream_stalled", |s| {
+        s["health"]["state"] == "red"
+    })
+    .await;
+    assert_eq!(status["health"]["code"], "stream_stalled", "{status}");
+
+    fleet.sim.hang_streams(false);
+    until_status(&fleet, id, "green again", |s| {
+        s["health"]["state"] == "green"
+    })
+    .await;
+    until_edge(&fleet, "the insert made while the stream hung", |d| {
+        d.iter().any(|x| x["_id"] == "late")
+    })
+    .await;
+}

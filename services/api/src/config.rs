@@ -60,6 +60,10 @@ pub struct FleetConfig {
     pub events: EventLimits,
     /// Largest request body of the workers' routes (sync batches).
     pub sync_body_limit: usize,
+    /// A copying or streaming collection whose MongoDB scan or change stream has not answered
+    /// for this long turns the connector's health yellow (`stream_stalled`); five times as long,
+    /// red.
+    pub stream_stall: Duration,
 }
 
 /// Bounds on stored diagnostics events.
@@ -93,6 +97,7 @@ impl Default for FleetConfig {
             worker_token_ttl: Duration::from_secs(300),
             events: EventLimits::default(),
             sync_body_limit: 32 * 1024 * 1024,
+            stream_stall: Duration::from_secs(60),
         }
     }
 }

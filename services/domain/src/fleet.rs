@@ -222,6 +222,11 @@ pub struct CollectionReport {
     /// Why it is failed, a stable code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// While it copies or streams: how long MongoDB has not answered its scan or change stream
+    /// (an idle stream still answers, with empty batches), in milliseconds at the time of the
+    /// report. The api shows a stream that stopped delivering in the connector's health.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub silent_ms: Option<u64>,
 }
 
 /// An error with what to do about it.

@@ -202,6 +202,10 @@ pub struct ServeArgs {
     /// Connection tests one api process runs at once; more answer 429.
     #[arg(long, env = "EDGEBRIDGE_MAX_CONNECTION_TESTS", default_value_t = edgebridge_api::config::DEFAULT_MAX_CONCURRENT_CONNECTION_TESTS)]
     max_connection_tests: usize,
+    /// A copying or streaming collection whose MongoDB scan or change stream has not answered
+    /// for this many seconds makes the connector's health yellow (five times as long: red).
+    #[arg(long, env = "EDGEBRIDGE_STREAM_STALL_SECS", default_value_t = 60)]
+    stream_stall_secs: u64,
     /// Diagnostics events stored per connector per minute; more are counted as dropped.
     #[arg(long, env = "EDGEBRIDGE_EVENTS_PER_MINUTE", default_value_t = 60)]
     events_per_minute: u32,
@@ -304,6 +308,10 @@ impl ServeArgs {
         config.fleet.events.per_minute = self.events_per_minute;
         config.fleet.events.keep_per_connector = self.events_kept;
         config.fleet.events.max_age = Duration::from_secs(self.events_max_age_days * 24 * 3600);
+        if self.stream_stall_secs == 0 {
+            bail!("EDGEBRIDGE_STREAM_STALL_SECS must be above 0");
+        }
+        config.fleet.stream_stall = Duration::from_secs(self.stream_stall_secs);
         Ok(config)
     }
 }

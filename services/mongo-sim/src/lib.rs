@@ -207,6 +207,8 @@ struct State {
     members: Vec<String>,
     reachable: bool,
     faults: Faults,
+    /// Change streams wait without answering (see `hang_streams`).
+    streams_hung: bool,
     sessions_started: u64,
     /// Changes made by session transactions, per namespace (never trimmed).
     session_writes: BTreeMap<(String, String), u64>,
@@ -317,6 +319,7 @@ impl Simulator {
                 members: Vec::new(),
                 reachable: true,
                 faults: Faults::default(),
+                streams_hung: false,
                 sessions_started: 0,
                 session_writes: BTreeMap::new(),
                 history: false,
@@ -363,6 +366,13 @@ impl Simulator {
         let mut state = self.lock();
         state.oplog_capacity = entries.max(1);
         state.trim();
+    }
+
+    /// While `true`, every change stream's `next` waits without answering, as a stream does
+    /// whose server or network stopped responding without closing the connection; `false`
+    /// lets them go on where they were.
+    pub fn hang_streams(&self, hung: bool) {
+        self.lock().streams_hung = hung;
     }
 
     pub fn inject(&self, fault: Fault) {
@@ -1440,6 +1450,9 @@ struct SimStream {
 #[async_trait]
 impl ChangeStream for SimStream {
     async fn next(&mut self) -> PortResult<Option<ChangeEvent>> {
+        while self.port.sim.lock().streams_hung {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         self.port
             .require(
                 format!("getMore {}.{}", self.db, self.collection),

@@ -84,6 +84,9 @@ pub struct CollectionProgress {
     pub unsynced: u64,
     /// Diagnostics for the next report.
     pub events: Vec<ReportedEvent>,
+    /// When MongoDB last answered the collection's scan or change stream (an idle stream
+    /// answers too, with empty batches), or the pipeline last waited on purpose (rate limit).
+    pub last_answer: Option<Instant>,
 }
 
 pub type SharedProgress = Arc<Mutex<BTreeMap<String, CollectionProgress>>>;
@@ -205,6 +208,11 @@ fn event(
 }
 
 impl Pipeline {
+    /// MongoDB answered (or the pipeline waits on purpose): the stream is alive.
+    fn answered(&self) {
+        self.update(|p| p.last_answer = Some(Instant::now()));
+    }
+
     fn update(&self, f: impl FnOnce(&mut CollectionProgress)) {
         if let Ok(mut all) = self.progress.lock() {
             f(all.entry(self.collection.clone()).or_default());
@@ -492,6 +500,7 @@ impl Pipeline {
     ) -> Result<(), PipelineError> {
         self.update(|p| {
             p.phase = Some(CollectionPhase::InitialSync);
+            p.last_answer = Some(Instant::now());
             p.copied = checkpoint.copied;
             p.estimated_total = checkpoint.estimated_total;
         });
@@ -523,6 +532,7 @@ impl Pipeline {
             };
             applied?;
             let docs = docs?;
+            self.answered();
             let Some(last) = docs.last().and_then(|d| d.get("_id")).cloned() else {
                 break;
             };
@@ -547,8 +557,10 @@ impl Pipeline {
                 let due = Duration::from_secs_f64(
                     copied_here as f64 / f64::from(self.settings.scan_rate),
                 );
-                if let Some(wait) = due.checked_sub(started.elapsed()) {
-                    tokio::time::sleep(wait).await;
+                // In steps, each counting as an answer: a slow copy is not a stalled one.
+                while let Some(wait) = due.checked_sub(started.elapsed()) {
+                    tokio::time::sleep(wait.min(Duration::from_secs(1))).await;
+                    self.answered();
                 }
             }
         }
@@ -577,7 +589,10 @@ impl Pipeline {
             .port
             .watch(&self.database, &self.collection, start)
             .await?;
-        self.update(|p| p.phase = Some(CollectionPhase::Streaming));
+        self.update(|p| {
+            p.phase = Some(CollectionPhase::Streaming);
+            p.last_answer = Some(Instant::now());
+        });
         let mut last_checkpoint = Instant::now();
         // One batch is applied while the next is read and mapped; batches (and their
         // checkpoints) still reach the api one after the other, in order.
@@ -656,6 +671,7 @@ impl Pipeline {
                 }
                 None => {
                     batch.idle = true;
+                    self.answered();
                     return Ok(batch);
                 }
             }
@@ -663,6 +679,7 @@ impl Pipeline {
                 break;
             }
         }
+        self.answered();
         Ok(batch)
     }
 

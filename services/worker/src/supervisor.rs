@@ -135,7 +135,14 @@ impl Reporter {
     fn phases(&self, phase: CollectionPhase) -> BTreeMap<String, CollectionReport> {
         self.collections
             .iter()
-            .map(|c| (c.clone(), CollectionReport { phase, code: None }))
+            .map(|c| {
+                let report = CollectionReport {
+                    phase,
+                    code: None,
+                    silent_ms: None,
+                };
+                (c.clone(), report)
+            })
             .collect()
     }
 
@@ -402,6 +409,7 @@ async fn attempt(
                         CollectionReport {
                             phase: CollectionPhase::Failed,
                             code: check.code.map(str::to_owned),
+                            silent_ms: None,
                         },
                     );
                 }
@@ -686,6 +694,14 @@ async fn watch_cluster(
                     && let Some(entry) = phases.get_mut(name)
                 {
                     entry.phase = phase;
+                    if matches!(
+                        phase,
+                        CollectionPhase::InitialSync | CollectionPhase::Streaming
+                    ) {
+                        entry.silent_ms = p
+                            .last_answer
+                            .map(|t| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX));
+                    }
                 }
                 copied += p.copied;
                 applied += p.applied;

@@ -111,6 +111,44 @@ impl ConnectorRow {
         }
     }
 
+    /// Health of a running connector one of whose copying or streaming collections has not had
+    /// an answer from MongoDB for longer than `stream_stall` (yellow; five times as long, red):
+    /// it claims to run but delivers nothing. The longest-silent collection is named.
+    fn stalled_stream(&self, fleet: &FleetConfig, now: DateTime<Utc>) -> Option<Health> {
+        let since_report = self.reported_at.map_or(0.0, |at| {
+            (now - at).num_milliseconds().max(0) as f64 / 1000.0
+        });
+        let (name, silent) = self
+            .collection_status
+            .0
+            .iter()
+            .filter(|(_, r)| {
+                matches!(
+                    r.phase,
+                    CollectionPhase::InitialSync | CollectionPhase::Streaming
+                )
+            })
+            .filter_map(|(name, r)| Some((name, r.silent_ms? as f64 / 1000.0 + since_report)))
+            .max_by(|a, b| a.1.total_cmp(&b.1))?;
+        let stall = fleet.stream_stall.as_secs_f64();
+        if silent < stall {
+            return None;
+        }
+        let state = if silent >= stall * 5.0 {
+            HealthState::Red
+        } else {
+            HealthState::Yellow
+        };
+        Some(Health {
+            state,
+            code: "stream_stalled".into(),
+            reason: format!(
+                "Collection `{name}` has had no answer from MongoDB's change stream (or scan) for {}s although the connector runs: it delivers nothing. Check the cluster's health and the network between worker and cluster; restarting the connector opens a new stream.",
+                silent.round()
+            ),
+        })
+    }
+
     /// Status and health as a user should see them: what the worker reported at the current
     /// epoch, unless the worker went silent (never a stale `running`).
     fn effective_status(
@@ -218,6 +256,9 @@ impl ConnectorRow {
                 ),
             ),
             Some("running") => {
+                if let Some(stalled) = self.stalled_stream(fleet, now) {
+                    return (ConnectorStatus::Running, None, stalled);
+                }
                 let recent = self
                     .last_error
                     .as_ref()
@@ -300,6 +341,7 @@ impl ConnectorRow {
                     .unwrap_or(CollectionReport {
                         phase: CollectionPhase::Pending,
                         code: None,
+                        silent_ms: None,
                     });
                 let initial_sync = self.copies.0.get(name).map(|c| {
                     CopyProgress::new(
