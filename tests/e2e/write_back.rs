@@ -2,7 +2,7 @@
 //! their BSON types, in transactions on the connector's recorded session; their echoes do not
 //! come back; a document MongoDB refuses is recorded as unsynced and the rest goes on.
 
-use crate::fleet::Fleet;
+use crate::fleet::{Fleet, step};
 use crate::helpers::PASSWORD;
 use crate::pipeline::{edge_docs, start_worker, until_edge, until_status, until_streaming};
 use bson::{Bson, doc, oid::ObjectId};
@@ -310,4 +310,115 @@ async fn a_resync_after_lost_history_sweeps_what_mongodb_deleted(pool: sqlx::PgP
     })
     .await;
     assert_eq!(status["status"], "running", "{status}");
+}
+
+/// Adding a collection to a running connector copies what MongoDB has of it, and keeps the edge
+/// documents devices created while it was not synced: its first copy sweeps nothing (MongoDB
+/// never had them) and queues them for the write-back, which takes them to MongoDB although its
+/// position is already past their changes.
+#[sqlx::test(migrations = false)]
+async fn an_added_collection_keeps_what_devices_created_before_and_writes_it_back(
+    pool: sqlx::PgPool,
+) {
+    use base64::Engine as _;
+    let fleet = Fleet::new(pool).await;
+    let id = connector(&fleet, None).await;
+    fleet
+        .sim
+        .create_collection(DB, "stores", CollectionOptions::ready());
+    fleet
+        .sim
+        .insert(DB, "stores", doc! {"_id": "s-mongo", "city": "Oslo"})
+        .unwrap();
+    // A device creates a store while `stores` is not synced by the connector.
+    execute(
+        &fleet,
+        "INSERT INTO stores DOCUMENTS ({_id: 's-device', city: 'Turku'})",
+    )
+    .await;
+    let mut w1 = start_worker(&fleet, "w1").await;
+    until_streaming(&fleet, id).await;
+    // The write-back moves past the device's change: a later product goes to MongoDB and the
+    // write-back's saved position is that product's change.
+    execute(
+        &fleet,
+        "INSERT INTO products DOCUMENTS ({_id: 'p-after', n: 1})",
+    )
+    .await;
+    until_mongo(&fleet.sim, "the later product written back", |d| {
+        d.iter().any(|x| x.get_str("_id").ok() == Some("p-after"))
+    })
+    .await;
+    let (tx, change): (String, i64) = sqlx::query_as(
+        "select tx_id::text, change_id from store_changes where doc_key = '\"p-after\"'",
+    )
+    .fetch_one(&fleet.app.pool)
+    .await
+    .unwrap();
+    let want = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{tx}:{change}"));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let saved: Option<(String,)> =
+            sqlx::query_as("select cursor from connector_write_back where connector_id = $1")
+                .bind(id)
+                .fetch_optional(&fleet.app.pool)
+                .await
+                .unwrap();
+        if saved.is_some_and(|(c,)| c == want) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the write-back position was not saved"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let path = fleet.app.connector_path(fleet.app.app_id, id);
+    let res = fleet
+        .app
+        .patch(
+            &path,
+            &fleet.app.owner_key,
+            &json!({"collections": {"stores": {"fields": ["_id"], "initialSync": true}}}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    step(&mut w1).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let edge: Vec<serde_json::Value> = edge_docs(&fleet, "stores").await;
+        let mongo = fleet.sim.documents(DB, "stores");
+        let ids = |names: Vec<String>| {
+            let mut names = names;
+            names.sort();
+            names
+        };
+        let edge_ids = ids(edge
+            .iter()
+            .map(|d| d["_id"].as_str().unwrap().to_owned())
+            .collect());
+        let mongo_ids = ids(mongo
+            .iter()
+            .map(|d| d.get_str("_id").unwrap().to_owned())
+            .collect());
+        if edge_ids == ["s-device", "s-mongo"] && mongo_ids == ["s-device", "s-mongo"] {
+            let device = mongo
+                .iter()
+                .find(|d| d.get_str("_id").ok() == Some("s-device"))
+                .unwrap();
+            assert_eq!(device.get_str("city").ok(), Some("Turku"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "both stores on both sides: edge {edge_ids:?}, MongoDB {mongo_ids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = until_status(&fleet, id, "stores streaming", |s| {
+        s["collectionStatus"]["stores"]["phase"] == "streaming"
+    })
+    .await;
+    assert_eq!(status["health"]["state"], "green", "{status}");
 }

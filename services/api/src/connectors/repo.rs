@@ -632,8 +632,10 @@ async fn request_copy(
     collection: &str,
 ) -> Result<()> {
     sqlx::query(
-        "insert into connector_checkpoints (connector_id, collection, epoch, phase)
-         select connector_id, $2, assignment_epoch, 'initial_sync' from connectors
+        // A collection without a checkpoint (new, or added) gets its first copy: `copy_fresh`
+        // (see `fleet::sync::copy_bookkeeping`); a copy of a synced one sweeps.
+        "insert into connector_checkpoints (connector_id, collection, epoch, phase, copy_fresh)
+         select connector_id, $2, assignment_epoch, 'initial_sync', true from connectors
          where connector_id = $1
          on conflict (connector_id, collection) do update set
              phase = 'initial_sync', resume_token = null, scan_after = null, copied = 0,

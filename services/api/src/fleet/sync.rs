@@ -158,8 +158,12 @@ pub async fn apply(
 
     let mut skipped = Vec::new();
     let copy = copy_bookkeeping(&mut tx, &owned, connector_id, collection, &req).await?;
+    let begins = match copy {
+        Copy::Begins { fresh } => Some(fresh),
+        _ => None,
+    };
     let sweep = match &copy {
-        Copy::Sweep(deletes) => deletes.as_slice(),
+        Copy::Sweep { deletes, .. } => deletes.as_slice(),
         _ => &[],
     };
     let mut keyed = Vec::with_capacity(req.writes.len() + sweep.len());
@@ -334,8 +338,14 @@ pub async fn apply(
         .iter()
         .filter_map(|w| document_key(&w.id).ok())
         .collect();
+    // A first copy's end queues the edge documents it did not see: MongoDB never had them.
+    let unseen = match copy {
+        Copy::Sweep { unseen, .. } => unseen,
+        _ => Vec::new(),
+    };
     let (requeue_keys, requeue_values): (Vec<String>, Vec<Option<Vec<u8>>>) = requeue
         .into_iter()
+        .chain(unseen)
         .filter(|(key, _)| !skipped_keys.contains(key))
         .unzip();
     if !requeue_keys.is_empty() {
@@ -356,7 +366,7 @@ pub async fn apply(
         req.epoch,
         collection,
         &req.checkpoint,
-        matches!(copy, Copy::Begins),
+        begins,
     )
     .await?;
     tx.commit().await?;
@@ -383,8 +393,8 @@ async fn copy_bookkeeping(
     req: &ApplyRequest,
 ) -> Result<Copy> {
     let cp = &req.checkpoint;
-    let stored: Option<(String, Option<String>, Option<serde_json::Value>)> = sqlx::query_as(
-        "select phase, copy_cursor, resume_token from connector_checkpoints
+    let stored: Option<(String, Option<String>, Option<serde_json::Value>, bool)> = sqlx::query_as(
+        "select phase, copy_cursor, resume_token, copy_fresh from connector_checkpoints
          where connector_id = $1 and collection = $2 for update",
     )
     .bind(connector_id)
@@ -394,28 +404,62 @@ async fn copy_bookkeeping(
     let copying = cp.phase == CheckpointPhase::InitialSync;
     // A copy begins with a new stream position; the same start sent again (the first part of a
     // split batch carries it) is the copy going on.
-    let again = stored.as_ref().is_some_and(|(phase, _, token)| {
+    let again = stored.as_ref().is_some_and(|(phase, _, token, _)| {
         phase == phase_name(CheckpointPhase::InitialSync) && *token == cp.resume_token
     });
     if copy_begins(cp) && !again {
         // A copy begins.
-        sqlx::query("delete from connector_copy_seen where connector_id = $1 and collection = $2")
-            .bind(connector_id)
-            .bind(collection)
-            .execute(&mut **tx)
-            .await?;
-        return Ok(Copy::Begins);
+        clear_seen(tx, connector_id, collection).await?;
+        // The collection's first copy: no checkpoint before it, or one that asks for a first
+        // copy (a collection added to the connector) and has not finished it.
+        return Ok(Copy::Begins {
+            fresh: stored.as_ref().is_none_or(|s| s.3),
+        });
     }
     if copying {
         return Ok(Copy::Seeing);
     }
-    let Some((phase, copy_cursor, _)) = stored else {
+    let Some((phase, copy_cursor, _, fresh)) = stored else {
         return Ok(Copy::None);
     };
     if phase != phase_name(CheckpointPhase::InitialSync) {
         return Ok(Copy::None);
     }
-    // The copy ends: sweep.
+    // The copy ends; the next one is not the collection's first.
+    sqlx::query(
+        "update connector_checkpoints set copy_fresh = false
+         where connector_id = $1 and collection = $2",
+    )
+    .bind(connector_id)
+    .bind(collection)
+    .execute(&mut **tx)
+    .await?;
+    if fresh {
+        // The collection's first copy: what it did not see was never MongoDB's (devices wrote it
+        // while the collection was not synced). It stays, and goes to MongoDB: queued with its
+        // current state for the write-back, whose position may be past its changes.
+        let unseen: Vec<(String, Option<Vec<u8>>)> = sqlx::query_as(
+            "select d.doc_key, d.value from store_documents d
+             where d.app_id = $1 and d.collection = $2 and d.value is not null
+               and d.created_at < (select copy_started_at from connector_checkpoints
+                                   where connector_id = $3 and collection = $2)
+               and not exists (select 1 from connector_copy_seen s
+                               where s.connector_id = $3 and s.collection = $2
+                                 and s.doc_key = d.doc_key)",
+        )
+        .persistent(false)
+        .bind(owned.app_id)
+        .bind(collection)
+        .bind(connector_id)
+        .fetch_all(&mut **tx)
+        .await?;
+        clear_seen(tx, connector_id, collection).await?;
+        return Ok(Copy::Sweep {
+            deletes: Vec::new(),
+            unseen,
+        });
+    }
+    // A later copy (resync, lost history, a new mapping) sweeps.
     let since = copy_cursor
         .as_deref()
         .and_then(crate::store::feed::decode_cursor);
@@ -442,29 +486,47 @@ async fn copy_bookkeeping(
     .bind(since.as_ref().map_or(0, |c| c.1))
     .fetch_all(&mut **tx)
     .await?;
+    clear_seen(tx, connector_id, collection).await?;
+    Ok(Copy::Sweep {
+        deletes: stale
+            .into_iter()
+            .filter_map(|(key,)| serde_json::from_str(&key).ok())
+            .map(|id| EdgeWrite::Delete { id })
+            .collect(),
+        unseen: Vec::new(),
+    })
+}
+
+/// Forgets what a copy saw (as one begins and after it ends).
+async fn clear_seen(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    connector_id: Uuid,
+    collection: &str,
+) -> Result<()> {
     sqlx::query("delete from connector_copy_seen where connector_id = $1 and collection = $2")
         .bind(connector_id)
         .bind(collection)
         .execute(&mut **tx)
         .await?;
-    Ok(Copy::Sweep(
-        stale
-            .into_iter()
-            .filter_map(|(key,)| serde_json::from_str(&key).ok())
-            .map(|id| EdgeWrite::Delete { id })
-            .collect(),
-    ))
+    Ok(())
 }
 
 /// What a batch means to a copy of its collection.
 enum Copy {
     None,
-    /// A copy begins: where the write-back stands and when are noted.
-    Begins,
+    /// A copy begins: where the write-back stands and when are noted, and whether it is the
+    /// collection's first.
+    Begins {
+        fresh: bool,
+    },
     /// A batch of the copy: the existing documents it writes are noted as seen.
     Seeing,
-    /// The copy's end: its sweep's deletes.
-    Sweep(Vec<EdgeWrite>),
+    /// The copy's end: a later copy's sweep deletes; a first copy's unseen documents (key and
+    /// current value), queued for the write-back.
+    Sweep {
+        deletes: Vec<EdgeWrite>,
+        unseen: Vec<(String, Option<Vec<u8>>)>,
+    },
 }
 
 /// Notes the documents of a copy's batch that existed before it began (those it creates were in
@@ -498,7 +560,7 @@ async fn save_checkpoint(
     epoch: i64,
     collection: &str,
     cp: &CollectionCheckpoint,
-    begins: bool,
+    begins: Option<bool>,
 ) -> Result<()> {
     sqlx::query(
         "insert into connector_checkpoints
@@ -536,15 +598,18 @@ async fn save_checkpoint(
     .bind(cp.estimated_total.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
     .execute(&mut **tx)
     .await?;
-    if begins {
-        // Where the write-back stands as the copy begins (see `copy_bookkeeping`).
+    if let Some(fresh) = begins {
+        // Where the write-back stands as the copy begins, and whether it is the collection's
+        // first (see `copy_bookkeeping`).
         sqlx::query(
             "update connector_checkpoints set copy_started_at = now(), copy_cursor =
-                 (select cursor from connector_write_back where connector_id = $1)
+                 (select cursor from connector_write_back where connector_id = $1),
+                 copy_fresh = $3
              where connector_id = $1 and collection = $2",
         )
         .bind(connector_id)
         .bind(collection)
+        .bind(fresh)
         .execute(&mut **tx)
         .await?;
     }
