@@ -313,9 +313,10 @@ async fn a_resync_after_lost_history_sweeps_what_mongodb_deleted(pool: sqlx::PgP
 }
 
 /// Adding a collection to a running connector copies what MongoDB has of it, and keeps the edge
-/// documents devices created while it was not synced: its first copy sweeps nothing (MongoDB
-/// never had them) and queues them for the write-back, which takes them to MongoDB although its
-/// position is already past their changes.
+/// documents devices created while it was not synced: its first copy does not sweep them
+/// (MongoDB never had them) but queues them for the write-back, which takes them to MongoDB
+/// although its position is already past their changes. An unseen document a connector wrote
+/// last (MongoDB had it, and no longer has) leaves the edge, as in any sweep.
 #[sqlx::test(migrations = false)]
 async fn an_added_collection_keeps_what_devices_created_before_and_writes_it_back(
     pool: sqlx::PgPool,
@@ -330,12 +331,23 @@ async fn an_added_collection_keeps_what_devices_created_before_and_writes_it_bac
         .sim
         .insert(DB, "stores", doc! {"_id": "s-mongo", "city": "Oslo"})
         .unwrap();
-    // A device creates a store while `stores` is not synced by the connector.
+    // A device creates a store while `stores` is not synced by the connector; an earlier
+    // connector had synced another one, which MongoDB no longer has.
     execute(
         &fleet,
         "INSERT INTO stores DOCUMENTS ({_id: 's-device', city: 'Turku'})",
     )
     .await;
+    let res = fleet
+        .app
+        .post(
+            &format!("/v1/apps/{}/store/execute", fleet.app.app_id),
+            &fleet.app.owner_key,
+            &json!({"statement": "INSERT INTO stores DOCUMENTS ({_id: 's-gone', city: 'Bergen'})",
+                    "origin": "connector:earlier"}),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
     let mut w1 = start_worker(&fleet, "w1").await;
     until_streaming(&fleet, id).await;
     // The write-back moves past the device's change: a later product goes to MongoDB and the

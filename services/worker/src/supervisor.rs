@@ -726,7 +726,13 @@ async fn watch_cluster(
         reporter
             .counters
             .insert("documentsUnsynced".into(), unsynced);
-        let state = format!("{phases:?}{copied}/{applied}/{skipped}/{written_back}/{unsynced}");
+        // What changed decides whether a report goes now; a stream's silence grows by itself
+        // and goes with the next report (at least every health interval).
+        let shown: Vec<(&String, CollectionPhase, &Option<String>)> = phases
+            .iter()
+            .map(|(name, r)| (name, r.phase, &r.code))
+            .collect();
+        let state = format!("{shown:?}{copied}/{applied}/{skipped}/{written_back}/{unsynced}");
         let due = last_report.elapsed() >= ctx.settings.health_interval;
         if state != reported || !events.is_empty() || due {
             events.truncate(edgebridge_domain::fleet::MAX_EVENTS_PER_REPORT);

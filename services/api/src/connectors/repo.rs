@@ -84,7 +84,7 @@ const COLUMNS: &str = "connector_id, org_id, app_id, name, description, database
     extract(epoch from now() - report_due_at)::float8 as report_overdue_secs,
     (select coalesce(jsonb_object_agg(k.collection, jsonb_build_object(
             'copied', k.copied, 'estimated_total', k.estimated_total, 'rate', k.copy_rate,
-            'idle_secs', extract(epoch from now() - k.updated_at)::float8,
+            'idle_secs', extract(epoch from now() - coalesce(k.copy_rate_at, k.updated_at))::float8,
             'started_at', k.copy_started_at, 'updated_at', k.updated_at)), '{}')
         from connector_checkpoints k
         where k.connector_id = connectors.connector_id and k.phase = 'initial_sync') as copies";
@@ -113,11 +113,10 @@ impl ConnectorRow {
 
     /// Health of a running connector one of whose copying or streaming collections has not had
     /// an answer from MongoDB for longer than `stream_stall` (yellow; five times as long, red):
-    /// it claims to run but delivers nothing. The longest-silent collection is named.
-    fn stalled_stream(&self, fleet: &FleetConfig, now: DateTime<Utc>) -> Option<Health> {
-        let since_report = self.reported_at.map_or(0.0, |at| {
-            (now - at).num_milliseconds().max(0) as f64 / 1000.0
-        });
+    /// it claims to run but delivers nothing. The longest-silent collection is named. The
+    /// silence is as last reported (reports come at least every health interval; a connector
+    /// that stops reporting is `report_overdue`), so no clock but the worker's measures it.
+    fn stalled_stream(&self, fleet: &FleetConfig) -> Option<Health> {
         let (name, silent) = self
             .collection_status
             .0
@@ -128,7 +127,7 @@ impl ConnectorRow {
                     CollectionPhase::InitialSync | CollectionPhase::Streaming
                 )
             })
-            .filter_map(|(name, r)| Some((name, r.silent_ms? as f64 / 1000.0 + since_report)))
+            .filter_map(|(name, r)| Some((name, r.silent_ms? as f64 / 1000.0)))
             .max_by(|a, b| a.1.total_cmp(&b.1))?;
         let stall = fleet.stream_stall.as_secs_f64();
         if silent < stall {
@@ -143,7 +142,7 @@ impl ConnectorRow {
             state,
             code: "stream_stalled".into(),
             reason: format!(
-                "Collection `{name}` has had no answer from MongoDB's change stream (or scan) for {}s although the connector runs: it delivers nothing. Check the cluster's health and the network between worker and cluster; restarting the connector opens a new stream.",
+                "Collection `{name}` has delivered nothing for {}s although the connector runs: no answer from MongoDB's change stream (or scan), or the edge store not taking its writes (see the events). Check the cluster's health and the network between worker and cluster; restarting the connector opens a new stream.",
                 silent.round()
             ),
         })
@@ -256,7 +255,7 @@ impl ConnectorRow {
                 ),
             ),
             Some("running") => {
-                if let Some(stalled) = self.stalled_stream(fleet, now) {
+                if let Some(stalled) = self.stalled_stream(fleet) {
                     return (ConnectorStatus::Running, None, stalled);
                 }
                 let recent = self
@@ -639,7 +638,8 @@ async fn request_copy(
          where connector_id = $1
          on conflict (connector_id, collection) do update set
              phase = 'initial_sync', resume_token = null, scan_after = null, copied = 0,
-             estimated_total = null, updated_at = now()",
+             estimated_total = null, updated_at = now(), copy_rate = null, copy_rate_at = null,
+             copy_started_at = null",
     )
     .bind(connector_id)
     .bind(collection)

@@ -177,7 +177,14 @@ pub async fn apply(
             }),
         }
     }
+    // A first copy's end queues the documents devices wrote that it did not see (locked with
+    // the batch, their state taken after it).
+    let unseen: &[String] = match &copy {
+        Copy::Sweep { unseen, .. } => unseen,
+        _ => &[],
+    };
     let mut keys: Vec<String> = keyed.iter().map(|(k, _)| k.clone()).collect();
+    keys.extend(unseen.iter().cloned());
     keys.sort();
     keys.dedup();
     let mut docs: HashMap<String, (DocState, bool)> = HashMap::with_capacity(keys.len());
@@ -263,6 +270,14 @@ pub async fn apply(
             requeue.remove(&key);
         }
     }
+    for key in unseen {
+        if !changed.contains_key(key)
+            && docs.contains_key(key)
+            && let Ok(id) = serde_json::from_str::<serde_json::Value>(key)
+        {
+            requeue.entry(key.clone()).or_insert(id);
+        }
+    }
     let requeue: Vec<(String, Option<Vec<u8>>)> = requeue
         .into_iter()
         .map(|(key, id)| {
@@ -338,14 +353,8 @@ pub async fn apply(
         .iter()
         .filter_map(|w| document_key(&w.id).ok())
         .collect();
-    // A first copy's end queues the edge documents it did not see: MongoDB never had them.
-    let unseen = match copy {
-        Copy::Sweep { unseen, .. } => unseen,
-        _ => Vec::new(),
-    };
     let (requeue_keys, requeue_values): (Vec<String>, Vec<Option<Vec<u8>>>) = requeue
         .into_iter()
-        .chain(unseen)
         .filter(|(key, _)| !skipped_keys.contains(key))
         .unzip();
     if !requeue_keys.is_empty() {
@@ -435,17 +444,26 @@ async fn copy_bookkeeping(
     .execute(&mut **tx)
     .await?;
     if fresh {
-        // The collection's first copy: what it did not see was never MongoDB's (devices wrote it
-        // while the collection was not synced). It stays, and goes to MongoDB: queued with its
-        // current state for the write-back, whose position may be past its changes.
-        let unseen: Vec<(String, Option<Vec<u8>>)> = sqlx::query_as(
-            "select d.doc_key, d.value from store_documents d
-             where d.app_id = $1 and d.collection = $2 and d.value is not null
-               and d.created_at < (select copy_started_at from connector_checkpoints
-                                   where connector_id = $3 and collection = $2)
-               and not exists (select 1 from connector_copy_seen s
-                               where s.connector_id = $3 and s.collection = $2
-                                 and s.doc_key = d.doc_key)",
+        // The collection's first copy. An edge document it did not see whose last change came
+        // from MongoDB (a connector wrote it: a removed and re-added collection, a connector
+        // recreated) is one MongoDB no longer has: it goes, as in a sweep. One devices wrote
+        // last was never MongoDB's, or has an edit MongoDB lacks: it stays, and is queued (its
+        // state after this batch) for the write-back, whose position may be past its changes.
+        let unseen: Vec<(String, Option<String>)> = sqlx::query_as(
+            "with unseen as (
+                 select d.doc_key from store_documents d
+                 where d.app_id = $1 and d.collection = $2 and d.value is not null
+                   and d.created_at < (select copy_started_at from connector_checkpoints
+                                       where connector_id = $3 and collection = $2)
+                 except
+                 select doc_key from connector_copy_seen where connector_id = $3 and collection = $2
+             ),
+             last as (
+                 select distinct on (doc_key) doc_key, origin from store_changes
+                 where app_id = $1 and collection = $2
+                 order by doc_key, tx_id desc, change_id desc
+             )
+             select u.doc_key, l.origin from unseen u left join last l using (doc_key)",
         )
         .persistent(false)
         .bind(owned.app_id)
@@ -454,9 +472,16 @@ async fn copy_bookkeeping(
         .fetch_all(&mut **tx)
         .await?;
         clear_seen(tx, connector_id, collection).await?;
+        let (from_mongodb, from_devices): (Vec<_>, Vec<_>) = unseen
+            .into_iter()
+            .partition(|(_, origin)| origin.as_deref().is_some_and(is_connector_write));
         return Ok(Copy::Sweep {
-            deletes: Vec::new(),
-            unseen,
+            deletes: from_mongodb
+                .into_iter()
+                .filter_map(|(key, _)| serde_json::from_str(&key).ok())
+                .map(|id| EdgeWrite::Delete { id })
+                .collect(),
+            unseen: from_devices.into_iter().map(|(key, _)| key).collect(),
         });
     }
     // A later copy (resync, lost history, a new mapping) sweeps.
@@ -497,6 +522,14 @@ async fn copy_bookkeeping(
     })
 }
 
+/// Whether a change's origin is a connector's own write (what MongoDB held), not a device's
+/// or a re-queued edge state.
+fn is_connector_write(origin: &str) -> bool {
+    origin
+        .strip_prefix("connector:")
+        .is_some_and(|rest| !rest.contains(':'))
+}
+
 /// Forgets what a copy saw (as one begins and after it ends).
 async fn clear_seen(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
@@ -521,11 +554,11 @@ enum Copy {
     },
     /// A batch of the copy: the existing documents it writes are noted as seen.
     Seeing,
-    /// The copy's end: a later copy's sweep deletes; a first copy's unseen documents (key and
-    /// current value), queued for the write-back.
+    /// The copy's end: the sweep's deletes; and a first copy's unseen documents devices wrote
+    /// (keys), queued for the write-back.
     Sweep {
         deletes: Vec<EdgeWrite>,
-        unseen: Vec<(String, Option<Vec<u8>>)>,
+        unseen: Vec<String>,
     },
 }
 
@@ -564,8 +597,9 @@ async fn save_checkpoint(
 ) -> Result<()> {
     sqlx::query(
         "insert into connector_checkpoints
-             (connector_id, collection, epoch, phase, resume_token, scan_after, copied, estimated_total)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)
+             (connector_id, collection, epoch, phase, resume_token, scan_after, copied,
+              estimated_total, copy_rate_at)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, case when $4 = 'initial_sync' then now() end)
          on conflict (connector_id, collection) do update set
              epoch = excluded.epoch, phase = excluded.phase, resume_token = excluded.resume_token,
              scan_after = excluded.scan_after, copied = excluded.copied,
@@ -573,19 +607,29 @@ async fn save_checkpoint(
              copy_rate = case
                  when excluded.phase <> 'initial_sync' or connector_checkpoints.phase <> 'initial_sync'
                      or excluded.copied < connector_checkpoints.copied
-                     or now() - connector_checkpoints.updated_at >= interval '60 seconds'
                      then null
                  when excluded.copied = connector_checkpoints.copied
-                     or now() <= connector_checkpoints.updated_at
                      then connector_checkpoints.copy_rate
+                 when connector_checkpoints.copy_rate_at is null
+                     or now() <= connector_checkpoints.copy_rate_at
+                     or now() - connector_checkpoints.copy_rate_at >= interval '60 seconds'
+                     then null
                  else (excluded.copied - connector_checkpoints.copied)
-                     / extract(epoch from now() - connector_checkpoints.updated_at)::float8
-                     * (1 - exp(-extract(epoch from now() - connector_checkpoints.updated_at)::float8 / 10))
+                     / extract(epoch from now() - connector_checkpoints.copy_rate_at)::float8
+                     * (1 - exp(-extract(epoch from now() - connector_checkpoints.copy_rate_at)::float8 / 10))
                      + coalesce(connector_checkpoints.copy_rate
-                         * exp(-extract(epoch from now() - connector_checkpoints.updated_at)::float8 / 10),
+                         * exp(-extract(epoch from now() - connector_checkpoints.copy_rate_at)::float8 / 10),
                          (excluded.copied - connector_checkpoints.copied)
-                         / extract(epoch from now() - connector_checkpoints.updated_at)::float8
-                         * exp(-extract(epoch from now() - connector_checkpoints.updated_at)::float8 / 10))
+                         / extract(epoch from now() - connector_checkpoints.copy_rate_at)::float8
+                         * exp(-extract(epoch from now() - connector_checkpoints.copy_rate_at)::float8 / 10))
+             end,
+             copy_rate_at = case
+                 when excluded.phase <> 'initial_sync' then null
+                 when connector_checkpoints.phase <> 'initial_sync'
+                     or excluded.copied <> connector_checkpoints.copied
+                     or connector_checkpoints.copy_rate_at is null
+                     then now()
+                 else connector_checkpoints.copy_rate_at
              end",
     )
     .bind(connector_id)

@@ -226,7 +226,8 @@ pub async fn insert_fresh(
     }
 }
 
-/// Overwrites locked documents with their merged state.
+/// Overwrites locked documents with their merged state. Only for rows the caller has locked
+/// ([`lock_docs`]) in this transaction: it is an upsert, so a key without a row would insert one.
 pub async fn update_docs(
     tx: &mut Transaction<'_, Postgres>,
     app_id: Uuid,
