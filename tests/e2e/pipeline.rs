@@ -75,6 +75,17 @@ pub async fn until_streaming(fleet: &Fleet, id: Uuid) -> Value {
     .await
 }
 
+/// Creates the `catalog` connector syncing `products` of `retail-demo` with `mapping`.
+pub async fn catalog_with(fleet: &Fleet, mapping: Value) -> Uuid {
+    let spec = json!({
+        "name": "catalog",
+        "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@cluster0.example.net/"),
+        "database": "retail-demo",
+        "collections": {"products": mapping},
+    });
+    crate::helpers::id_of(&fleet.app.create_connector(&spec).await)
+}
+
 pub fn worker_settings(fleet: &Fleet, name: &str) -> edgebridge_worker::WorkerConfig {
     let mut config = fleet.worker_config(name, 100);
     config.supervisor.report_interval = Duration::from_millis(50);
@@ -423,13 +434,7 @@ async fn a_batch_too_large_for_the_api_goes_in_parts(pool: PgPool) {
             )
             .unwrap();
     }
-    let spec = json!({
-        "name": "catalog",
-        "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@cluster0.example.net/"),
-        "database": "retail-demo",
-        "collections": {"products": {"fields": ["_id"], "initialSync": true}},
-    });
-    let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
+    let id = catalog_with(&fleet, json!({"fields": ["_id"], "initialSync": true})).await;
     let mut config = worker_settings(&fleet, "w1");
     config.supervisor.pipeline.scan_batch = 100;
     let mut w1 = edgebridge_worker::Worker::register(config).await.unwrap();
@@ -500,13 +505,7 @@ async fn a_changed_mapped_id_moves_the_edge_document(pool: PgPool) {
             doc! {"_id": 2, "sku": "b-2", "n": 2},
         )
         .unwrap();
-    let spec = json!({
-        "name": "catalog",
-        "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@cluster0.example.net/"),
-        "database": "retail-demo",
-        "collections": {"products": {"fields": ["sku"], "initialSync": true}},
-    });
-    let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
+    let id = catalog_with(&fleet, json!({"fields": ["sku"], "initialSync": true})).await;
     let _w1 = start_worker(&fleet, "w1").await;
     until_edge(&fleet, "initial sync", |d| d.len() == 2).await;
     until_streaming(&fleet, id).await;
@@ -557,13 +556,7 @@ async fn reconfiguration_resumes_on_new_credentials_and_copies_an_added_collecti
         .sim
         .insert("retail-demo", "stores", doc! {"_id": "s1", "city": "Oslo"})
         .unwrap();
-    let spec = json!({
-        "name": "catalog",
-        "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@cluster0.example.net/"),
-        "database": "retail-demo",
-        "collections": {"products": {"fields": ["_id"], "initialSync": true}},
-    });
-    let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
+    let id = catalog_with(&fleet, json!({"fields": ["_id"], "initialSync": true})).await;
     let path = fleet.app.connector_path(fleet.app.app_id, id);
     let mut w1 = start_worker(&fleet, "w1").await;
     until_edge(&fleet, "initial sync", |d| d.len() == 1).await;
@@ -659,13 +652,7 @@ async fn a_single_document_too_large_for_a_request_is_skipped_not_retried_foreve
         .sim
         .insert("retail-demo", "products", doc! {"_id": "c", "v": 3})
         .unwrap();
-    let spec = json!({
-        "name": "catalog",
-        "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@cluster0.example.net/"),
-        "database": "retail-demo",
-        "collections": {"products": {"fields": ["_id"], "initialSync": true}},
-    });
-    let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
+    let id = catalog_with(&fleet, json!({"fields": ["_id"], "initialSync": true})).await;
     let _w1 = start_worker(&fleet, "w1").await;
     let status = until_status(&fleet, id, "streaming with one skipped", |s| {
         s["collectionStatus"]["products"]["phase"] == "streaming"
@@ -710,13 +697,7 @@ async fn a_running_copy_shows_its_progress_rate_and_eta(pool: PgPool) {
             )
             .unwrap();
     }
-    let spec = json!({
-        "name": "catalog",
-        "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@cluster0.example.net/"),
-        "database": "retail-demo",
-        "collections": {"products": {"fields": ["_id"], "initialSync": true}},
-    });
-    let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
+    let id = catalog_with(&fleet, json!({"fields": ["_id"], "initialSync": true})).await;
     // 3 documents a batch at 30 documents/s: the copy takes about 3 s.
     let mut config = worker_settings(&fleet, "w1");
     config.supervisor.pipeline.scan_rate = 30;
@@ -770,13 +751,7 @@ async fn a_stream_that_stops_answering_turns_health_yellow_then_red(pool: PgPool
     fleet
         .sim
         .create_collection("retail-demo", "products", CollectionOptions::ready());
-    let spec = json!({
-        "name": "catalog",
-        "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@cluster0.example.net/"),
-        "database": "retail-demo",
-        "collections": {"products": {"fields": ["_id"]}},
-    });
-    let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
+    let id = catalog_with(&fleet, json!({"fields": ["_id"]})).await;
     let mut config = worker_settings(&fleet, "w1");
     // Reports at least every 100 ms, so the api sees the silence grow.
     config.supervisor.health_interval = Duration::from_millis(100);
