@@ -138,6 +138,26 @@ impl Register {
             *a = Some(b.clone());
         }
     }
+
+    /// [`Register::join`] taking `b` by value (moved in, not cloned, when it wins).
+    fn join_owned(a: &mut Option<Register>, b: Option<Register>) {
+        let Some(b) = b else { return };
+        let take = match a {
+            None => true,
+            Some(a) => match b.stamp.cmp(&a.stamp) {
+                Ordering::Greater => true,
+                Ordering::Less => false,
+                Ordering::Equal => {
+                    let av = a.value.as_ref().map(Value::to_string);
+                    let bv = b.value.as_ref().map(Value::to_string);
+                    bv > av
+                }
+            },
+        };
+        if take {
+            *a = Some(b);
+        }
+    }
 }
 
 impl Counter {
@@ -244,6 +264,22 @@ impl FieldNode {
         }
         for (name, child) in &other.children {
             self.children.entry(name.clone()).or_default().join(child);
+        }
+        if let Some(c) = &other.counter {
+            self.counter.get_or_insert_with(Counter::default).join(c);
+        }
+    }
+
+    /// [`FieldNode::join`] taking `other` by value: what wins is moved in, not cloned.
+    pub fn join_owned(&mut self, other: FieldNode) {
+        Register::join_owned(&mut self.register, other.register);
+        if let Some(m) = other.map_marker
+            && self.map_marker.as_ref().is_none_or(|s| &m > s)
+        {
+            self.map_marker = Some(m);
+        }
+        for (name, child) in other.children {
+            self.children.entry(name).or_default().join_owned(child);
         }
         if let Some(c) = &other.counter {
             self.counter.get_or_insert_with(Counter::default).join(c);
@@ -443,6 +479,30 @@ impl DocState {
         }
     }
 
+    /// [`DocState::join`] taking `other` by value: what wins is moved in, not cloned.
+    pub fn join_owned(&mut self, other: DocState) {
+        for (name, node) in other.fields {
+            self.fields.entry(name).or_default().join_owned(node);
+        }
+        if let Some(d) = other.deleted
+            && self.deleted.as_ref().is_none_or(|s| &d > s)
+        {
+            self.deleted = Some(d);
+        }
+        if let Some(w) = other.last_write
+            && self.last_write.as_ref().is_none_or(|s| &w > s)
+        {
+            self.last_write = Some(w);
+        }
+        Register::join_owned(&mut self.metadata, other.metadata);
+        if let Some(deleted) = self.deleted.clone() {
+            for node in self.fields.values_mut() {
+                node.prune(&deleted);
+            }
+            self.fields.retain(|_, n| !n.is_empty());
+        }
+    }
+
     /// The delta of one field change at `path` (top-level name first).
     pub fn change_delta(
         path: &[String],
@@ -489,7 +549,7 @@ impl DocState {
         stamp: &Stamp,
         mode: ObjectMode,
     ) {
-        self.join(&Self::change_delta(path, change, stamp, mode));
+        self.join_owned(Self::change_delta(path, change, stamp, mode));
     }
 
     /// True when the document exists (written after its latest deletion).

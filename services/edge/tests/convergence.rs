@@ -138,6 +138,20 @@ proptest! {
     }
 
     #[test]
+    fn joining_by_value_is_joining(a in history(), b in history(), deltas in history()) {
+        let (a, b) = (fold(&a), fold(&b));
+        let mut owned = a.clone();
+        owned.join_owned(b.clone());
+        prop_assert_eq!(owned, joined(&a, &b));
+        // Deltas applied by value, one by one, as `DocState::apply` does.
+        let mut by_value = DocState::default();
+        for d in &deltas {
+            by_value.join_owned(d.clone());
+        }
+        prop_assert_eq!(by_value, fold(&deltas));
+    }
+
+    #[test]
     fn state_survives_serialization(deltas in history()) {
         let doc = fold(&deltas);
         let text = serde_json::to_string(&doc).unwrap();

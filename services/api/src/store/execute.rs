@@ -387,15 +387,6 @@ pub(crate) struct Written {
     pub(crate) was_new: bool,
 }
 
-fn encode(w: &Written) -> Result<(Vec<u8>, Option<Vec<u8>>)> {
-    let state = serde_json::to_vec(&w.state).map_err(|e| ApiError::Internal(e.into()))?;
-    let value = visible(&w.state, &w.id)
-        .map(|doc| serde_json::to_vec(&doc))
-        .transpose()
-        .map_err(|e| ApiError::Internal(e.into()))?;
-    Ok((state, value))
-}
-
 /// Deepest nesting a stored document may have (its CRDT state nests about three times deeper,
 /// and must stay readable).
 const MAX_DOCUMENT_DEPTH: usize = 32;
@@ -415,7 +406,9 @@ pub(crate) fn encode_all<'w>(
 ) -> Result<DocRows> {
     let mut out = DocRows::default();
     for w in written {
-        if let Some(doc) = w.state.view()
+        // The document is viewed once: checked, then serialized.
+        let doc = visible(&w.state, &w.id);
+        if let Some(doc) = &doc
             && doc.values().map(depth).max().unwrap_or(0) + 1 > MAX_DOCUMENT_DEPTH
         {
             return Err(ApiError::other(
@@ -427,7 +420,11 @@ pub(crate) fn encode_all<'w>(
                 ),
             ));
         }
-        let (state, value) = encode(w)?;
+        let state = serde_json::to_vec(&w.state).map_err(|e| ApiError::Internal(e.into()))?;
+        let value = doc
+            .map(|doc| serde_json::to_vec(&doc))
+            .transpose()
+            .map_err(|e| ApiError::Internal(e.into()))?;
         if value.as_ref().is_some_and(|v| v.len() > max_bytes) {
             return Err(ApiError::other(
                 StatusCode::PAYLOAD_TOO_LARGE,
