@@ -648,3 +648,63 @@ async fn the_write_back_position_is_fenced(pool: PgPool) {
         Err(ClientError::Refused(_))
     ));
 }
+
+/// A copy applies two batches at once; they may commit in either order. Each carries a position
+/// no further than what is applied, and the stored one never moves back.
+#[sqlx::test(migrations = false)]
+async fn copy_batches_commit_in_any_order_and_the_copy_position_never_moves_back(pool: PgPool) {
+    let s = setup(pool, 256 * 1024).await;
+    let copy = |copied: u64, after: Option<&str>| CollectionCheckpoint {
+        phase: CheckpointPhase::InitialSync,
+        resume_token: Some(json!({"_data": "00000001"})),
+        scan_after: after.map(|a| json!(a)),
+        copied,
+        estimated_total: Some(4),
+    };
+    let apply = |writes: Vec<EdgeWrite>, checkpoint: CollectionCheckpoint| ApplyRequest {
+        epoch: s.epoch,
+        collection: "orders".into(),
+        writes,
+        checkpoint,
+    };
+    // The copy begins.
+    s.client
+        .apply(s.connector, &apply(Vec::new(), copy(0, None)))
+        .await
+        .unwrap();
+    // The first batch is sent alone (its own position); the second while the first was in
+    // flight (the position before it), and it commits first.
+    let first = apply(
+        vec![upsert("a", json!({"n": 1})), upsert("b", json!({"n": 2}))],
+        copy(2, Some("b")),
+    );
+    let second = apply(
+        vec![upsert("c", json!({"n": 3})), upsert("d", json!({"n": 4}))],
+        copy(0, None),
+    );
+    s.client.apply(s.connector, &second).await.unwrap();
+    s.client.apply(s.connector, &first).await.unwrap();
+    let checkpoints = s.client.checkpoints(s.connector, s.epoch).await.unwrap();
+    assert_eq!(checkpoints["orders"], copy(2, Some("b")));
+    // A later batch carrying the first one's position again leaves it (it does not move back
+    // to an earlier one either).
+    let third = apply(vec![upsert("e", json!({"n": 5}))], copy(4, Some("d")));
+    s.client.apply(s.connector, &third).await.unwrap();
+    let stale = apply(Vec::new(), copy(2, Some("b")));
+    s.client.apply(s.connector, &stale).await.unwrap();
+    let checkpoints = s.client.checkpoints(s.connector, s.epoch).await.unwrap();
+    assert_eq!(checkpoints["orders"], copy(4, Some("d")));
+    assert_eq!(s.docs().await.len(), 5);
+    // The copy ends: streaming from its start point.
+    let end = CollectionCheckpoint {
+        phase: CheckpointPhase::Streaming,
+        scan_after: None,
+        ..copy(5, None)
+    };
+    s.client
+        .apply(s.connector, &apply(Vec::new(), end.clone()))
+        .await
+        .unwrap();
+    let checkpoints = s.client.checkpoints(s.connector, s.epoch).await.unwrap();
+    assert_eq!(checkpoints["orders"], end);
+}

@@ -38,14 +38,15 @@ fn now_ms() -> i64 {
 }
 
 /// Documents the running copy has applied, from its checkpoint (written in the transaction of
-/// the edge writes): one row to read, so polling it takes nothing from what is measured.
-async fn copied(pool: &sqlx::PgPool) -> i64 {
+/// the edge writes), or `None` before the copy began (its start point is saved before anything
+/// is scanned): one row to read, so polling it takes nothing from what is measured.
+async fn copied(pool: &sqlx::PgPool) -> Option<i64> {
     let row: Option<(i64,)> =
         sqlx::query_as("select copied from connector_checkpoints where collection = 'items'")
             .fetch_optional(pool)
             .await
             .unwrap();
-    row.map_or(0, |(n,)| n)
+    row.map(|(n,)| n)
 }
 
 /// The edge document `key` as stored (one primary-key lookup).
@@ -117,6 +118,7 @@ fn main() -> anyhow::Result<()> {
         supervisor.pipeline.idle_pause = Duration::from_millis(5);
         supervisor.pipeline.scan_batch = env_or("SYNC_SCAN_BATCH", supervisor.pipeline.scan_batch);
         supervisor.pipeline.stream_batch = env_or("SYNC_STREAM_BATCH", supervisor.pipeline.stream_batch);
+        supervisor.pipeline.copy_in_flight = env_or("SYNC_COPY_IN_FLIGHT", supervisor.pipeline.copy_in_flight);
         let config = WorkerConfig {
             api_url: bench.base.clone(),
             worker_token: SecretString::from(TOKEN),
@@ -154,15 +156,15 @@ fn main() -> anyhow::Result<()> {
             .await?;
         anyhow::ensure!(res.status().is_success(), "create: {}", res.status());
         let pool = bench.pool.clone();
-        // The first applied batch marks the start of the copy (assignment, heartbeat and checks
-        // are not the copy's time).
-        wait_until("the first batch", Duration::from_secs(60), async || {
-            copied(&pool).await > 0
+        // The copy's saved start point (before its first scan) marks its start: assignment,
+        // heartbeat and checks are not the copy's time.
+        wait_until("the copy to begin", Duration::from_secs(60), async || {
+            copied(&pool).await.is_some()
         })
         .await;
         let copy_started = Instant::now();
         wait_until("the initial sync", Duration::from_secs(600), async || {
-            copied(&pool).await >= docs
+            copied(&pool).await.is_some_and(|n| n >= docs)
         })
         .await;
         let copy = copy_started.elapsed();

@@ -26,7 +26,10 @@ use edgebridge_mongo::mapping::{EdgeDocument, MappingConfig, Rejected, edge_id, 
 use edgebridge_mongo::port::{
     ChangeEvent, ChangeStream, MongoPort, OperationType, ResumeToken, StreamStart,
 };
+use futures_util::StreamExt;
+use futures_util::stream::FuturesOrdered;
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -38,6 +41,9 @@ pub struct PipelineSettings {
     pub scan_batch: u32,
     /// Most documents copied per second by an initial sync; 0: no limit.
     pub scan_rate: u32,
+    /// Copy batches applied at once (the api's work on one overlaps the edge store's on
+    /// another); 1 applies them one after the other.
+    pub copy_in_flight: usize,
     /// Most change events per applied batch.
     pub stream_batch: usize,
     /// Longest an event waits for its batch to fill.
@@ -59,6 +65,7 @@ impl Default for PipelineSettings {
         PipelineSettings {
             scan_batch: 4000,
             scan_rate: 0,
+            copy_in_flight: 2,
             stream_batch: 4000,
             stream_linger: Duration::from_millis(20),
             idle_pause: Duration::from_millis(100),
@@ -506,7 +513,11 @@ impl Pipeline {
         });
         let started = Instant::now();
         let mut copied_here = 0u64;
-        let mut inflight: Option<(Vec<EdgeWrite>, CollectionCheckpoint)> = None;
+        let depth = self.settings.copy_in_flight.max(1);
+        // Batches being applied, oldest first, each answering with the checkpoint after it.
+        let mut applying = FuturesOrdered::new();
+        // The checkpoint after the last batch whose apply, and every earlier one, finished.
+        let mut settled = checkpoint.clone();
         loop {
             let after = checkpoint
                 .scan_after
@@ -519,19 +530,14 @@ impl Pipeline {
                     })
                 })
                 .transpose()?;
-            // The next batch is read while the previous one is applied (in order).
+            // The next batch is read while earlier ones are applied.
             let read = self.port.scan(
                 &self.database,
                 &self.collection,
                 after.as_ref(),
                 self.settings.scan_batch,
             );
-            let (docs, applied) = match inflight.take() {
-                Some((writes, cp)) => tokio::join!(read, self.apply(writes, &cp)),
-                None => (read.await, Ok(())),
-            };
-            applied?;
-            let docs = docs?;
+            let docs = settle_while(read, &mut applying, &mut settled).await??;
             self.answered();
             let Some(last) = docs.last().and_then(|d| d.get("_id")).cloned() else {
                 break;
@@ -546,7 +552,24 @@ impl Pipeline {
             }
             checkpoint.copied += docs.len() as u64;
             checkpoint.scan_after = Some(last.into_canonical_extjson());
-            inflight = Some((writes, checkpoint.clone()));
+            while applying.len() >= depth {
+                if let Some(done) = applying.next().await {
+                    settled = done?;
+                }
+            }
+            // A batch carries its own checkpoint only when no earlier one is still being
+            // applied: batches commit in any order, and a stored position must never pass a
+            // batch that is not applied. Otherwise it carries the settled one (the api keeps
+            // the furthest), and a restart copies at most the batches in flight again.
+            let carried = if applying.is_empty() {
+                checkpoint.clone()
+            } else {
+                settled.clone()
+            };
+            let after_batch = checkpoint.clone();
+            applying.push_back(async move {
+                self.apply(writes, &carried).await.map(|()| after_batch)
+            });
             copied_here += docs.len() as u64;
             let copied = checkpoint.copied;
             self.update(|p| p.copied = copied);
@@ -559,13 +582,14 @@ impl Pipeline {
                 );
                 // In steps, each counting as an answer: a slow copy is not a stalled one.
                 while let Some(wait) = due.checked_sub(started.elapsed()) {
-                    tokio::time::sleep(wait.min(Duration::from_secs(1))).await;
+                    let pause = tokio::time::sleep(wait.min(Duration::from_secs(1)));
+                    settle_while(pause, &mut applying, &mut settled).await?;
                     self.answered();
                 }
             }
         }
-        if let Some((writes, cp)) = inflight.take() {
-            self.apply(writes, &cp).await?;
+        while let Some(done) = applying.next().await {
+            done?;
         }
         checkpoint.phase = CheckpointPhase::Streaming;
         checkpoint.scan_after = None;
@@ -815,6 +839,25 @@ struct Scope<'a> {
 impl Scope<'_> {
     fn wants(&self, doc: &Document) -> bool {
         self.filter.is_none_or(|f| f.matches(doc))
+    }
+}
+
+/// Awaits `work` while driving the applies in flight (a finished one moves `settled`); an apply
+/// that fails ends the wait with its error.
+async fn settle_while<T, A>(
+    work: impl Future<Output = T>,
+    applying: &mut FuturesOrdered<A>,
+    settled: &mut CollectionCheckpoint,
+) -> Result<T, PipelineError>
+where
+    A: Future<Output = Result<CollectionCheckpoint, PipelineError>>,
+{
+    let mut work = std::pin::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return Ok(out),
+            Some(done) = applying.next(), if !applying.is_empty() => *settled = done?,
+        }
     }
 }
 

@@ -639,7 +639,7 @@ async fn request_copy(
          on conflict (connector_id, collection) do update set
              phase = 'initial_sync', resume_token = null, scan_after = null, copied = 0,
              estimated_total = null, updated_at = now(), copy_rate = null, copy_rate_at = null,
-             copy_started_at = null",
+             copy_rate_copied = null, copy_started_at = null",
     )
     .bind(connector_id)
     .bind(collection)

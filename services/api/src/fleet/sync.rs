@@ -402,6 +402,12 @@ async fn copy_bookkeeping(
     req: &ApplyRequest,
 ) -> Result<Copy> {
     let cp = &req.checkpoint;
+    let copying = cp.phase == CheckpointPhase::InitialSync;
+    if copying && !copy_begins(cp) {
+        // A batch of a running copy; the checkpoint row is not locked before the batch's end,
+        // so the next batch can be applied meanwhile.
+        return Ok(Copy::Seeing);
+    }
     let stored: Option<(String, Option<String>, Option<serde_json::Value>, bool)> = sqlx::query_as(
         "select phase, copy_cursor, resume_token, copy_fresh from connector_checkpoints
          where connector_id = $1 and collection = $2 for update",
@@ -410,7 +416,6 @@ async fn copy_bookkeeping(
     .bind(collection)
     .fetch_optional(&mut **tx)
     .await?;
-    let copying = cp.phase == CheckpointPhase::InitialSync;
     // A copy begins with a new stream position; the same start sent again (the first part of a
     // split batch carries it) is the copy going on.
     let again = stored.as_ref().is_some_and(|(phase, _, token, _)| {
@@ -596,41 +601,61 @@ async fn save_checkpoint(
     begins: Option<bool>,
 ) -> Result<()> {
     sqlx::query(
-        "insert into connector_checkpoints
+        "insert into connector_checkpoints as k
              (connector_id, collection, epoch, phase, resume_token, scan_after, copied,
-              estimated_total, copy_rate_at)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, case when $4 = 'initial_sync' then now() end)
+              estimated_total, copy_rate_at, copy_rate_copied)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, case when $4 = 'initial_sync' then now() end,
+                 case when $4 = 'initial_sync' then $7 end)
          on conflict (connector_id, collection) do update set
              epoch = excluded.epoch, phase = excluded.phase, resume_token = excluded.resume_token,
              scan_after = excluded.scan_after, copied = excluded.copied,
              estimated_total = excluded.estimated_total, updated_at = now(),
+             -- The rate's window: kept open while nothing moved or for less than a second;
+             -- closed (its rate folded in, with a weight growing with its length) after that;
+             -- restarted when the copy restarts or stood still for a minute.
              copy_rate = case
-                 when excluded.phase <> 'initial_sync' or connector_checkpoints.phase <> 'initial_sync'
-                     or excluded.copied < connector_checkpoints.copied
+                 when excluded.phase <> 'initial_sync' or k.phase <> 'initial_sync'
+                     or excluded.copied < k.copied or k.copy_rate_at is null
+                     or now() <= k.copy_rate_at
                      then null
-                 when excluded.copied = connector_checkpoints.copied
-                     then connector_checkpoints.copy_rate
-                 when connector_checkpoints.copy_rate_at is null
-                     or now() <= connector_checkpoints.copy_rate_at
-                     or now() - connector_checkpoints.copy_rate_at >= interval '60 seconds'
-                     then null
-                 else (excluded.copied - connector_checkpoints.copied)
-                     / extract(epoch from now() - connector_checkpoints.copy_rate_at)::float8
-                     * (1 - exp(-extract(epoch from now() - connector_checkpoints.copy_rate_at)::float8 / 10))
-                     + coalesce(connector_checkpoints.copy_rate
-                         * exp(-extract(epoch from now() - connector_checkpoints.copy_rate_at)::float8 / 10),
-                         (excluded.copied - connector_checkpoints.copied)
-                         / extract(epoch from now() - connector_checkpoints.copy_rate_at)::float8
-                         * exp(-extract(epoch from now() - connector_checkpoints.copy_rate_at)::float8 / 10))
+                 when excluded.copied = k.copied
+                     or now() - k.copy_rate_at < interval '1 second'
+                     then k.copy_rate
+                 when now() - k.copy_rate_at >= interval '60 seconds' then null
+                 else coalesce(
+                     k.copy_rate * exp(-extract(epoch from now() - k.copy_rate_at)::float8 / 10)
+                         + (excluded.copied - coalesce(k.copy_rate_copied, k.copied))
+                             / extract(epoch from now() - k.copy_rate_at)::float8
+                             * (1 - exp(-extract(epoch from now() - k.copy_rate_at)::float8 / 10)),
+                     (excluded.copied - coalesce(k.copy_rate_copied, k.copied))
+                         / extract(epoch from now() - k.copy_rate_at)::float8)
              end,
              copy_rate_at = case
                  when excluded.phase <> 'initial_sync' then null
-                 when connector_checkpoints.phase <> 'initial_sync'
-                     or excluded.copied <> connector_checkpoints.copied
-                     or connector_checkpoints.copy_rate_at is null
+                 when k.phase <> 'initial_sync' or excluded.copied < k.copied
+                     or k.copy_rate_at is null or now() <= k.copy_rate_at
                      then now()
-                 else connector_checkpoints.copy_rate_at
-             end",
+                 when excluded.copied = k.copied
+                     or now() - k.copy_rate_at < interval '1 second'
+                     then k.copy_rate_at
+                 else now()
+             end,
+             copy_rate_copied = case
+                 when excluded.phase <> 'initial_sync' then null
+                 when k.phase <> 'initial_sync' or excluded.copied < k.copied
+                     or k.copy_rate_at is null or now() <= k.copy_rate_at
+                     then excluded.copied
+                 when excluded.copied = k.copied
+                     or now() - k.copy_rate_at < interval '1 second'
+                     then coalesce(k.copy_rate_copied, k.copied)
+                 else excluded.copied
+             end
+         -- Copy batches applied at once commit in any order: a copy's position never moves
+         -- back (each batch carries one no further than what is applied).
+         where not (excluded.phase = 'initial_sync' and k.phase = 'initial_sync'
+                    and excluded.epoch = k.epoch
+                    and excluded.resume_token is not distinct from k.resume_token
+                    and excluded.copied < k.copied)",
     )
     .bind(connector_id)
     .bind(collection)
