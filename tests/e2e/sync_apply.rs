@@ -707,4 +707,20 @@ async fn copy_batches_commit_in_any_order_and_the_copy_position_never_moves_back
         .unwrap();
     let checkpoints = s.client.checkpoints(s.connector, s.epoch).await.unwrap();
     assert_eq!(checkpoints["orders"], end);
+
+    // A copy batch that arrives after its copy ended (a request that outlived its sender) is
+    // not applied: it would write older documents over streamed ones and restart the copy.
+    let streamed = apply(vec![upsert("a", json!({"n": 10}))], end.clone());
+    s.client.apply(s.connector, &streamed).await.unwrap();
+    for late in [
+        apply(vec![upsert("a", json!({"n": 1}))], copy(2, Some("b"))),
+        apply(vec![upsert("a", json!({"n": 1}))], copy(0, None)),
+    ] {
+        let done = s.client.apply(s.connector, &late).await.unwrap();
+        assert_eq!(done.changed, 0);
+    }
+    let docs = s.docs().await;
+    assert!(docs.iter().any(|d| d["_id"] == "a" && d["n"] == 10), "{docs:?}");
+    let checkpoints = s.client.checkpoints(s.connector, s.epoch).await.unwrap();
+    assert_eq!(checkpoints["orders"], end);
 }

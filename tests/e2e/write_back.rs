@@ -434,3 +434,78 @@ async fn an_added_collection_keeps_what_devices_created_before_and_writes_it_bac
     .await;
     assert_eq!(status["health"]["state"], "green", "{status}");
 }
+
+/// A device editing the edge while a collection is being copied again keeps its edits: the copy
+/// does not overwrite a field changed, or bring back a document deleted, since it began (the
+/// copied value is MongoDB's older one), and the write-back takes the edits to MongoDB.
+#[sqlx::test(migrations = false)]
+async fn device_edits_made_during_a_resync_survive_it_and_reach_mongodb(pool: sqlx::PgPool) {
+    let fleet = Fleet::new(pool).await;
+    let id = connector(&fleet, None).await;
+    for i in 0..30 {
+        fleet
+            .sim
+            .insert(
+                DB,
+                "products",
+                doc! {"_id": format!("p{i:02}"), "v": 1, "name": format!("n{i}")},
+            )
+            .unwrap();
+    }
+    // 3 documents a batch at 20 documents/s: a copy takes about 1.5 s.
+    let mut config = crate::pipeline::worker_settings(&fleet, "w1");
+    config.supervisor.pipeline.scan_rate = 20;
+    let mut w1 = edgebridge_worker::Worker::register(config).await.unwrap();
+    fleet.tick().await;
+    step(&mut w1).await;
+    until_streaming(&fleet, id).await;
+    until_edge(&fleet, "the first copy", |d| d.len() == 30).await;
+
+    let path = fleet.app.connector_path(fleet.app.app_id, id);
+    let res = fleet
+        .app
+        .post(
+            &format!("{path}/collections/products/resync"),
+            &fleet.app.owner_key,
+            &json!({}),
+        )
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    step(&mut w1).await;
+    until_status(&fleet, id, "the resync under way", |s| {
+        let p = &s["collectionStatus"]["products"]["initialSync"];
+        p["copied"].as_u64().is_some_and(|c| (3..=12).contains(&c))
+    })
+    .await;
+    // Documents the copy has not reached yet: one edited, one deleted, one given a field.
+    execute(&fleet, "UPDATE products SET v = 99 WHERE _id = 'p29'").await;
+    execute(&fleet, "DELETE FROM products WHERE _id = 'p28'").await;
+    execute(&fleet, "UPDATE products SET extra = 'x' WHERE _id = 'p27'").await;
+    until_status(&fleet, id, "streaming after the resync", |s| {
+        s["collectionStatus"]["products"]["phase"] == "streaming"
+    })
+    .await;
+    let docs = until_edge(&fleet, "the edits kept", |d| d.len() == 29).await;
+    let doc = |id: &str| docs.iter().find(|d| d["_id"] == id).cloned();
+    assert_eq!(doc("p29").unwrap()["v"], 99, "{docs:?}");
+    assert!(doc("p28").is_none());
+    assert_eq!(doc("p27").unwrap()["extra"], "x");
+    assert_eq!(doc("p26").unwrap()["v"], 1);
+    until_mongo(&fleet.sim, "the edits written back", |d| {
+        let find = |id: &str| d.iter().find(|x| x.get_str("_id").ok() == Some(id));
+        d.len() == 29
+            && find("p29").is_some_and(|x| match x.get("v") {
+                Some(Bson::Int32(n)) => *n == 99,
+                Some(Bson::Int64(n)) => *n == 99,
+                Some(Bson::Double(n)) => *n == 99.0,
+                _ => false,
+            })
+            && find("p27").is_some_and(|x| x.get_str("extra").ok() == Some("x"))
+    })
+    .await;
+    // Settled: the edge still holds the edits.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let docs = edge_docs(&fleet, "products").await;
+    assert_eq!(docs.len(), 29);
+    assert!(docs.iter().any(|d| d["_id"] == "p29" && d["v"] == 99));
+}

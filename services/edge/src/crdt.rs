@@ -351,6 +351,17 @@ impl FieldNode {
         counter.is_some() && self.latest(floor) == counter
     }
 
+    /// Whether any stamp in this node or under it is one `pick` picks.
+    pub fn any_stamp(&self, pick: &dyn Fn(&Stamp) -> bool) -> bool {
+        self.register.as_ref().is_some_and(|r| pick(&r.stamp))
+            || self.map_marker.as_ref().is_some_and(pick)
+            || self.counter.as_ref().is_some_and(|c| {
+                c.reset.as_ref().is_some_and(|(s, _)| pick(s))
+                    || c.increments.iter().any(|i| pick(&i.stamp))
+            })
+            || self.children.values().any(|c| c.any_stamp(pick))
+    }
+
     /// Drops everything stamped at or before `floor` (never visible again).
     fn prune(&mut self, floor: &Stamp) {
         if self.register.as_ref().is_some_and(|r| &r.stamp <= floor) {
@@ -584,6 +595,12 @@ impl DocState {
             node = node.children.get(name)?;
         }
         Some(node)
+    }
+
+    /// Whether anything at or under `path` (a value, a member, a counter's reset or
+    /// increment) carries a stamp `pick` picks.
+    pub fn stamped_at(&self, path: &[String], pick: &dyn Fn(&Stamp) -> bool) -> bool {
+        self.node(path).is_some_and(|n| n.any_stamp(pick))
     }
 
     /// True when the field at `path` currently reads as one whole value.

@@ -22,6 +22,27 @@ pub struct MirrorWrite<'a> {
     /// overwritten by MongoDB's stale copy of that field. Absent (inserts, replaces, the
     /// initial scan), everything that differs from the edge is written.
     pub before: Option<Before<'a>>,
+    /// Edge edits a copied document (no pre-image) does not overwrite: a field, member or
+    /// counter someone else stamped since the copy began, and a deletion made since. MongoDB's
+    /// own later changes of the document come on the change stream after the copy; the edit
+    /// goes to MongoDB with the write-back.
+    pub keep: Option<Keep<'a>>,
+}
+
+/// Whose edits since when a copy keeps (see [`MirrorWrite::keep`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Keep<'a> {
+    /// When the copy began, in the stamps' wall-clock milliseconds.
+    pub since_ms: u64,
+    /// The copying connector's actor: its own earlier writes are not edits to keep.
+    pub actor: &'a str,
+}
+
+impl Keep<'_> {
+    /// Whether a write with this stamp is an edit the copy keeps.
+    pub fn keeps(&self, stamp: &Stamp) -> bool {
+        stamp.at.wall_ms >= self.since_ms && stamp.actor != self.actor
+    }
 }
 
 /// A pre-image, mapped like the document.
@@ -46,11 +67,24 @@ struct Diff<'a> {
     mode: ObjectMode,
     counters: &'a [(Vec<String>, f64)],
     changed: bool,
+    keep: Option<Keep<'a>>,
+    /// Something was left as the edge has it (an edit `keep` protects).
+    kept: bool,
 }
 
 impl Diff<'_> {
     fn is_counter(&self, path: &[String]) -> bool {
         self.counters.iter().any(|(p, _)| p == path)
+    }
+
+    /// Whether the field at `path` holds an edit the write keeps (and notes that it did).
+    fn keeps(&mut self, path: &[String]) -> bool {
+        let Some(keep) = self.keep else {
+            return false;
+        };
+        let kept = self.state.stamped_at(path, &|s| keep.keeps(s));
+        self.kept |= kept;
+        kept
     }
 
     fn apply(&mut self, path: &[String], change: FieldChange) {
@@ -69,7 +103,7 @@ impl Diff<'_> {
                 continue;
             }
             path.push(name.clone());
-            if !new.contains_key(name) && !self.is_counter(path) {
+            if !new.contains_key(name) && !self.is_counter(path) && !self.keeps(path) {
                 self.apply(path, FieldChange::Unset);
             }
             path.pop();
@@ -86,6 +120,7 @@ impl Diff<'_> {
                     self.object(path, c, n);
                 }
                 (Some(c), n) if c == n && !self.state.is_counter(path) => {}
+                _ if self.keeps(path) => {}
                 (_, n) => self.apply(path, FieldChange::Set(n.clone())),
             }
             path.pop();
@@ -154,6 +189,9 @@ pub struct Mirrored {
     /// merge with, or it read as the pre-image before. When false, an update merged with an
     /// edge edit may leave it reading otherwise (check with [`reads_as`]).
     pub exact: bool,
+    /// Something was left as the edge has it (an edit [`MirrorWrite::keep`] protects): the
+    /// document may read otherwise than MongoDB holds it, even when nothing changed.
+    pub kept: bool,
 }
 
 /// [`mirror_document`], also telling whether the result surely reads as the write's body,
@@ -164,6 +202,19 @@ pub fn mirror_document_checked(
     mode: ObjectMode,
     stamps: &mut dyn StampSource,
 ) -> Mirrored {
+    // A copy keeps a deletion made on the edge since it began (the write-back takes it to
+    // MongoDB); nothing is written.
+    if write.before.is_none()
+        && let Some(keep) = write.keep
+        && !state.exists()
+        && state.deleted.as_ref().is_some_and(|d| keep.keeps(d))
+    {
+        return Mirrored {
+            changed: false,
+            exact: false,
+            kept: true,
+        };
+    }
     let stamp = stamps.next_stamp();
     let current = if state.exists() { state.view() } else { None };
     let exact = match (&current, &write.before) {
@@ -178,6 +229,9 @@ pub fn mirror_document_checked(
         mode,
         counters: write.counters,
         changed: false,
+        // Only a write without a pre-image overwrites edge edits it does not know of.
+        keep: write.keep.filter(|_| write.before.is_none()),
+        kept: false,
     };
     match (&current, write.before) {
         (Some(current), Some(before)) => {
@@ -223,20 +277,28 @@ pub fn mirror_document_checked(
         }
         _ => {
             for (path, value) in write.counters {
-                if now_of(path) != Some(*value) || !diff.state.is_counter(path) {
+                if (now_of(path) != Some(*value) || !diff.state.is_counter(path))
+                    && !diff.keeps(path)
+                {
                     diff.apply(path, FieldChange::Restart(*value));
                 }
             }
         }
     }
     let mut changed = diff.changed;
+    let kept = diff.kept;
+    let exact = exact && !kept;
     if let Some(metadata) = write.metadata
         && state.metadata.as_ref().and_then(|r| r.value.as_ref()) != Some(metadata)
     {
         state.join(&DocState::metadata_delta(metadata.clone(), &stamp));
         changed = true;
     }
-    Mirrored { changed, exact }
+    Mirrored {
+        changed,
+        exact,
+        kept,
+    }
 }
 
 /// Whether the document reads as MongoDB holds it: `body` with the settable `counters` at their
@@ -326,6 +388,7 @@ mod tests {
         mirror_document(
             state,
             MirrorWrite {
+                keep: None,
                 body: &body,
                 counters: &[],
                 metadata: None,
@@ -413,6 +476,7 @@ mod tests {
         let counters = vec![(vec!["qty".to_owned()], 5.0)];
         let types = json!({"qty": "long"});
         let write = MirrorWrite {
+            keep: None,
             body: &body,
             counters: &counters,
             metadata: Some(&types),
@@ -436,6 +500,7 @@ mod tests {
         assert!(mirror_document(
             &mut state,
             MirrorWrite {
+                keep: None,
                 counters: &counters,
                 ..write
             },
@@ -447,6 +512,7 @@ mod tests {
         assert!(mirror_document(
             &mut state,
             MirrorWrite {
+                keep: None,
                 counters: &[],
                 ..write
             },
@@ -479,6 +545,7 @@ mod tests {
         assert!(mirror_document(
             &mut state,
             MirrorWrite {
+                keep: None,
                 body: &after,
                 counters: &[],
                 metadata: None,
@@ -507,6 +574,7 @@ mod tests {
                 mirror_document_checked(
                     state,
                     MirrorWrite {
+                        keep: None,
                         body: &after,
                         counters: &[],
                         metadata: None,
@@ -530,7 +598,8 @@ mod tests {
             m,
             Mirrored {
                 changed: true,
-                exact: true
+                exact: true,
+                kept: false
             }
         );
         assert!(reads_as(&state, Some(&obj(json!({"a": 2, "b": 1}))), &[]));
@@ -551,7 +620,8 @@ mod tests {
             m,
             Mirrored {
                 changed: true,
-                exact: false
+                exact: false,
+                kept: false
             }
         );
         assert!(!reads_as(&state, Some(&obj(json!({"a": 3, "b": 1}))), &[]));
@@ -560,6 +630,7 @@ mod tests {
         let m = mirror_document_checked(
             &mut state,
             MirrorWrite {
+                keep: None,
                 body: &body,
                 counters: &[],
                 metadata: None,
@@ -572,7 +643,8 @@ mod tests {
             m,
             Mirrored {
                 changed: true,
-                exact: true
+                exact: true,
+                kept: false
             }
         );
     }
@@ -586,6 +658,7 @@ mod tests {
         mirror_document(
             &mut state,
             MirrorWrite {
+                keep: None,
                 body: &body,
                 counters: &five,
                 metadata: None,
@@ -610,6 +683,7 @@ mod tests {
         mirror_document(
             &mut state,
             MirrorWrite {
+                keep: None,
                 body: &renamed,
                 counters: &five,
                 metadata: None,
@@ -631,6 +705,7 @@ mod tests {
         mirror_document(
             &mut state,
             MirrorWrite {
+                keep: None,
                 body: &renamed,
                 counters: &[],
                 metadata: None,
@@ -650,6 +725,7 @@ mod tests {
         let before = obj(json!({"_id": "d", "a": 1, "b": 1}));
         let after = obj(json!({"_id": "d", "a": 2, "b": 1}));
         let write = MirrorWrite {
+            keep: None,
             body: &after,
             counters: &[],
             metadata: None,
@@ -700,6 +776,7 @@ mod tests {
         let mut state = DocState::default();
         let body = obj(json!({"_id": "d", "n": {"x": 1, "y": 2}}));
         let w = |b| MirrorWrite {
+            keep: None,
             body: b,
             counters: &[],
             metadata: None,
@@ -743,5 +820,158 @@ mod tests {
         let body = obj(json!({"_id": "a", "o": {"x": [1, 2.5]}}));
         assert!(reads_as(&state, Some(&body), &[(vec!["n".into()], 3.0)]));
         assert!(!reads_as(&state, Some(&body), &[(vec!["n".into()], 2.0)]));
+    }
+
+    /// Stamps of `actor` at wall time `wall`.
+    fn at(actor: &'static str, wall: u64) -> impl FnMut() -> Stamp {
+        let mut n = 0;
+        move || {
+            n += 1;
+            Stamp::new(Hlc::new(wall, n), actor)
+        }
+    }
+
+    #[test]
+    fn a_copy_keeps_what_others_edited_since_it_began() {
+        let p = |s: &str| s.split('.').map(str::to_owned).collect::<Vec<_>>();
+        let mut state = DocState::default();
+        let counters = vec![(p("n"), 5.0)];
+        let first = obj(json!({"_id": "d", "a": 1, "b": 1, "c": {"x": 1, "y": 1}}));
+        mirror_document(
+            &mut state,
+            MirrorWrite {
+                keep: None,
+                body: &first,
+                counters: &counters,
+                metadata: None,
+                before: None,
+            },
+            ObjectMode::Merge,
+            &mut at("connector:c", 1000),
+        );
+        // A device edit before the copy began, and some after it.
+        let device = |wall: u64, n: u32| Stamp::new(Hlc::new(wall, n), "phone");
+        let merge = ObjectMode::Merge;
+        let set = |v: Value| FieldChange::Set(v);
+        state.apply(&p("b"), &set(json!(7)), &device(1200, 0), merge);
+        state.apply(&p("a"), &set(json!(2)), &device(2000, 0), merge);
+        state.apply(&p("c.x"), &set(json!(9)), &device(2000, 1), merge);
+        state.apply(&p("e"), &set(json!("new")), &device(2000, 2), merge);
+        state.apply(
+            &p("n"),
+            &FieldChange::Increment(1.0),
+            &device(2000, 3),
+            merge,
+        );
+
+        // The copy began at 1500 and read MongoDB's older state.
+        let copied = obj(json!({"_id": "d", "a": 1, "b": 3, "c": {"x": 1, "y": 3}}));
+        let keep = Keep {
+            since_ms: 1500,
+            actor: "connector:c",
+        };
+        let copy_counters = vec![(p("n"), 7.0)];
+        let done = mirror_document_checked(
+            &mut state,
+            MirrorWrite {
+                keep: Some(keep),
+                body: &copied,
+                counters: &copy_counters,
+                metadata: None,
+                before: None,
+            },
+            merge,
+            &mut at("connector:c", 3000),
+        );
+        assert!(done.changed && !done.exact && done.kept);
+        assert_eq!(
+            visible(&state, &json!("d")).unwrap(),
+            obj(json!({"_id": "d", "a": 2, "b": 3, "c": {"x": 9, "y": 3}, "e": "new", "n": 6})),
+            "edits since 1500 kept (the counter's increment too); the older edit of b is not"
+        );
+
+        // The connector's own writes since are not edits: a replayed copy batch overwrites them.
+        let mut own = DocState::default();
+        mirror(
+            &mut own,
+            json!({"_id": "d", "a": 1}),
+            &mut at("connector:c", 2000),
+        );
+        let body = obj(json!({"_id": "d", "a": 5}));
+        mirror_document(
+            &mut own,
+            MirrorWrite {
+                keep: Some(keep),
+                body: &body,
+                counters: &[],
+                metadata: None,
+                before: None,
+            },
+            merge,
+            &mut at("connector:c", 3000),
+        );
+        assert_eq!(visible(&own, &json!("d")).unwrap(), body);
+    }
+
+    #[test]
+    fn a_copy_does_not_bring_back_a_document_deleted_since_it_began() {
+        let body = obj(json!({"_id": "d", "a": 1}));
+        let write = |keep| MirrorWrite {
+            keep,
+            body: &body,
+            counters: &[],
+            metadata: None,
+            before: None,
+        };
+        let deleted = |wall| {
+            let mut state = DocState::default();
+            mirror(
+                &mut state,
+                json!({"_id": "d", "a": 1}),
+                &mut at("connector:c", 1000),
+            );
+            state.join(&DocState::delete_delta(&Stamp::new(
+                Hlc::new(wall, 0),
+                "phone",
+            )));
+            state
+        };
+        let keep = Some(Keep {
+            since_ms: 1500,
+            actor: "connector:c",
+        });
+        let mut since = deleted(2000);
+        let done = mirror_document_checked(
+            &mut since,
+            write(keep),
+            ObjectMode::Merge,
+            &mut at("connector:c", 3000),
+        );
+        assert!(!done.changed && done.kept && !since.exists());
+        // Deleted before the copy began: MongoDB's document comes back.
+        let mut before = deleted(1200);
+        let done = mirror_document_checked(
+            &mut before,
+            write(keep),
+            ObjectMode::Merge,
+            &mut at("connector:c", 3000),
+        );
+        assert!(done.changed && !done.kept && before.exists());
+        // A stream's write (with a pre-image) is not a copy: nothing is kept.
+        let mut streamed = deleted(2000);
+        let pre = obj(json!({"_id": "d", "a": 0}));
+        let done = mirror_document_checked(
+            &mut streamed,
+            MirrorWrite {
+                before: Some(Before {
+                    body: &pre,
+                    counters: &[],
+                }),
+                ..write(keep)
+            },
+            ObjectMode::Merge,
+            &mut at("connector:c", 3000),
+        );
+        assert!(done.changed && streamed.exists());
     }
 }

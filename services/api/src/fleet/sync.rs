@@ -27,7 +27,7 @@ use edgebridge_edge::apply::visible;
 use edgebridge_edge::crdt::DocState;
 use edgebridge_edge::ids::document_key;
 use edgebridge_edge::mirror::{
-    Before, MirrorWrite, mirror_delete, mirror_document_checked, reads_as, same_document,
+    Before, Keep, MirrorWrite, mirror_delete, mirror_document_checked, reads_as, same_document,
     with_counters,
 };
 use edgebridge_mongo::mapping::{MappingConfig, to_edge, to_mongo};
@@ -158,6 +158,13 @@ pub async fn apply(
 
     let mut skipped = Vec::new();
     let copy = copy_bookkeeping(&mut tx, &owned, connector_id, collection, &req).await?;
+    if matches!(copy, Copy::Over) {
+        tracing::info!(%connector_id, collection, "a batch of a finished copy arrived late; not applied");
+        return Ok(Json(ApplyResponse {
+            changed: 0,
+            skipped: Vec::new(),
+        }));
+    }
     let begins = match copy {
         Copy::Begins { fresh } => Some(fresh),
         _ => None,
@@ -193,7 +200,7 @@ pub async fn apply(
             serde_json::from_slice(&row.state).map_err(|e| ApiError::Internal(e.into()))?;
         docs.insert(row.doc_key, (doc, true));
     }
-    if matches!(copy, Copy::Seeing) {
+    if matches!(copy, Copy::Seeing { .. }) {
         let existing: Vec<String> = keyed
             .iter()
             .filter(|(key, write)| {
@@ -204,6 +211,15 @@ pub async fn apply(
         note_seen(&mut tx, connector_id, collection, &existing).await?;
     }
     let actor = origin(connector_id);
+    // A copy's batch keeps the edits made on the edge since the copy began.
+    let copy_began_ms = match copy {
+        Copy::Seeing { began_ms } => began_ms,
+        _ => None,
+    };
+    let keep = copy_began_ms.map(|since_ms| Keep {
+        since_ms,
+        actor: &actor,
+    });
     let mut stamps = Stamps {
         state: &state,
         actor: &actor,
@@ -236,6 +252,7 @@ pub async fn apply(
                             body: &b.body,
                             counters: &b.counters,
                         }),
+                        keep,
                     },
                     mode,
                     &mut stamps,
@@ -244,9 +261,11 @@ pub async fn apply(
                 // merged with an edge edit: any other write makes the document read exactly as
                 // MongoDB holds it. A replayed one changes nothing (and what it differs by is
                 // queued already).
+                // A copy that kept an edge edit queues the document too when it reads
+                // otherwise than MongoDB holds it: the edit's own change may be behind the
+                // write-back's position already.
                 let did = mirrored.changed;
-                let merged = did
-                    && !mirrored.exact
+                let merged = ((did && !mirrored.exact) || mirrored.kept)
                     && !reads_as_mongodb(doc, write_id(write), Some(body), counters, &config);
                 (did, merged)
             }
@@ -403,10 +422,34 @@ async fn copy_bookkeeping(
 ) -> Result<Copy> {
     let cp = &req.checkpoint;
     let copying = cp.phase == CheckpointPhase::InitialSync;
-    if copying && !copy_begins(cp) {
-        // A batch of a running copy; the checkpoint row is not locked before the batch's end,
-        // so the next batch can be applied meanwhile.
-        return Ok(Copy::Seeing);
+    if copying {
+        // Read without a lock: the batches of a running copy are applied at once, and each
+        // takes the row only at its end (to save its position). Only a copy's start locks it.
+        let stored: Option<(String, Option<serde_json::Value>, Option<i64>)> = sqlx::query_as(
+            "select phase, resume_token, (extract(epoch from copy_started_at) * 1000)::bigint
+             from connector_checkpoints where connector_id = $1 and collection = $2",
+        )
+        .bind(connector_id)
+        .bind(collection)
+        .fetch_optional(&mut **tx)
+        .await?;
+        if let Some((phase, token, began)) = stored {
+            let same = token == cp.resume_token;
+            if phase == phase_name(CheckpointPhase::Streaming) && (same || !copy_begins(cp)) {
+                // The copy has ended (a request that outlived its sender): applying it now
+                // would write older documents over streamed ones and restart a finished copy.
+                return Ok(Copy::Over);
+            }
+            if phase == phase_name(CheckpointPhase::InitialSync) && (same || !copy_begins(cp)) {
+                // The copy going on (the same start sent again is the first part of a split
+                // batch, or a batch sent while another was in flight).
+                return Ok(Copy::Seeing {
+                    began_ms: began.and_then(|ms| u64::try_from(ms).ok()),
+                });
+            }
+        } else if !copy_begins(cp) {
+            return Ok(Copy::Seeing { began_ms: None });
+        }
     }
     let stored: Option<(String, Option<String>, Option<serde_json::Value>, bool)> = sqlx::query_as(
         "select phase, copy_cursor, resume_token, copy_fresh from connector_checkpoints
@@ -416,13 +459,8 @@ async fn copy_bookkeeping(
     .bind(collection)
     .fetch_optional(&mut **tx)
     .await?;
-    // A copy begins with a new stream position; the same start sent again (the first part of a
-    // split batch carries it) is the copy going on.
-    let again = stored.as_ref().is_some_and(|(phase, _, token, _)| {
-        phase == phase_name(CheckpointPhase::InitialSync) && *token == cp.resume_token
-    });
-    if copy_begins(cp) && !again {
-        // A copy begins.
+    if copying && copy_begins(cp) {
+        // A copy begins (a new stream position).
         clear_seen(tx, connector_id, collection).await?;
         // The collection's first copy: no checkpoint before it, or one that asks for a first
         // copy (a collection added to the connector) and has not finished it.
@@ -431,7 +469,8 @@ async fn copy_bookkeeping(
         });
     }
     if copying {
-        return Ok(Copy::Seeing);
+        // Another copy's batch (one a requested resync replaced): as before, applied.
+        return Ok(Copy::Seeing { began_ms: None });
     }
     let Some((phase, copy_cursor, _, fresh)) = stored else {
         return Ok(Copy::None);
@@ -557,8 +596,13 @@ enum Copy {
     Begins {
         fresh: bool,
     },
-    /// A batch of the copy: the existing documents it writes are noted as seen.
-    Seeing,
+    /// A batch of the copy: the existing documents it writes are noted as seen; what was
+    /// edited on the edge since the copy began (`began_ms`) is kept.
+    Seeing {
+        began_ms: Option<u64>,
+    },
+    /// A batch of a copy that has ended: nothing of it is applied.
+    Over,
     /// The copy's end: the sweep's deletes; and a first copy's unseen documents devices wrote
     /// (keys), queued for the write-back.
     Sweep {
@@ -604,49 +648,50 @@ async fn save_checkpoint(
         "insert into connector_checkpoints as k
              (connector_id, collection, epoch, phase, resume_token, scan_after, copied,
               estimated_total, copy_rate_at, copy_rate_copied)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, case when $4 = 'initial_sync' then now() end,
+         values ($1, $2, $3, $4, $5, $6, $7, $8, case when $4 = 'initial_sync' then clock_timestamp() end,
                  case when $4 = 'initial_sync' then $7 end)
          on conflict (connector_id, collection) do update set
              epoch = excluded.epoch, phase = excluded.phase, resume_token = excluded.resume_token,
              scan_after = excluded.scan_after, copied = excluded.copied,
-             estimated_total = excluded.estimated_total, updated_at = now(),
-             -- The rate's window: kept open while nothing moved or for less than a second;
-             -- closed (its rate folded in, with a weight growing with its length) after that;
-             -- restarted when the copy restarts or stood still for a minute.
+             estimated_total = excluded.estimated_total, updated_at = clock_timestamp(),
+             -- The rate's window, on the clock (not the transaction's start: batches applied at
+             -- once start in one order and commit in another): kept open while nothing moved or
+             -- for less than a second; closed (its rate folded in, with a weight growing with its
+             -- length) after that; restarted when the copy restarts or stood still for a minute.
              copy_rate = case
                  when excluded.phase <> 'initial_sync' or k.phase <> 'initial_sync'
                      or excluded.copied < k.copied or k.copy_rate_at is null
-                     or now() <= k.copy_rate_at
+                     or clock_timestamp() <= k.copy_rate_at
                      then null
                  when excluded.copied = k.copied
-                     or now() - k.copy_rate_at < interval '1 second'
+                     or clock_timestamp() - k.copy_rate_at < interval '1 second'
                      then k.copy_rate
-                 when now() - k.copy_rate_at >= interval '60 seconds' then null
+                 when clock_timestamp() - k.copy_rate_at >= interval '60 seconds' then null
                  else coalesce(
-                     k.copy_rate * exp(-extract(epoch from now() - k.copy_rate_at)::float8 / 10)
+                     k.copy_rate * exp(-extract(epoch from clock_timestamp() - k.copy_rate_at)::float8 / 10)
                          + (excluded.copied - coalesce(k.copy_rate_copied, k.copied))
-                             / extract(epoch from now() - k.copy_rate_at)::float8
-                             * (1 - exp(-extract(epoch from now() - k.copy_rate_at)::float8 / 10)),
+                             / extract(epoch from clock_timestamp() - k.copy_rate_at)::float8
+                             * (1 - exp(-extract(epoch from clock_timestamp() - k.copy_rate_at)::float8 / 10)),
                      (excluded.copied - coalesce(k.copy_rate_copied, k.copied))
-                         / extract(epoch from now() - k.copy_rate_at)::float8)
+                         / extract(epoch from clock_timestamp() - k.copy_rate_at)::float8)
              end,
              copy_rate_at = case
                  when excluded.phase <> 'initial_sync' then null
                  when k.phase <> 'initial_sync' or excluded.copied < k.copied
-                     or k.copy_rate_at is null or now() <= k.copy_rate_at
-                     then now()
+                     or k.copy_rate_at is null or clock_timestamp() <= k.copy_rate_at
+                     then clock_timestamp()
                  when excluded.copied = k.copied
-                     or now() - k.copy_rate_at < interval '1 second'
+                     or clock_timestamp() - k.copy_rate_at < interval '1 second'
                      then k.copy_rate_at
-                 else now()
+                 else clock_timestamp()
              end,
              copy_rate_copied = case
                  when excluded.phase <> 'initial_sync' then null
                  when k.phase <> 'initial_sync' or excluded.copied < k.copied
-                     or k.copy_rate_at is null or now() <= k.copy_rate_at
+                     or k.copy_rate_at is null or clock_timestamp() <= k.copy_rate_at
                      then excluded.copied
                  when excluded.copied = k.copied
-                     or now() - k.copy_rate_at < interval '1 second'
+                     or clock_timestamp() - k.copy_rate_at < interval '1 second'
                      then coalesce(k.copy_rate_copied, k.copied)
                  else excluded.copied
              end
@@ -664,7 +709,10 @@ async fn save_checkpoint(
     .bind(&cp.resume_token)
     .bind(&cp.scan_after)
     .bind(i64::try_from(cp.copied).unwrap_or(i64::MAX))
-    .bind(cp.estimated_total.map(|n| i64::try_from(n).unwrap_or(i64::MAX)))
+    .bind(
+        cp.estimated_total
+            .map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+    )
     .execute(&mut **tx)
     .await?;
     if let Some(fresh) = begins {
