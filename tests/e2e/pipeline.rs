@@ -793,3 +793,64 @@ async fn a_stream_that_stops_answering_turns_health_yellow_then_red(pool: PgPool
     })
     .await;
 }
+
+/// Stream batches are applied two at once, yet changes of one document land in MongoDB's order:
+/// a batch sharing a document with one in flight waits for it. Here the first batch is held up
+/// on a document the second does not touch; were the second applied meanwhile, its newer value
+/// of the document both touch would be overwritten by the first's older one.
+#[sqlx::test(migrations = false)]
+async fn a_stream_batch_waits_for_one_in_flight_that_shares_a_document(pool: PgPool) {
+    let fleet = Fleet::new(pool).await;
+    fleet
+        .sim
+        .create_collection("retail-demo", "products", CollectionOptions::ready());
+    for id in ["p1", "p2", "p3"] {
+        fleet
+            .sim
+            .insert("retail-demo", "products", doc! {"_id": id, "v": 0})
+            .unwrap();
+    }
+    let id = catalog_with(&fleet, json!({"fields": ["_id"], "initialSync": true})).await;
+    let mut config = worker_settings(&fleet, "w1");
+    config.supervisor.pipeline.stream_batch = 2;
+    let mut worker = edgebridge_worker::Worker::register(config).await.unwrap();
+    fleet.tick().await;
+    step(&mut worker).await;
+    until_streaming(&fleet, id).await;
+    until_edge(&fleet, "the copy", |d| d.len() == 3).await;
+
+    // Hold p1's edge row: the batch [p1, p2] waits on it in the api.
+    let mut hold = edgebridge_api::db::begin(&fleet.app.pool).await.unwrap();
+    sqlx::query("select 1 from store_documents where doc_key = '\"p1\"' for update")
+        .execute(&mut *hold)
+        .await
+        .unwrap();
+    let set = |id: &str, v: i32| {
+        fleet
+            .sim
+            .update(
+                "retail-demo",
+                "products",
+                &Bson::String(id.into()),
+                doc! {"v": v},
+            )
+            .unwrap()
+    };
+    // Batches of two: [p1 = 1, p2 = 1], then [p2 = 2, p3 = 1].
+    set("p1", 1);
+    set("p2", 1);
+    set("p2", 2);
+    set("p3", 1);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    hold.rollback().await.unwrap();
+    let expected = vec![
+        json!({"_id": "p1", "v": 1}),
+        json!({"_id": "p2", "v": 2}),
+        json!({"_id": "p3", "v": 1}),
+    ];
+    let docs = until_edge(&fleet, "each document's last value", |d| {
+        d == expected.as_slice()
+    })
+    .await;
+    assert_eq!(docs, expected);
+}

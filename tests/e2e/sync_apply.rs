@@ -720,7 +720,10 @@ async fn copy_batches_commit_in_any_order_and_the_copy_position_never_moves_back
         assert_eq!(done.changed, 0);
     }
     let docs = s.docs().await;
-    assert!(docs.iter().any(|d| d["_id"] == "a" && d["n"] == 10), "{docs:?}");
+    assert!(
+        docs.iter().any(|d| d["_id"] == "a" && d["n"] == 10),
+        "{docs:?}"
+    );
     let checkpoints = s.client.checkpoints(s.connector, s.epoch).await.unwrap();
     assert_eq!(checkpoints["orders"], end);
 }

@@ -118,7 +118,7 @@ fn main() -> anyhow::Result<()> {
         supervisor.pipeline.idle_pause = Duration::from_millis(5);
         supervisor.pipeline.scan_batch = env_or("SYNC_SCAN_BATCH", supervisor.pipeline.scan_batch);
         supervisor.pipeline.stream_batch = env_or("SYNC_STREAM_BATCH", supervisor.pipeline.stream_batch);
-        supervisor.pipeline.copy_in_flight = env_or("SYNC_COPY_IN_FLIGHT", supervisor.pipeline.copy_in_flight);
+        supervisor.pipeline.apply_in_flight = env_or("SYNC_IN_FLIGHT", supervisor.pipeline.apply_in_flight);
         let config = WorkerConfig {
             api_url: bench.base.clone(),
             worker_token: SecretString::from(TOKEN),

@@ -28,7 +28,7 @@ use edgebridge_mongo::port::{
 };
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,9 +41,10 @@ pub struct PipelineSettings {
     pub scan_batch: u32,
     /// Most documents copied per second by an initial sync; 0: no limit.
     pub scan_rate: u32,
-    /// Copy batches applied at once (the api's work on one overlaps the edge store's on
-    /// another); 1 applies them one after the other.
-    pub copy_in_flight: usize,
+    /// Batches a pipeline (copy or stream) has the api apply at once, the api's work on one
+    /// overlapping the edge store's on another; 1 applies them one after the other. A stream's
+    /// batch that shares a document with one in flight waits for it.
+    pub apply_in_flight: usize,
     /// Most change events per applied batch.
     pub stream_batch: usize,
     /// Longest an event waits for its batch to fill.
@@ -65,7 +66,7 @@ impl Default for PipelineSettings {
         PipelineSettings {
             scan_batch: 4000,
             scan_rate: 0,
-            copy_in_flight: 2,
+            apply_in_flight: 2,
             stream_batch: 4000,
             stream_linger: Duration::from_millis(20),
             idle_pause: Duration::from_millis(100),
@@ -513,7 +514,7 @@ impl Pipeline {
         });
         let started = Instant::now();
         let mut copied_here = 0u64;
-        let depth = self.settings.copy_in_flight.max(1);
+        let depth = self.settings.apply_in_flight.max(1);
         // Batches being applied, oldest first, each answering with the checkpoint after it.
         let mut applying = FuturesOrdered::new();
         // The checkpoint after the last batch whose apply, and every earlier one, finished.
@@ -538,7 +539,7 @@ impl Pipeline {
                     after.as_ref(),
                     self.settings.scan_batch,
                 );
-                let docs = settle_while(read, &mut applying, &mut settled).await??;
+                let docs = settle_while(read, &mut applying, |cp| settled = cp).await??;
                 self.answered();
                 let Some(last) = docs.last().and_then(|d| d.get("_id")).cloned() else {
                     break;
@@ -584,7 +585,7 @@ impl Pipeline {
                     // In steps, each counting as an answer: a slow copy is not a stalled one.
                     while let Some(wait) = due.checked_sub(started.elapsed()) {
                         let pause = tokio::time::sleep(wait.min(Duration::from_secs(1)));
-                        settle_while(pause, &mut applying, &mut settled).await?;
+                        settle_while(pause, &mut applying, |cp| settled = cp).await?;
                         self.answered();
                     }
                 }
@@ -628,52 +629,99 @@ impl Pipeline {
             p.last_answer = Some(Instant::now());
         });
         let mut last_checkpoint = Instant::now();
-        // One batch is applied while the next is read and mapped; batches (and their
-        // checkpoints) still reach the api one after the other, in order.
-        let mut inflight: Option<(Vec<EdgeWrite>, CollectionCheckpoint)> = None;
-        loop {
-            let (batch, applied) = match inflight.take() {
-                Some((writes, cp)) => {
-                    tokio::join!(self.read_batch(&mut stream, scope), self.apply(writes, &cp))
+        // Batches are applied while the next is read and mapped, up to `apply_in_flight` at
+        // once. They may commit in any order, so a batch sharing a document with one in flight
+        // waits for it, and one sent while another is in flight carries the position of what is
+        // applied already, not its own (a restart replays at most the batches in flight).
+        let depth = self.settings.apply_in_flight.max(1);
+        let mut applying = FuturesOrdered::new();
+        // The documents of the batches in flight (disjoint sets).
+        let mut busy: HashSet<String> = HashSet::new();
+        let mut settled = checkpoint.clone();
+        // The position the last batch sent carries.
+        let mut carried = checkpoint.resume_token.clone();
+        let outcome: Result<(), PipelineError> = async {
+            loop {
+                let batch = settle_while(
+                    self.read_batch(&mut stream, scope),
+                    &mut applying,
+                    |(cp, keys): (CollectionCheckpoint, HashSet<String>)| {
+                        settled = cp;
+                        busy.retain(|k| !keys.contains(k));
+                    },
+                )
+                .await??;
+                // Never replace a stored position with none.
+                let token = stream
+                    .resume_token()
+                    .map(|t| t.to_json())
+                    .or_else(|| checkpoint.resume_token.clone());
+                if batch.dropped {
+                    // What came before it is applied; then this collection stops (a restart
+                    // would replay the drop forever).
+                    while let Some(done) = applying.next().await {
+                        done?;
+                    }
+                    checkpoint.resume_token = token;
+                    self.apply(batch.writes, &checkpoint).await?;
+                    return Err(PipelineError::Collection {
+                        code: "collection_dropped",
+                        message: format!(
+                            "Collection {} was dropped or renamed in MongoDB; its stream ended.",
+                            self.collection
+                        ),
+                        remediation: "Recreate the collection and resync it, or remove it from the connector.",
+                    });
                 }
-                None => (self.read_batch(&mut stream, scope).await, Ok(())),
-            };
-            applied?;
-            let batch = batch?;
-            // Never replace a stored position with none.
-            let token = stream
-                .resume_token()
-                .map(|t| t.to_json())
-                .or_else(|| checkpoint.resume_token.clone());
-            if batch.dropped {
-                // What came before it is applied; then this collection stops (a restart would
-                // replay the drop forever).
-                checkpoint.resume_token = token;
-                self.apply(batch.writes, &checkpoint).await?;
-                return Err(PipelineError::Collection {
-                    code: "collection_dropped",
-                    message: format!(
-                        "Collection {} was dropped or renamed in MongoDB; its stream ended.",
-                        self.collection
-                    ),
-                    remediation: "Recreate the collection and resync it, or remove it from the connector.",
-                });
-            }
-            let moved = token != checkpoint.resume_token;
-            if !batch.writes.is_empty()
-                || (moved && last_checkpoint.elapsed() >= self.settings.idle_checkpoint)
-            {
-                checkpoint.resume_token = token;
-                inflight = Some((batch.writes, checkpoint.clone()));
-                last_checkpoint = Instant::now();
-            }
-            if batch.idle {
-                if let Some((writes, cp)) = inflight.take() {
-                    self.apply(writes, &cp).await?;
+                let moved = token != checkpoint.resume_token;
+                if !batch.writes.is_empty()
+                    || (moved && last_checkpoint.elapsed() >= self.settings.idle_checkpoint)
+                {
+                    checkpoint.resume_token = token;
+                    let keys: HashSet<String> = batch.writes.iter().map(doc_of).collect();
+                    while !applying.is_empty()
+                        && (applying.len() >= depth || !keys.is_disjoint(&busy))
+                    {
+                        if let Some(done) = applying.next().await {
+                            let (cp, done_keys): (CollectionCheckpoint, HashSet<String>) = done?;
+                            settled = cp;
+                            busy.retain(|k| !done_keys.contains(k));
+                        }
+                    }
+                    let with = if applying.is_empty() {
+                        checkpoint.clone()
+                    } else {
+                        settled.clone()
+                    };
+                    carried = with.resume_token.clone();
+                    busy.extend(keys.iter().cloned());
+                    let after_batch = checkpoint.clone();
+                    let writes = batch.writes;
+                    applying.push_back(async move {
+                        self.apply(writes, &with)
+                            .await
+                            .map(|()| (after_batch, keys))
+                    });
+                    last_checkpoint = Instant::now();
                 }
-                tokio::time::sleep(self.settings.idle_pause).await;
+                if batch.idle {
+                    while let Some(done) = applying.next().await {
+                        settled = done?.0;
+                    }
+                    busy.clear();
+                    if carried != checkpoint.resume_token {
+                        // The last batch carried an earlier position: the stream's own goes now.
+                        self.apply(Vec::new(), &checkpoint).await?;
+                        carried = checkpoint.resume_token.clone();
+                    }
+                    tokio::time::sleep(self.settings.idle_pause).await;
+                }
             }
         }
+        .await;
+        // The batches still in flight finish (or fail) first: none outlives this pipeline.
+        while applying.next().await.is_some() {}
+        outcome
     }
 
     /// Reads and maps up to a batch of events (or what arrives within the linger time).
@@ -852,23 +900,28 @@ impl Scope<'_> {
     }
 }
 
-/// Awaits `work` while driving the applies in flight (a finished one moves `settled`); an apply
-/// that fails ends the wait with its error.
-async fn settle_while<T, A>(
+/// Awaits `work` while driving the applies in flight (`done` takes what a finished one
+/// answers); an apply that fails ends the wait with its error.
+async fn settle_while<T, A, O>(
     work: impl Future<Output = T>,
     applying: &mut FuturesOrdered<A>,
-    settled: &mut CollectionCheckpoint,
+    mut done: impl FnMut(O),
 ) -> Result<T, PipelineError>
 where
-    A: Future<Output = Result<CollectionCheckpoint, PipelineError>>,
+    A: Future<Output = Result<O, PipelineError>>,
 {
     let mut work = std::pin::pin!(work);
     loop {
         tokio::select! {
             out = &mut work => return Ok(out),
-            Some(done) = applying.next(), if !applying.is_empty() => *settled = done?,
+            Some(finished) = applying.next(), if !applying.is_empty() => done(finished?),
         }
     }
+}
+
+/// A write's document, as the batches in flight are compared by.
+fn doc_of(write: &EdgeWrite) -> String {
+    write.id().to_string()
 }
 
 fn upsert(edge: EdgeDocument, before: Option<EdgeDocument>) -> EdgeWrite {

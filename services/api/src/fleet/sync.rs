@@ -422,17 +422,25 @@ async fn copy_bookkeeping(
 ) -> Result<Copy> {
     let cp = &req.checkpoint;
     let copying = cp.phase == CheckpointPhase::InitialSync;
+    // Read without a lock: a pipeline's batches are applied at once, and each takes the row
+    // only at its end (to save its position). Only a copy's start and end lock it first.
+    let stored: Option<(String, Option<serde_json::Value>, Option<i64>)> = sqlx::query_as(
+        "select phase, resume_token, (extract(epoch from copy_started_at) * 1000)::bigint
+         from connector_checkpoints where connector_id = $1 and collection = $2",
+    )
+    .bind(connector_id)
+    .bind(collection)
+    .fetch_optional(&mut **tx)
+    .await?;
+    if !copying
+        && stored
+            .as_ref()
+            .is_none_or(|s| s.0 == phase_name(CheckpointPhase::Streaming))
+    {
+        // A stream's batch: no copy ends with it.
+        return Ok(Copy::None);
+    }
     if copying {
-        // Read without a lock: the batches of a running copy are applied at once, and each
-        // takes the row only at its end (to save its position). Only a copy's start locks it.
-        let stored: Option<(String, Option<serde_json::Value>, Option<i64>)> = sqlx::query_as(
-            "select phase, resume_token, (extract(epoch from copy_started_at) * 1000)::bigint
-             from connector_checkpoints where connector_id = $1 and collection = $2",
-        )
-        .bind(connector_id)
-        .bind(collection)
-        .fetch_optional(&mut **tx)
-        .await?;
         if let Some((phase, token, began)) = stored {
             let same = token == cp.resume_token;
             if phase == phase_name(CheckpointPhase::Streaming) && (same || !copy_begins(cp)) {
