@@ -726,4 +726,31 @@ async fn copy_batches_commit_in_any_order_and_the_copy_position_never_moves_back
     );
     let checkpoints = s.client.checkpoints(s.connector, s.epoch).await.unwrap();
     assert_eq!(checkpoints["orders"], end);
+
+    // A new copy begins (its stream start is new); a stream batch from before it is not
+    // applied, and is not taken for that copy's end (whose sweep would empty the collection).
+    let again = CollectionCheckpoint {
+        resume_token: Some(json!({"_data": "00000002"})),
+        ..copy(0, None)
+    };
+    s.client
+        .apply(s.connector, &apply(Vec::new(), again.clone()))
+        .await
+        .unwrap();
+    let late = apply(
+        vec![upsert("a", json!({"n": 11}))],
+        CollectionCheckpoint {
+            resume_token: Some(json!({"_data": "00000001"})),
+            ..end.clone()
+        },
+    );
+    assert_eq!(s.client.apply(s.connector, &late).await.unwrap().changed, 0);
+    let docs = s.docs().await;
+    assert_eq!(docs.len(), 5, "{docs:?}");
+    assert!(
+        docs.iter().any(|d| d["_id"] == "a" && d["n"] == 10),
+        "{docs:?}"
+    );
+    let checkpoints = s.client.checkpoints(s.connector, s.epoch).await.unwrap();
+    assert_eq!(checkpoints["orders"], again);
 }

@@ -20,6 +20,7 @@ use edgebridge_domain::fleet::{
     ReportedEvent,
 };
 use edgebridge_domain::{CollectionMapping, OnHistoryLost};
+use edgebridge_edge::ids::document_key;
 use edgebridge_mongo::error::{ErrorClass, ErrorKind, PortError};
 use edgebridge_mongo::filter::Filter;
 use edgebridge_mongo::mapping::{EdgeDocument, MappingConfig, Rejected, edge_id, to_edge};
@@ -919,9 +920,10 @@ where
     }
 }
 
-/// A write's document, as the batches in flight are compared by.
+/// A write's document as the edge store keys it (`5` and `5.0`, or a composite id's members
+/// in any order, are one document), which the batches in flight are compared by.
 fn doc_of(write: &EdgeWrite) -> String {
-    write.id().to_string()
+    document_key(write.id()).unwrap_or_else(|_| write.id().to_string())
 }
 
 fn upsert(edge: EdgeDocument, before: Option<EdgeDocument>) -> EdgeWrite {
@@ -937,5 +939,22 @@ fn upsert(edge: EdgeDocument, before: Option<EdgeDocument>) -> EdgeWrite {
                 counters: b.counters,
             })
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn batches_in_flight_compare_documents_as_the_edge_store_keys_them() {
+        let delete = |id| doc_of(&EdgeWrite::Delete { id });
+        assert_eq!(delete(json!(5)), delete(json!(5.0)));
+        assert_eq!(
+            delete(json!({"a": 1, "b": "x"})),
+            delete(json!({"b": "x", "a": 1}))
+        );
+        assert_ne!(delete(json!(5)), delete(json!("5")));
     }
 }

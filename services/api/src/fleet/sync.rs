@@ -388,6 +388,13 @@ pub async fn apply(
         )
         .await?;
     }
+    if outlived(&mut tx, connector_id, collection, &req.checkpoint).await? {
+        tracing::info!(%connector_id, collection, "a batch outlived the run that sent it; rolled back");
+        return Ok(Json(ApplyResponse {
+            changed: 0,
+            skipped: Vec::new(),
+        }));
+    }
     save_checkpoint(
         &mut tx,
         connector_id,
@@ -480,11 +487,15 @@ async fn copy_bookkeeping(
         // Another copy's batch (one a requested resync replaced): as before, applied.
         return Ok(Copy::Seeing { began_ms: None });
     }
-    let Some((phase, copy_cursor, _, fresh)) = stored else {
+    let Some((phase, copy_cursor, token, fresh)) = stored else {
         return Ok(Copy::None);
     };
     if phase != phase_name(CheckpointPhase::InitialSync) {
         return Ok(Copy::None);
+    }
+    if token != cp.resume_token {
+        // A stream's batch from before a new copy began (a copy's end carries its start).
+        return Ok(Copy::Over);
     }
     // The copy ends; the next one is not the collection's first.
     sqlx::query(
@@ -571,6 +582,35 @@ async fn copy_bookkeeping(
             .map(|id| EdgeWrite::Delete { id })
             .collect(),
         unseen: Vec::new(),
+    })
+}
+
+/// Whether the batch outlived the pipeline that sent it (a request its sender stopped waiting
+/// for, still running here): a copy's batch once that copy has ended, or a stream's batch once
+/// a new copy of the collection began. Checked under the checkpoint row's lock at the batch's
+/// end, so a commit racing it is seen; such a batch is rolled back whole.
+async fn outlived(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    connector_id: Uuid,
+    collection: &str,
+    cp: &CollectionCheckpoint,
+) -> Result<bool> {
+    let stored: Option<(String, Option<serde_json::Value>)> = sqlx::query_as(
+        "select phase, resume_token from connector_checkpoints
+         where connector_id = $1 and collection = $2 for update",
+    )
+    .bind(connector_id)
+    .bind(collection)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some((phase, token)) = stored else {
+        return Ok(false);
+    };
+    // A copy's batches and its end carry the copy's stream start; a new copy has a new one.
+    let same = token == cp.resume_token;
+    Ok(match cp.phase {
+        CheckpointPhase::InitialSync => phase == phase_name(CheckpointPhase::Streaming) && same,
+        CheckpointPhase::Streaming => phase == phase_name(CheckpointPhase::InitialSync) && !same,
     })
 }
 
