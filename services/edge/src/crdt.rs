@@ -119,10 +119,10 @@ fn above(stamp: &Stamp, floor: Option<&Stamp>) -> bool {
 }
 
 impl Register {
-    /// Last writer wins; equal stamps (the same write seen twice) keep a deterministic choice.
-    fn join(a: &mut Option<Register>, b: &Option<Register>) {
-        let Some(b) = b else { return };
-        let take = match a {
+    /// Whether `b` wins over `a`: last writer wins; equal stamps (the same write seen twice)
+    /// keep a deterministic choice.
+    fn wins(a: &Option<Register>, b: &Register) -> bool {
+        match a {
             None => true,
             Some(a) => match b.stamp.cmp(&a.stamp) {
                 Ordering::Greater => true,
@@ -133,28 +133,22 @@ impl Register {
                     bv > av
                 }
             },
-        };
-        if take {
+        }
+    }
+
+    fn join(a: &mut Option<Register>, b: &Option<Register>) {
+        if let Some(b) = b
+            && Self::wins(a, b)
+        {
             *a = Some(b.clone());
         }
     }
 
     /// [`Register::join`] taking `b` by value (moved in, not cloned, when it wins).
     fn join_owned(a: &mut Option<Register>, b: Option<Register>) {
-        let Some(b) = b else { return };
-        let take = match a {
-            None => true,
-            Some(a) => match b.stamp.cmp(&a.stamp) {
-                Ordering::Greater => true,
-                Ordering::Less => false,
-                Ordering::Equal => {
-                    let av = a.value.as_ref().map(Value::to_string);
-                    let bv = b.value.as_ref().map(Value::to_string);
-                    bv > av
-                }
-            },
-        };
-        if take {
+        if let Some(b) = b
+            && Self::wins(a, &b)
+        {
             *a = Some(b);
         }
     }
