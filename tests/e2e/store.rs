@@ -531,6 +531,29 @@ async fn change_feed_orders_filters_and_resumes(pool: PgPool) {
     assert_eq!(only_a["changes"].as_array().unwrap().len(), 3);
     let not_mine = app.changes("excludeOrigin=connector:retail").await;
     assert_eq!(not_mine["changes"].as_array().unwrap().len(), 3);
+    // A page of only left-out changes is empty, but its cursor moves past them (a full page
+    // answers at once, without waiting).
+    let first = changes[0]["cursor"].as_str().unwrap();
+    let skipped = app
+        .changes(&format!(
+            "after={first}&limit=1&wait=10&excludeOrigin=connector:retail"
+        ))
+        .await;
+    assert_eq!(skipped["changes"], json!([]));
+    assert_eq!(skipped["nextCursor"], changes[1]["cursor"]);
+    // A page whose last change is left out still ends there; its other changes are all there.
+    let page = app.changes("limit=2&excludeOrigin=connector:retail").await;
+    assert_eq!(page["changes"].as_array().unwrap().len(), 1);
+    assert_eq!(page["changes"][0]["cursor"], changes[0]["cursor"]);
+    assert_eq!(page["nextCursor"], changes[1]["cursor"]);
+    let page = app
+        .changes(&format!(
+            "after={}&limit=2&excludeOrigin=connector:retail",
+            page["nextCursor"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(page["changes"].as_array().unwrap().len(), 2);
+    assert_eq!(page["changes"][1]["deleted"], true);
 
     // Resume after the second change, in pages of one.
     let cursor = changes[1]["cursor"].as_str().unwrap();

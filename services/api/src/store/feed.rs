@@ -172,7 +172,7 @@ pub async fn read(state: &AppState, app_id: Uuid, params: ChangesParams) -> Resu
         )
         .await?;
         tx.commit().await?;
-        let full_page = rows.len() as u32 == limit;
+        let full_page = rows.last().is_some_and(|r| r.page_rows == i64::from(limit));
         if let Some(last) = rows.last() {
             cursor = (last.tx_id.clone(), last.change_id);
         }

@@ -312,10 +312,14 @@ pub struct ChangeRow {
     pub origin: Option<String>,
     pub actor: String,
     pub committed_at: chrono::DateTime<chrono::Utc>,
+    /// How many changes the page read, those left out included.
+    pub page_rows: i64,
 }
 
 /// Changes after `(tx_id, change_id)` whose transactions are older than every running one, so
-/// no change can later appear before them.
+/// no change can later appear before them. The changes of `exclude_origin` are left out in the
+/// database (a connector's own writes are most of what its write-back reads past), except the
+/// page's last one, which carries the position the reader moves to.
 pub async fn changes_after(
     db: impl PgExecutor<'_>,
     app_id: Uuid,
@@ -326,16 +330,23 @@ pub async fn changes_after(
 ) -> Result<Vec<ChangeRow>> {
     Ok(sqlx::query_as(
         // The value of a change the reader leaves out is not read (only its position counts).
-        "select tx_id::text as tx_id, change_id, collection, doc_key,
-                case when origin is distinct from $6 or $6 is null then value end as value,
-                origin, actor, committed_at
-         from store_changes
-         where app_id = $1 and (tx_id, change_id) > ($2::text::xid8, $3)
-           and tx_id < pg_snapshot_xmin(pg_current_snapshot())
-           and ($4::text[] is null or collection = any($4))
-         -- The table's column, not the text alias above: numeric order, and the index.
-         order by store_changes.tx_id, change_id
-         limit $5",
+        "with page as (
+             select tx_id, change_id, collection, doc_key, origin, actor, committed_at,
+                    case when origin is distinct from $6 or $6 is null then value end as value,
+                    row_number() over (order by tx_id, change_id) as n
+             from store_changes
+             where app_id = $1 and (tx_id, change_id) > ($2::text::xid8, $3)
+               and tx_id < pg_snapshot_xmin(pg_current_snapshot())
+               and ($4::text[] is null or collection = any($4))
+             -- The table's columns: numeric order, and the index.
+             order by store_changes.tx_id, change_id
+             limit $5
+         ), counted as (select count(*) as page_rows from page)
+         select tx_id::text as tx_id, change_id, collection, doc_key, value, origin, actor,
+                committed_at, counted.page_rows
+         from page, counted
+         where $6 is null or origin is distinct from $6 or n = counted.page_rows
+         order by n",
     )
     .persistent(false)
     .bind(app_id)
