@@ -1559,8 +1559,18 @@ impl WriteSession for SimSession {
         }
         self.txn_number += 1;
         let txn_number = self.txn_number;
-        // All or nothing: apply to a copy, keep it only if every operation succeeds.
-        let saved = state.databases.clone();
+        // All or nothing: an operation that fails undoes the ones before it (each change
+        // carries the document as it was, and collections the writes created are dropped).
+        let created: Vec<String> = ops
+            .iter()
+            .map(|op| op.collection().to_owned())
+            .filter(|name| {
+                !state
+                    .databases
+                    .get(db)
+                    .is_some_and(|d| d.contains_key(name))
+            })
+            .collect();
         let mut changes = Vec::new();
         let mut outcome = CommitOutcome {
             txn_number,
@@ -1578,7 +1588,7 @@ impl WriteSession for SimSession {
             if let Some(privileges) = &privileges
                 && !allows(privileges, action, db, Some(op.collection()))
             {
-                state.databases = saved;
+                undo(&mut state, db, &changes, &created);
                 // Not one document's fault: like the driver, no operation index.
                 return Err(TxnError {
                     op_index: None,
@@ -1614,7 +1624,7 @@ impl WriteSession for SimSession {
                     changes.push(change);
                 }
                 Err(error) => {
-                    state.databases = saved;
+                    undo(&mut state, db, &changes, &created);
                     let op_index = (error.class() == ErrorClass::Document).then_some(index);
                     return Err(TxnError { op_index, error });
                 }
@@ -1632,6 +1642,30 @@ impl WriteSession for SimSession {
             .into());
         }
         Ok(outcome)
+    }
+}
+
+/// Takes back a failed transaction's writes: each document as it was before the first of them,
+/// and the collections they created.
+fn undo(state: &mut State, db: &str, changes: &[Option<Change>], created: &[String]) {
+    for change in changes.iter().rev().flatten() {
+        let Ok(coll) = state.collection(db, &change.collection) else {
+            continue;
+        };
+        let key = Key(change.key.get("_id").cloned().unwrap_or(Bson::Null));
+        match &change.pre {
+            Some(pre) => {
+                coll.docs.insert(key, pre.clone());
+            }
+            None => {
+                coll.docs.remove(&key);
+            }
+        }
+    }
+    if let Some(d) = state.databases.get_mut(db) {
+        for name in created {
+            d.remove(name);
+        }
     }
 }
 

@@ -762,6 +762,10 @@ async fn schema_validation(d: &dyn Deployment) {
         },
     )
     .await;
+    d.insert(db, "people", doc! { "_id": 10, "name": "Grace" })
+        .await;
+    d.insert(db, "people", doc! { "_id": 11, "name": "Alan" })
+        .await;
     let port = d.port();
     let mut session = port.start_session().await.expect("a session starts");
 
@@ -769,6 +773,9 @@ async fn schema_validation(d: &dyn Deployment) {
         .commit(
             db,
             &[
+                upsert("people", doc! { "_id": 10, "name": "Grace H." }),
+                delete("people", 11),
+                upsert("people_log", doc! { "_id": 1, "what": "created here" }),
                 upsert("people", doc! { "_id": 1, "name": "Ada" }),
                 upsert("people", doc! { "_id": 2, "name": 42 }),
             ],
@@ -777,7 +784,7 @@ async fn schema_validation(d: &dyn Deployment) {
         .expect_err("a document the validator rejects fails the transaction");
     assert_eq!(
         err.op_index,
-        Some(1),
+        Some(4),
         "the error names the invalid document's operation"
     );
     assert_eq!(err.error.kind, ErrorKind::SchemaValidation, "{err:?}");
@@ -785,8 +792,16 @@ async fn schema_validation(d: &dyn Deployment) {
 
     assert_eq!(
         scan_all(port.as_ref(), db, "people", 10).await,
+        vec![
+            doc! { "_id": 10, "name": "Grace" },
+            doc! { "_id": 11, "name": "Alan" }
+        ],
+        "all or nothing: the failed transaction's replace, delete and insert were not applied"
+    );
+    assert_eq!(
+        scan_all(port.as_ref(), db, "people_log", 10).await,
         Vec::<Document>::new(),
-        "all or nothing: the valid document of the failed transaction was not written"
+        "all or nothing: the failed transaction's write to another collection was not applied"
     );
 }
 
