@@ -1561,6 +1561,7 @@ impl WriteSession for SimSession {
         let txn_number = self.txn_number;
         // All or nothing: an operation that fails undoes the ones before it (each change
         // carries the document as it was, and collections the writes created are dropped).
+        let db_existed = state.databases.contains_key(db);
         let created: Vec<String> = ops
             .iter()
             .map(|op| op.collection().to_owned())
@@ -1588,7 +1589,7 @@ impl WriteSession for SimSession {
             if let Some(privileges) = &privileges
                 && !allows(privileges, action, db, Some(op.collection()))
             {
-                undo(&mut state, db, &changes, &created);
+                undo(&mut state, db, &changes, &created, db_existed);
                 // Not one document's fault: like the driver, no operation index.
                 return Err(TxnError {
                     op_index: None,
@@ -1624,7 +1625,7 @@ impl WriteSession for SimSession {
                     changes.push(change);
                 }
                 Err(error) => {
-                    undo(&mut state, db, &changes, &created);
+                    undo(&mut state, db, &changes, &created, db_existed);
                     let op_index = (error.class() == ErrorClass::Document).then_some(index);
                     return Err(TxnError { op_index, error });
                 }
@@ -1647,18 +1648,27 @@ impl WriteSession for SimSession {
 
 /// Takes back a failed transaction's writes: each document as it was before the first of them,
 /// and the collections they created.
-fn undo(state: &mut State, db: &str, changes: &[Option<Change>], created: &[String]) {
+fn undo(
+    state: &mut State,
+    db: &str,
+    changes: &[Option<Change>],
+    created: &[String],
+    db_existed: bool,
+) {
     for change in changes.iter().rev().flatten() {
         let Ok(coll) = state.collection(db, &change.collection) else {
             continue;
         };
-        let key = Key(change.key.get("_id").cloned().unwrap_or(Bson::Null));
+        // The document as it was keys itself: a delete's filter may have named its `_id` with
+        // another numeric type (5.0 for 5), and the stored `_id` must come back as it was.
+        let id = |d: &Document| Key(d.get("_id").cloned().unwrap_or(Bson::Null));
         match &change.pre {
             Some(pre) => {
-                coll.docs.insert(key, pre.clone());
+                coll.docs.remove(&id(pre));
+                coll.docs.insert(id(pre), pre.clone());
             }
             None => {
-                coll.docs.remove(&key);
+                coll.docs.remove(&id(&change.key));
             }
         }
     }
@@ -1666,6 +1676,9 @@ fn undo(state: &mut State, db: &str, changes: &[Option<Change>], created: &[Stri
         for name in created {
             d.remove(name);
         }
+    }
+    if !db_existed {
+        state.databases.remove(db);
     }
 }
 

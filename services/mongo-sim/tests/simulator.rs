@@ -593,3 +593,89 @@ async fn update_operators_follow_mongodb() {
         .expect("both upsert");
     assert_eq!(sim.documents(DB, COLL).len(), 3);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Failed transactions
+
+/// A failed transaction leaves nothing behind: not a database or collection it created, not a
+/// document it deleted under another numeric type of its `_id` (the document comes back with
+/// its own `_id`).
+#[tokio::test]
+async fn a_failed_transaction_leaves_no_trace() {
+    let sim = simulator(7);
+    sim.insert(DB, COLL, doc! { "_id": 5_i32, "n": 1 })
+        .expect("another application's insert succeeds");
+    sim.create_unique_index(DB, COLL, "sku");
+    sim.insert(DB, COLL, doc! { "_id": 6_i32, "sku": "a" })
+        .expect("another application's insert succeeds");
+    let port = connect(&sim).await;
+    let mut session = port.start_session().await.expect("a session starts");
+    let err = session
+        .commit(
+            DB,
+            &[
+                WriteOp::Delete {
+                    collection: COLL.to_owned(),
+                    filter: doc! { "_id": 5.0_f64 },
+                },
+                WriteOp::Insert {
+                    collection: "audit".to_owned(),
+                    document: doc! { "_id": 1 },
+                },
+                WriteOp::Insert {
+                    collection: COLL.to_owned(),
+                    document: doc! { "_id": 7_i32, "sku": "a" },
+                },
+            ],
+        )
+        .await
+        .expect_err("a duplicate unique key fails the transaction");
+    assert_eq!(err.op_index, Some(2), "{err:?}");
+    let docs = port
+        .scan(DB, COLL, None, 10)
+        .await
+        .expect("the collection scans");
+    assert_eq!(
+        docs,
+        vec![
+            doc! { "_id": 5_i32, "n": 1 },
+            doc! { "_id": 6_i32, "sku": "a" }
+        ]
+    );
+    assert!(
+        !port
+            .list_collections(DB)
+            .await
+            .expect("collections list")
+            .iter()
+            .any(|c| c.name == "audit"),
+        "the collection the failed transaction created is gone"
+    );
+
+    session
+        .commit(
+            "fresh",
+            &[
+                WriteOp::Insert {
+                    collection: "things".to_owned(),
+                    document: doc! { "_id": 1 },
+                },
+                WriteOp::Update {
+                    collection: "things".to_owned(),
+                    filter: doc! { "_id": 1 },
+                    update: doc! { "$set": { "": 1 } },
+                    upsert: false,
+                },
+            ],
+        )
+        .await
+        .expect_err("an invalid update path fails the transaction");
+    assert!(
+        !port
+            .list_database_names()
+            .await
+            .expect("databases list")
+            .contains(&"fresh".to_owned()),
+        "the database the failed transaction created is gone"
+    );
+}
