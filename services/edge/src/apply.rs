@@ -1,10 +1,17 @@
 //! Turning DQL writes into CRDT changes on one document, without I/O: what an INSERT, an
 //! `ON ID CONFLICT DO UPDATE`, an UPDATE's SET/UNSET/APPLY and a DELETE do to its state.
 
+mod numbers;
+
 use crate::crdt::{DocState, FieldChange, ObjectMode, Stamp};
 use crate::dql::ast::{Path, UpdateAction};
-use crate::dql::eval::{EvalError, Scope, eval};
+use crate::dql::budget::Budget;
+use crate::dql::eval::{EvalError, Scope, evaluate};
+use numbers::{check_counter, counter_operand, counter_start};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+
+pub use numbers::MAX_EXACT_INTEGER;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ApplyError {
@@ -17,6 +24,11 @@ pub enum ApplyError {
     IdIsImmutable,
     /// A counter inside an object in strict mode, where objects are whole values.
     CounterInStrictObject(String),
+    /// A number that does not fit where it goes: the field, and what overflowed.
+    NumericOverflow {
+        path: String,
+        detail: String,
+    },
 }
 
 impl std::fmt::Display for ApplyError {
@@ -35,6 +47,7 @@ impl std::fmt::Display for ApplyError {
                 f,
                 "`{p}` is inside an object, which strict mode treats as one value; counters inside objects need \"dqlStrictMode\": false"
             ),
+            ApplyError::NumericOverflow { path, detail } => write!(f, "`{path}`: {detail}"),
         }
     }
 }
@@ -105,6 +118,22 @@ fn set_field(state: &mut DocState, path: &[String], value: Value, mode: ObjectMo
     state.apply(path, &change, stamp, mode);
 }
 
+/// A number written over a counter resets it: it must be one the counter holds exactly.
+fn check_write_over_counter(
+    state: &DocState,
+    path: &[String],
+    value: &Value,
+) -> Result<(), ApplyError> {
+    if value.is_number() && state.is_counter(path) {
+        counter_operand(
+            Some(value),
+            &path.join("."),
+            "the number written over the counter,",
+        )?;
+    }
+    Ok(())
+}
+
 fn read_fields<'v>(doc: &'v Map<String, Value>, path: &[String]) -> Option<&'v Value> {
     let (head, rest) = path.split_first()?;
     let mut current = doc.get(head)?;
@@ -123,6 +152,21 @@ fn deep_merge(base: &mut Map<String, Value>, patch: Map<String, Value>) {
             }
         }
     }
+}
+
+/// [`write_document`], refusing first a number written over a counter that it cannot hold
+/// exactly (see [`MAX_EXACT_INTEGER`]).
+pub fn write_document_checked(
+    state: &mut DocState,
+    doc: &Map<String, Value>,
+    mode: ObjectMode,
+    stamps: &mut dyn StampSource,
+) -> Result<(), ApplyError> {
+    for (name, value) in doc.iter().filter(|(k, _)| k.as_str() != "_id") {
+        check_write_over_counter(state, std::slice::from_ref(name), value)?;
+    }
+    write_document(state, doc, mode, stamps);
+    Ok(())
 }
 
 /// Writes every member of `doc` (except `_id`) as a field: a new document, a revived one, or
@@ -183,6 +227,45 @@ fn open_whole_objects(state: &mut DocState, fields: &[String], stamps: &mut dyn 
     }
 }
 
+/// The value each action of an UPDATE uses, computed from the document as it was before the
+/// statement: what SET writes (`None`: MISSING, which removes the field), the number of
+/// `INCREMENT BY` and `RESTART [WITH]`, nothing for UNSET. Pure evaluation, charged to
+/// `budget`, so it can run apart from the write.
+pub fn evaluate_actions(
+    before: &Map<String, Value>,
+    actions: &[UpdateAction],
+    args: &Map<String, Value>,
+    budget: &mut Budget,
+) -> Result<Vec<Option<Value>>, ApplyError> {
+    let scope = Scope {
+        doc: Some(before),
+        args,
+    };
+    let mut values = Vec::with_capacity(actions.len());
+    for action in actions {
+        let (path, expr) = match action {
+            UpdateAction::Set(p, e) | UpdateAction::Increment(p, e) => (p, Some(e)),
+            UpdateAction::Restart(p, e) => (p, e.as_ref()),
+            UpdateAction::Unset(p) => (p, None),
+        };
+        let value = match expr {
+            None if matches!(action, UpdateAction::Restart(..)) => Some(Value::from(0)),
+            None => None,
+            Some(e) => evaluate(e, &scope, budget)
+                .map_err(|e| match e {
+                    EvalError::NumericOverflow(detail) => ApplyError::NumericOverflow {
+                        path: describe(path),
+                        detail,
+                    },
+                    other => ApplyError::Eval(other),
+                })?
+                .map(Cow::into_owned),
+        };
+        values.push(value);
+    }
+    Ok(values)
+}
+
 /// Applies an UPDATE's actions. Expressions see the document as it was before the statement;
 /// each action builds on the ones before it.
 pub fn apply_update(
@@ -193,11 +276,20 @@ pub fn apply_update(
     mode: ObjectMode,
     stamps: &mut dyn StampSource,
 ) -> Result<(), ApplyError> {
-    let scope = Scope {
-        doc: Some(before),
-        args,
-    };
-    for action in actions {
+    let values = evaluate_actions(before, actions, args, &mut Budget::unlimited())?;
+    apply_actions(state, actions, values, mode, stamps)
+}
+
+/// Applies an UPDATE's actions with the values [`evaluate_actions`] computed for them. On an
+/// error, `state` may hold the actions before the failing one: discard it.
+pub fn apply_actions(
+    state: &mut DocState,
+    actions: &[UpdateAction],
+    values: Vec<Option<Value>>,
+    mode: ObjectMode,
+    stamps: &mut dyn StampSource,
+) -> Result<(), ApplyError> {
+    for (action, value) in actions.iter().zip(values) {
         let path = match action {
             UpdateAction::Set(p, _)
             | UpdateAction::Unset(p)
@@ -211,13 +303,12 @@ pub fn apply_update(
             // the top-level value (as it is now, after earlier actions of this statement).
             let top = fields[0].clone();
             let mut whole = current_object(state, &top);
-            match action {
-                UpdateAction::Set(_, expr) => match eval(expr, &scope)? {
-                    Some(value) => set_nested(&mut whole, &fields[1..], value),
-                    None => remove_nested(&mut whole, &fields[1..]),
-                },
-                UpdateAction::Unset(_) => remove_nested(&mut whole, &fields[1..]),
-                UpdateAction::Increment(..) | UpdateAction::Restart(..) => {
+            match (action, value) {
+                (UpdateAction::Set(..), Some(value)) => set_nested(&mut whole, &fields[1..], value),
+                (UpdateAction::Set(..), None) | (UpdateAction::Unset(_), _) => {
+                    remove_nested(&mut whole, &fields[1..])
+                }
+                (UpdateAction::Increment(..) | UpdateAction::Restart(..), _) => {
                     return Err(ApplyError::CounterInStrictObject(describe(path)));
                 }
             }
@@ -227,28 +318,29 @@ pub fn apply_update(
         if nested {
             open_whole_objects(state, &fields, stamps);
         }
+        let shown = describe(path);
         match action {
-            UpdateAction::Set(_, expr) => match eval(expr, &scope)? {
-                Some(value) => set_field(state, &fields, value, mode, &stamps.next_stamp()),
+            UpdateAction::Set(..) => match value {
+                Some(value) => {
+                    check_write_over_counter(state, &fields, &value)?;
+                    set_field(state, &fields, value, mode, &stamps.next_stamp())
+                }
                 // Setting to MISSING removes the field.
                 None => state.apply(&fields, &FieldChange::Unset, &stamps.next_stamp(), mode),
             },
             UpdateAction::Unset(_) => {
                 state.apply(&fields, &FieldChange::Unset, &stamps.next_stamp(), mode);
             }
-            UpdateAction::Increment(_, expr) => {
-                let by = eval(expr, &scope)?
-                    .and_then(|v| v.as_f64())
-                    .ok_or_else(|| ApplyError::NotANumber(describe(path)))?;
+            UpdateAction::Increment(..) => {
+                let by = counter_operand(value.as_ref(), &shown, "INCREMENT BY")?;
                 if !state.is_counter(&fields) {
                     // A plain number becomes a counter that starts from its value.
-                    let current = state
-                        .view()
-                        .and_then(|doc| read_fields(&doc, &fields).and_then(Value::as_f64))
-                        .unwrap_or(0.0);
+                    let doc = state.view();
+                    let current = doc.as_ref().and_then(|doc| read_fields(doc, &fields));
+                    let start = counter_start(current, &shown)?;
                     state.apply(
                         &fields,
-                        &FieldChange::Restart(current),
+                        &FieldChange::Restart(start),
                         &stamps.next_stamp(),
                         ObjectMode::Merge,
                     );
@@ -259,14 +351,10 @@ pub fn apply_update(
                     &stamps.next_stamp(),
                     ObjectMode::Merge,
                 );
+                check_counter(state, &fields, &shown)?;
             }
-            UpdateAction::Restart(_, expr) => {
-                let value = match expr {
-                    None => 0.0,
-                    Some(e) => eval(e, &scope)?
-                        .and_then(|v| v.as_f64())
-                        .ok_or_else(|| ApplyError::NotANumber(describe(path)))?,
-                };
+            UpdateAction::Restart(..) => {
+                let value = counter_operand(value.as_ref(), &shown, "RESTART WITH")?;
                 state.apply(
                     &fields,
                     &FieldChange::Restart(value),
@@ -319,246 +407,4 @@ pub fn visible(state: &DocState, id: &Value) -> Option<Map<String, Value>> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::dql::{Statement, parse};
-    use crate::hlc::Hlc;
-    use serde_json::json;
-
-    fn stamps() -> impl FnMut() -> Stamp {
-        let mut n = 0;
-        move || {
-            n += 1;
-            Stamp::new(Hlc::new(1000, n), "test")
-        }
-    }
-
-    fn update(
-        state: &mut DocState,
-        src: &str,
-        mode: ObjectMode,
-        stamps: &mut dyn StampSource,
-    ) -> Result<(), ApplyError> {
-        let Statement::Update(u) = parse(src).unwrap() else {
-            panic!()
-        };
-        let before = visible(state, &json!("d")).unwrap();
-        apply_update(state, &before, &u.actions, &Map::new(), mode, stamps)
-    }
-
-    #[test]
-    fn insert_then_update_then_counters() {
-        let mut s = stamps();
-        let mut state = DocState::default();
-        let doc = json!({"_id": "d", "title": "a", "qty": 10, "addr": {"city": "Oslo"}});
-        write_document(
-            &mut state,
-            doc.as_object().unwrap(),
-            ObjectMode::Merge,
-            &mut s,
-        );
-        assert_eq!(Value::Object(visible(&state, &json!("d")).unwrap()), doc);
-
-        update(
-            &mut state,
-            "UPDATE t SET title = title, addr.zip = '0150', n = qty + 1 WHERE true",
-            ObjectMode::Merge,
-            &mut s,
-        )
-        .unwrap();
-        update(
-            &mut state,
-            "UPDATE t APPLY qty INCREMENT BY -3 WHERE true",
-            ObjectMode::Merge,
-            &mut s,
-        )
-        .unwrap();
-        assert!(state.is_counter(&["qty".to_owned()]));
-        update(
-            &mut state,
-            "UPDATE t APPLY qty INCREMENT BY 1 UNSET title WHERE true",
-            ObjectMode::Merge,
-            &mut s,
-        )
-        .unwrap();
-        assert_eq!(
-            Value::Object(visible(&state, &json!("d")).unwrap()),
-            json!({"_id": "d", "addr": {"city": "Oslo", "zip": "0150"}, "n": 11, "qty": 8})
-        );
-        // An absolute value over a counter resets it.
-        update(
-            &mut state,
-            "UPDATE t SET qty = 100 WHERE true",
-            ObjectMode::Merge,
-            &mut s,
-        )
-        .unwrap();
-        update(
-            &mut state,
-            "UPDATE t APPLY qty INCREMENT BY 1 WHERE true",
-            ObjectMode::Merge,
-            &mut s,
-        )
-        .unwrap();
-        assert_eq!(visible(&state, &json!("d")).unwrap()["qty"], json!(101));
-        update(
-            &mut state,
-            "UPDATE t APPLY qty RESTART WHERE true",
-            ObjectMode::Merge,
-            &mut s,
-        )
-        .unwrap();
-        assert_eq!(visible(&state, &json!("d")).unwrap()["qty"], json!(0));
-    }
-
-    #[test]
-    fn strict_mode_rewrites_nested_objects_whole() {
-        let mut s = stamps();
-        let mut state = DocState::default();
-        write_document(
-            &mut state,
-            json!({"addr": {"city": "Oslo", "zip": "1"}})
-                .as_object()
-                .unwrap(),
-            ObjectMode::Whole,
-            &mut s,
-        );
-        update(
-            &mut state,
-            "UPDATE t SET addr.city = 'Bergen' WHERE true",
-            ObjectMode::Whole,
-            &mut s,
-        )
-        .unwrap();
-        assert_eq!(
-            visible(&state, &json!("d")).unwrap()["addr"],
-            json!({"city": "Bergen", "zip": "1"})
-        );
-        assert!(
-            state.fields["addr"].children.is_empty(),
-            "one whole register in strict mode"
-        );
-    }
-
-    #[test]
-    fn nested_writes_keep_sibling_members_in_both_modes() {
-        // Strict: UNSET and two SETs in one statement rewrite the whole object from its current value.
-        let mut s = stamps();
-        let mut state = DocState::default();
-        write_document(
-            &mut state,
-            json!({"a": {"b": 1, "c": 2}}).as_object().unwrap(),
-            ObjectMode::Whole,
-            &mut s,
-        );
-        update(
-            &mut state,
-            "UPDATE t UNSET a.c WHERE true",
-            ObjectMode::Whole,
-            &mut s,
-        )
-        .unwrap();
-        assert_eq!(visible(&state, &json!("d")).unwrap()["a"], json!({"b": 1}));
-        update(
-            &mut state,
-            "UPDATE t SET a.x = 'X', a.y = 'Y' WHERE true",
-            ObjectMode::Whole,
-            &mut s,
-        )
-        .unwrap();
-        assert_eq!(
-            visible(&state, &json!("d")).unwrap()["a"],
-            json!({"b": 1, "x": "X", "y": "Y"})
-        );
-        assert_eq!(
-            update(
-                &mut state,
-                "UPDATE t APPLY a.b INCREMENT BY 1 WHERE true",
-                ObjectMode::Whole,
-                &mut s
-            ),
-            Err(ApplyError::CounterInStrictObject("a.b".into()))
-        );
-
-        // Non-strict writes below an object a strict writer wrote add to it.
-        let mut state = DocState::default();
-        write_document(
-            &mut state,
-            json!({"a": {"b": 1, "c": {"d": 2}}}).as_object().unwrap(),
-            ObjectMode::Whole,
-            &mut s,
-        );
-        update(
-            &mut state,
-            "UPDATE t SET a.b = 5 WHERE true",
-            ObjectMode::Merge,
-            &mut s,
-        )
-        .unwrap();
-        assert_eq!(
-            visible(&state, &json!("d")).unwrap()["a"],
-            json!({"b": 5, "c": {"d": 2}})
-        );
-        update(
-            &mut state,
-            "UPDATE t APPLY a.c.n INCREMENT BY 2 UNSET a.b WHERE true",
-            ObjectMode::Merge,
-            &mut s,
-        )
-        .unwrap();
-        assert_eq!(
-            visible(&state, &json!("d")).unwrap()["a"],
-            json!({"c": {"d": 2, "n": 2}})
-        );
-    }
-
-    #[test]
-    fn refused_writes() {
-        let mut s = stamps();
-        let mut state = DocState::default();
-        write_document(
-            &mut state,
-            json!({"a": [1, 2]}).as_object().unwrap(),
-            ObjectMode::Merge,
-            &mut s,
-        );
-        assert!(matches!(
-            update(
-                &mut state,
-                "UPDATE t SET a[0] = 5 WHERE true",
-                ObjectMode::Merge,
-                &mut s
-            ),
-            Err(ApplyError::IndexedPath(_))
-        ));
-        assert_eq!(
-            update(
-                &mut state,
-                "UPDATE t SET _id = 5 WHERE true",
-                ObjectMode::Merge,
-                &mut s
-            ),
-            Err(ApplyError::IdIsImmutable)
-        );
-        assert!(matches!(
-            update(
-                &mut state,
-                "UPDATE t APPLY a INCREMENT BY 'x' WHERE true",
-                ObjectMode::Merge,
-                &mut s
-            ),
-            Err(ApplyError::NotANumber(_))
-        ));
-    }
-
-    #[test]
-    fn an_empty_document_exists() {
-        let mut s = stamps();
-        let mut state = DocState::default();
-        write_document(&mut state, &Map::new(), ObjectMode::Merge, &mut s);
-        assert_eq!(
-            Value::Object(visible(&state, &json!(1)).unwrap()),
-            json!({"_id": 1})
-        );
-    }
-}
+mod tests;

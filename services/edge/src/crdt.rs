@@ -240,8 +240,11 @@ impl Counter {
     }
 }
 
+/// A counter's value as JSON: a whole number within ±(2^53 − 1) (exact in a double) as an integer.
+/// (Writes never take a counter out of that range or past a finite double:
+/// `apply::MAX_EXACT_INTEGER`.)
 fn number(value: f64) -> Value {
-    if value.fract() == 0.0 && value.abs() < 9.0e15 {
+    if value.fract() == 0.0 && value.abs() <= 9_007_199_254_740_991.0 {
         Value::Number(Number::from(value as i64))
     } else {
         Number::from_f64(value).map_or(Value::Null, Value::Number)

@@ -10,20 +10,21 @@ use utoipa::{IntoParams, ToSchema};
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({"statement": "SELECT * FROM tasks WHERE done = :done ORDER BY createdAt DESC LIMIT 20", "args": {"done": false}}))]
 pub struct ExecuteIn {
-    /// One DQL statement: SELECT, INSERT, UPDATE or DELETE.
+    /// One DQL statement: SELECT (also `SELECT COUNT(*) FROM c` and
+    /// `SELECT * FROM system:collections`), INSERT, UPDATE or DELETE. Field and collection names
+    /// that are also keywords (`id`, `order`, `limit`...) need no quoting; backquotes always work.
     pub statement: String,
     /// Values for the statement's `:name` arguments.
     #[serde(default)]
-    #[schema(nullable = false, value_type = Option<Object>)]
+    #[schema(value_type = Option<Object>)]
     pub args: Option<Map<String, Value>>,
     /// Tags the writes so a change-feed consumer can skip its own (`excludeOrigin`).
     #[serde(default)]
-    #[schema(nullable = false, example = "connector:retail")]
+    #[schema(example = "connector:retail")]
     pub origin: Option<String>,
     /// Strict mode (default true): objects written to a field replace it whole. With false, their
     /// members merge into the existing object member by member.
     #[serde(default)]
-    #[schema(nullable = false)]
     pub dql_strict_mode: Option<bool>,
 }
 
@@ -34,11 +35,12 @@ pub struct ExecuteOut {
     /// `select`, `insert`, `update` or `delete`.
     #[schema(example = "select")]
     pub query_type: String,
-    /// The documents a SELECT found (empty for writes).
+    /// The documents a SELECT found (empty for writes). `COUNT(*)` answers one row,
+    /// `{"count": n}`; `system:collections` one row per collection, `{"name", "documents"}`.
     #[schema(value_type = Vec<Object>)]
     pub items: Vec<Value>,
-    /// The `_id`s of the documents a write changed.
-    #[schema(value_type = Vec<Object>)]
+    /// The `_id`s of the documents a write changed (any JSON value: `_id`s are strings,
+    /// numbers or objects).
     pub mutated_document_ids: Vec<Value>,
     pub warnings: Vec<String>,
     pub total_warnings_count: usize,
@@ -68,7 +70,7 @@ pub struct ChangeOut {
     /// Resume after this change by passing it as `after`.
     pub cursor: String,
     pub collection: String,
-    #[schema(value_type = Object)]
+    /// The document's `_id` (any JSON value).
     pub document_id: Value,
     /// The document after the change; null when it was deleted.
     #[schema(value_type = Option<Object>)]

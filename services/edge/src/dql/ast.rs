@@ -106,6 +106,43 @@ pub enum InList {
 pub enum Projection {
     All,
     Paths(Vec<Path>),
+    /// `COUNT(*) [AS name]`: one row holding the number of documents selected, under `name`.
+    Count {
+        name: String,
+    },
+}
+
+/// The virtual collections a SELECT can read besides the app's own (`system:<name>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SystemCollection {
+    /// `system:collections`: one row per collection of the app, `{name, documents}`.
+    Collections,
+}
+
+impl SystemCollection {
+    pub const ALL: &[(&str, SystemCollection)] = &[("collections", SystemCollection::Collections)];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemCollection::Collections => "system:collections",
+        }
+    }
+}
+
+/// What a SELECT reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Source {
+    Collection(String),
+    System(SystemCollection),
+}
+
+impl Source {
+    pub fn name(&self) -> &str {
+        match self {
+            Source::Collection(c) => c,
+            Source::System(s) => s.name(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -116,7 +153,7 @@ pub struct OrderBy {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Select {
-    pub collection: String,
+    pub from: Source,
     pub projection: Projection,
     pub filter: Option<Expr>,
     pub order_by: Vec<OrderBy>,
@@ -170,7 +207,7 @@ pub enum Statement {
 impl Statement {
     pub fn collection(&self) -> &str {
         match self {
-            Statement::Select(s) => &s.collection,
+            Statement::Select(s) => s.from.name(),
             Statement::Insert(s) => &s.collection,
             Statement::Update(s) => &s.collection,
             Statement::Delete(s) => &s.collection,

@@ -96,16 +96,23 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
                 }
             }
             let text = &src[start..i];
+            // Integers are exact (signed, or unsigned above i64::MAX): one that fits neither is
+            // refused rather than rounded to a float.
             let number = if is_float {
                 text.parse::<f64>().ok().and_then(Number::from_f64)
             } else {
                 text.parse::<i64>()
                     .map(Number::from)
                     .ok()
-                    .or_else(|| text.parse::<f64>().ok().and_then(Number::from_f64))
+                    .or_else(|| text.parse::<u64>().ok().map(Number::from))
             };
             let number = number.ok_or_else(|| {
-                ParseError::at(src, start, "this number does not fit in 64 bits", &[])
+                let message = if is_float {
+                    "this number is beyond the range of a 64-bit float"
+                } else {
+                    "this integer does not fit in 64 bits; write it with a decimal point or an exponent (e.g. 1.5e20) for an approximate value"
+                };
+                ParseError::at(src, start, message, &[])
             })?;
             out.push(Token {
                 tok: Tok::Number(number),
@@ -169,6 +176,13 @@ pub fn tokenize(src: &str) -> Result<Vec<Token>, ParseError> {
             });
             i += sym.len();
             continue;
+        }
+        if src[i..].starts_with("||") {
+            return Err(ParseError::unsupported(
+                src,
+                start,
+                "string concatenation `||` is not supported",
+            ));
         }
         let ch = src[i..].chars().next().unwrap_or('?');
         return Err(ParseError::at(

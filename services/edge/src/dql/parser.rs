@@ -1,9 +1,18 @@
 //! Recursive-descent DQL parser. Errors name the position and what was expected.
+//!
+//! Keywords are contextual: a word is a keyword only where the grammar needs one there (`ORDER`
+//! after a WHERE clause, `BY` after `ORDER`, ...). Wherever a name can stand, any word is a
+//! name, so fields and collections called `id`, `order`, `limit` or `select` need no quoting.
+//! Only `true`, `false` and `null` are literals wherever an expression starts; a field of that
+//! name is written in backquotes, which also always work for any other name.
+
+mod expr;
+mod unsupported;
+mod writes;
 
 use super::ParseError;
 use super::ast::*;
 use super::lexer::{Tok, Token, tokenize};
-use serde_json::Value;
 
 /// Nesting deeper than this is refused (protects the stack from hostile input).
 const MAX_DEPTH: usize = 64;
@@ -11,8 +20,8 @@ const MAX_DEPTH: usize = 64;
 /// counting the chains it sits in: the tree is as deep as the chain is long.
 const MAX_CHAIN: usize = 256;
 
-/// Words that cannot be used as unquoted field or collection names.
-const RESERVED: &[&str] = &[
+/// Words that are keywords somewhere in the grammar (for hints when one is read the other way).
+const KEYWORDS: &[&str] = &[
     "select",
     "from",
     "where",
@@ -49,12 +58,15 @@ const RESERVED: &[&str] = &[
     "false",
     "asc",
     "desc",
+    "as",
+    "count",
 ];
 
 pub fn parse(src: &str) -> Result<Statement, ParseError> {
     let tokens = tokenize(src)?;
     let mut p = Parser {
         src,
+        uses: vec![None; tokens.len()],
         tokens,
         pos: 0,
         depth: 0,
@@ -66,12 +78,25 @@ pub fn parse(src: &str) -> Result<Statement, ParseError> {
     Ok(statement)
 }
 
+/// How the parser read a word.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Use {
+    Keyword,
+    Name,
+}
+
 struct Parser<'a> {
     src: &'a str,
     tokens: Vec<Token>,
+    /// How each word token was read, for the hints in errors.
+    uses: Vec<Option<Use>>,
     pos: usize,
     depth: usize,
     chain: usize,
+}
+
+fn is_keyword(word: &str) -> bool {
+    KEYWORDS.contains(&word.to_ascii_lowercase().as_str())
 }
 
 impl Parser<'_> {
@@ -95,10 +120,47 @@ impl Parser<'_> {
         tok
     }
 
+    fn mark(&mut self, how: Use) {
+        if let Some(slot) = self.uses.get_mut(self.pos) {
+            *slot = Some(how);
+        }
+    }
+
     fn error(&self, expected: &[&str]) -> ParseError {
         let found = self.peek().describe();
-        let message = format!("expected {}, found {found}", expected.join(" or "));
+        let message = format!(
+            "expected {}, found {found}{}",
+            expected.join(" or "),
+            self.keyword_hint()
+        );
         ParseError::at(self.src, self.here(), &message, expected)
+    }
+
+    /// When the word before the error is a keyword read as a name or the other way round, says
+    /// so: that is most often the cause.
+    fn keyword_hint(&self) -> String {
+        let Some(before) = self.pos.checked_sub(1) else {
+            return String::new();
+        };
+        let (Tok::Word(w), Some(how)) = (&self.tokens[before].tok, self.uses[before]) else {
+            return String::new();
+        };
+        if !is_keyword(w) {
+            return String::new();
+        }
+        let upper = w.to_ascii_uppercase();
+        match how {
+            Use::Keyword => format!(
+                " (`{w}` was read as the keyword {upper}; to use it as a name, put it in backquotes: `{w}`)"
+            ),
+            Use::Name => format!(
+                " (`{w}` was read as a name; if it is the keyword {upper}, something is missing before it, and a name that is also a keyword is clearest in backquotes: `{w}`)"
+            ),
+        }
+    }
+
+    fn unsupported(&self, message: &str) -> ParseError {
+        ParseError::unsupported(self.src, self.here(), message)
     }
 
     fn is_kw(&self, kw: &str) -> bool {
@@ -111,6 +173,7 @@ impl Parser<'_> {
 
     fn eat_kw(&mut self, kw: &str) -> bool {
         if self.is_kw(kw) {
+            self.mark(Use::Keyword);
             self.advance();
             true
         } else {
@@ -130,6 +193,10 @@ impl Parser<'_> {
         matches!(self.peek(), Tok::Sym(s) if *s == sym)
     }
 
+    fn is_sym_at(&self, n: usize, sym: &str) -> bool {
+        matches!(self.peek_at(n), Tok::Sym(s) if *s == sym)
+    }
+
     fn eat_sym(&mut self, sym: &str) -> bool {
         if self.is_sym(sym) {
             self.advance();
@@ -145,6 +212,10 @@ impl Parser<'_> {
         } else {
             Err(self.error(&[&format!("`{sym}`")]))
         }
+    }
+
+    fn at_end(&self) -> bool {
+        matches!(self.peek(), Tok::Eof) || self.is_sym(";")
     }
 
     fn expect_eof(&self) -> Result<(), ParseError> {
@@ -172,10 +243,11 @@ impl Parser<'_> {
         self.depth -= 1;
     }
 
-    /// An identifier: an unquoted non-reserved word or a backquoted name.
+    /// A name: any unquoted word (keywords included) or a backquoted name.
     fn ident(&mut self, what: &str) -> Result<String, ParseError> {
         match self.peek().clone() {
-            Tok::Word(w) if !RESERVED.contains(&w.to_ascii_lowercase().as_str()) => {
+            Tok::Word(w) => {
+                self.mark(Use::Name);
                 self.advance();
                 Ok(w)
             }
@@ -196,23 +268,22 @@ impl Parser<'_> {
             self.update().map(Statement::Update)
         } else if self.eat_kw("delete") {
             self.delete().map(Statement::Delete)
+        } else if let Some(message) = self.unsupported_statement() {
+            Err(self.unsupported(&message))
         } else {
             Err(self.error(&["SELECT", "INSERT", "UPDATE", "DELETE"]))
         }
     }
 
     fn select(&mut self) -> Result<Select, ParseError> {
-        let projection = if self.eat_sym("*") {
-            Projection::All
-        } else {
-            let mut paths = vec![self.path()?];
-            while self.eat_sym(",") {
-                paths.push(self.path()?);
-            }
-            Projection::Paths(paths)
-        };
+        let projection = self.projection()?;
+        if !self.is_kw("from")
+            && let Some(message) = self.unsupported_in_projection()
+        {
+            return Err(self.unsupported(&message));
+        }
         self.expect_kw("from")?;
-        let collection = self.ident("a collection name")?;
+        let from = self.source()?;
         let filter = if self.eat_kw("where") {
             Some(self.expr()?)
         } else {
@@ -245,143 +316,122 @@ impl Parser<'_> {
         } else {
             None
         };
-        if matches!(self.peek(), Tok::Eof) || self.is_sym(";") {
-            Ok(Select {
-                collection,
+        if self.at_end() {
+            return Ok(Select {
+                from,
                 projection,
                 filter,
                 order_by,
                 limit,
                 offset,
-            })
-        } else {
-            let mut expected = Vec::new();
-            if filter.is_none() && order_by.is_empty() && limit.is_none() && offset.is_none() {
-                expected.push("WHERE");
-            }
-            if order_by.is_empty() && limit.is_none() && offset.is_none() {
-                expected.push("ORDER BY");
-            }
-            if limit.is_none() && offset.is_none() {
-                expected.push("LIMIT");
-            }
-            if offset.is_none() {
-                expected.push("OFFSET");
-            }
-            expected.push("the end of the statement");
-            Err(self.error(&expected))
+            });
         }
+        if let Some(message) = self.unsupported_clause() {
+            return Err(self.unsupported(&message));
+        }
+        let mut expected = Vec::new();
+        if filter.is_none() && order_by.is_empty() && limit.is_none() && offset.is_none() {
+            expected.push("WHERE");
+        }
+        if order_by.is_empty() && limit.is_none() && offset.is_none() {
+            expected.push("ORDER BY");
+        }
+        if limit.is_none() && offset.is_none() {
+            expected.push("LIMIT");
+        }
+        if offset.is_none() {
+            expected.push("OFFSET");
+        }
+        expected.push("the end of the statement");
+        Err(self.error(&expected))
     }
 
-    fn insert(&mut self) -> Result<Insert, ParseError> {
-        self.expect_kw("into")?;
-        let collection = self.ident("a collection name")?;
-        self.expect_kw("documents")?;
-        let mut documents = Vec::new();
-        loop {
-            self.expect_sym("(")?;
-            documents.push(self.expr()?);
-            self.expect_sym(")")?;
-            if !self.eat_sym(",") {
-                break;
+    /// `*`, `COUNT(*) [AS name]`, or field paths.
+    fn projection(&mut self) -> Result<Projection, ParseError> {
+        if self.eat_sym("*") {
+            if self.is_sym(",") {
+                return Err(self.unsupported(
+                    "`*` cannot be combined with other projections; select `*` or list the fields",
+                ));
             }
+            return Ok(Projection::All);
         }
-        let on_conflict = if self.eat_kw("on") {
-            self.expect_kw("id")?;
-            self.expect_kw("conflict")?;
-            if self.eat_kw("fail") {
-                OnConflict::Fail
-            } else if self.eat_kw("do") {
-                if self.eat_kw("nothing") {
-                    OnConflict::DoNothing
-                } else if self.eat_kw("update") {
-                    OnConflict::DoUpdate
-                } else {
-                    return Err(self.error(&["NOTHING", "UPDATE"]));
-                }
-            } else {
-                return Err(self.error(&["FAIL", "DO NOTHING", "DO UPDATE"]));
+        if self.is_function_call() {
+            let count = self.count()?;
+            if self.is_sym(",") {
+                return Err(self.unsupported(
+                    "COUNT(*) cannot be combined with other projections (GROUP BY is not supported)",
+                ));
             }
+            return Ok(count);
+        }
+        if let Some(message) = self.unsupported_projection_start() {
+            return Err(self.unsupported(&message));
+        }
+        let mut paths = vec![self.path()?];
+        while self.eat_sym(",") {
+            if self.is_function_call() {
+                let message = self.function_message(true);
+                return Err(self.unsupported(&message));
+            }
+            paths.push(self.path()?);
+        }
+        Ok(Projection::Paths(paths))
+    }
+
+    /// `COUNT(*) [AS name]`; any other call is refused by name.
+    fn count(&mut self) -> Result<Projection, ParseError> {
+        if !(self.is_kw("count") && self.is_sym_at(2, "*") && self.is_sym_at(3, ")")) {
+            let message = self.function_message(false);
+            return Err(self.unsupported(&message));
+        }
+        self.eat_kw("count");
+        self.advance();
+        self.advance();
+        self.advance();
+        let name = if self.eat_kw("as") {
+            self.ident("a name for the count")?
         } else {
-            OnConflict::Fail
+            "count".to_owned()
         };
-        Ok(Insert {
-            collection,
-            documents,
-            on_conflict,
-        })
+        Ok(Projection::Count { name })
     }
 
-    fn update(&mut self) -> Result<Update, ParseError> {
-        let collection = self.ident("a collection name")?;
-        let mut actions = Vec::new();
-        loop {
-            if self.eat_kw("set") {
-                loop {
-                    let path = self.path()?;
-                    self.expect_sym("=")?;
-                    actions.push(UpdateAction::Set(path, self.expr()?));
-                    if !self.eat_sym(",") {
-                        break;
-                    }
-                }
-            } else if self.eat_kw("unset") {
-                loop {
-                    actions.push(UpdateAction::Unset(self.path()?));
-                    if !self.eat_sym(",") {
-                        break;
-                    }
-                }
-            } else if self.eat_kw("apply") {
-                loop {
-                    let path = self.path()?;
-                    if self.eat_kw("increment") {
-                        self.expect_kw("by")?;
-                        actions.push(UpdateAction::Increment(path, self.expr()?));
-                    } else if self.eat_kw("restart") {
-                        let value = if self.eat_kw("with") {
-                            Some(self.expr()?)
-                        } else {
-                            None
-                        };
-                        actions.push(UpdateAction::Restart(path, value));
-                    } else {
-                        return Err(self.error(&["INCREMENT BY", "RESTART"]));
-                    }
-                    if !self.eat_sym(",") {
-                        break;
-                    }
-                }
-            } else if actions.is_empty() {
-                return Err(self.error(&["SET", "UNSET", "APPLY"]));
-            } else {
-                break;
-            }
+    /// A collection of the app, or `system:<name>`.
+    fn source(&mut self) -> Result<Source, ParseError> {
+        if self.is_sym("(") {
+            return Err(
+                self.unsupported("subqueries are not supported: FROM takes one collection by name")
+            );
         }
-        if !self.eat_kw("where") {
-            return Err(self.error(&[
-                "SET",
-                "UNSET",
-                "APPLY",
-                "WHERE (add `WHERE true` to change every document)",
-            ]));
+        if self.is_kw("system")
+            && let Tok::Arg(name) = self.peek_at(1).clone()
+        {
+            let Some((_, system)) = SystemCollection::ALL
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(&name))
+            else {
+                self.advance();
+                let known: Vec<String> = SystemCollection::ALL
+                    .iter()
+                    .map(|(_, s)| s.name().to_owned())
+                    .collect();
+                return Err(ParseError::at(
+                    self.src,
+                    self.here(),
+                    &format!(
+                        "there is no system collection `system:{name}`; there is {}",
+                        known.join(", ")
+                    ),
+                    &known.iter().map(String::as_str).collect::<Vec<_>>(),
+                ));
+            };
+            self.mark(Use::Keyword);
+            self.advance();
+            self.advance();
+            return Ok(Source::System(*system));
         }
-        let filter = self.expr()?;
-        Ok(Update {
-            collection,
-            actions,
-            filter,
-        })
-    }
-
-    fn delete(&mut self) -> Result<Delete, ParseError> {
-        self.expect_kw("from")?;
-        let collection = self.ident("a collection name")?;
-        if !self.eat_kw("where") {
-            return Err(self.error(&["WHERE (add `WHERE true` to delete every document)"]));
-        }
-        let filter = self.expr()?;
-        Ok(Delete { collection, filter })
+        Ok(Source::Collection(self.ident("a collection name")?))
     }
 
     fn path(&mut self) -> Result<Path, ParseError> {
@@ -407,289 +457,4 @@ impl Parser<'_> {
         }
         Ok(Path(segments))
     }
-
-    pub fn expr(&mut self) -> Result<Expr, ParseError> {
-        self.enter()?;
-        let result = self.or();
-        self.leave();
-        result
-    }
-
-    /// Runs `f` once per chained operator with the depth raised by the chain so far: a chain
-    /// `a + b + c + ...` builds a tree as deep as it is long, and everything that walks the tree
-    /// recurses that deep.
-    fn chain_depth(&mut self, links: &mut usize) -> Result<(), ParseError> {
-        *links += 1;
-        self.chain += 1;
-        if self.chain > MAX_CHAIN {
-            return Err(ParseError::at(
-                self.src,
-                self.here(),
-                &format!(
-                    "the statement nests deeper than {MAX_CHAIN} chained operators; use IN (...) for long lists"
-                ),
-                &[],
-            ));
-        }
-        Ok(())
-    }
-
-    fn unwind(&mut self, links: usize) {
-        self.chain -= links;
-    }
-
-    fn or(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.and()?;
-        let mut links = 0;
-        while self.eat_kw("or") {
-            self.chain_depth(&mut links)?;
-            let right = self.and()?;
-            left = Expr::Or(Box::new(left), Box::new(right));
-        }
-        self.unwind(links);
-        Ok(left)
-    }
-
-    fn and(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.not()?;
-        let mut links = 0;
-        while self.eat_kw("and") {
-            self.chain_depth(&mut links)?;
-            let right = self.not()?;
-            left = Expr::And(Box::new(left), Box::new(right));
-        }
-        self.unwind(links);
-        Ok(left)
-    }
-
-    fn not(&mut self) -> Result<Expr, ParseError> {
-        if self.eat_kw("not") {
-            self.enter()?;
-            let inner = self.not();
-            self.leave();
-            return Ok(Expr::Not(Box::new(inner?)));
-        }
-        self.comparison()
-    }
-
-    fn comparison(&mut self) -> Result<Expr, ParseError> {
-        let left = self.additive()?;
-        let op = match self.peek() {
-            Tok::Sym("=") | Tok::Sym("==") => Some(CompareOp::Eq),
-            Tok::Sym("!=") | Tok::Sym("<>") => Some(CompareOp::Ne),
-            Tok::Sym("<") => Some(CompareOp::Lt),
-            Tok::Sym("<=") => Some(CompareOp::Le),
-            Tok::Sym(">") => Some(CompareOp::Gt),
-            Tok::Sym(">=") => Some(CompareOp::Ge),
-            _ => None,
-        };
-        if let Some(op) = op {
-            self.advance();
-            let right = self.additive()?;
-            return Ok(Expr::Compare(op, Box::new(left), Box::new(right)));
-        }
-        if self.eat_kw("is") {
-            let negated = self.eat_kw("not");
-            if self.eat_kw("null") {
-                return Ok(Expr::IsNull {
-                    expr: Box::new(left),
-                    negated,
-                });
-            }
-            if self.eat_kw("missing") {
-                return Ok(Expr::IsMissing {
-                    expr: Box::new(left),
-                    negated,
-                });
-            }
-            return Err(self.error(&["NULL", "MISSING"]));
-        }
-        let negated = if self.is_kw("not") && (self.is_kw_at(1, "in") || self.is_kw_at(1, "like")) {
-            self.advance();
-            true
-        } else {
-            false
-        };
-        if self.eat_kw("in") {
-            let list = if self.is_sym("(") && !self.paren_is_single_array() {
-                self.advance();
-                let mut items = Vec::new();
-                if !self.is_sym(")") {
-                    loop {
-                        items.push(self.expr()?);
-                        if !self.eat_sym(",") {
-                            break;
-                        }
-                    }
-                }
-                self.expect_sym(")")?;
-                InList::Items(items)
-            } else {
-                // `x IN :arg` or `x IN [..]`: one expression that evaluates to an array.
-                InList::Array(Box::new(self.additive()?))
-            };
-            return Ok(Expr::In {
-                expr: Box::new(left),
-                list,
-                negated,
-            });
-        }
-        if self.eat_kw("like") {
-            let pattern = self.additive()?;
-            return Ok(Expr::Like {
-                expr: Box::new(left),
-                pattern: Box::new(pattern),
-                negated,
-            });
-        }
-        if negated {
-            return Err(self.error(&["IN", "LIKE"]));
-        }
-        Ok(left)
-    }
-
-    /// `IN (:ids)` or `IN ([1, 2])`: a parenthesized single argument or array literal is the
-    /// array form, as users write it both ways.
-    fn paren_is_single_array(&self) -> bool {
-        match self.peek_at(1) {
-            Tok::Arg(_) => matches!(self.peek_at(2), Tok::Sym(")")),
-            _ => false,
-        }
-    }
-
-    fn additive(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.multiplicative()?;
-        let mut links = 0;
-        loop {
-            let op = match self.peek() {
-                Tok::Sym("+") => ArithOp::Add,
-                Tok::Sym("-") => ArithOp::Sub,
-                _ => break,
-            };
-            self.advance();
-            self.chain_depth(&mut links)?;
-            let right = self.multiplicative()?;
-            left = Expr::Arith(op, Box::new(left), Box::new(right));
-        }
-        self.unwind(links);
-        Ok(left)
-    }
-
-    fn multiplicative(&mut self) -> Result<Expr, ParseError> {
-        let mut left = self.unary()?;
-        let mut links = 0;
-        loop {
-            let op = match self.peek() {
-                Tok::Sym("*") => ArithOp::Mul,
-                Tok::Sym("/") => ArithOp::Div,
-                Tok::Sym("%") => ArithOp::Mod,
-                _ => break,
-            };
-            self.advance();
-            self.chain_depth(&mut links)?;
-            let right = self.unary()?;
-            left = Expr::Arith(op, Box::new(left), Box::new(right));
-        }
-        self.unwind(links);
-        Ok(left)
-    }
-
-    fn unary(&mut self) -> Result<Expr, ParseError> {
-        if self.eat_sym("-") {
-            self.enter()?;
-            let inner = self.unary();
-            self.leave();
-            return Ok(match inner? {
-                Expr::Literal(Value::Number(n)) => Expr::Literal(negate(&n)),
-                other => Expr::Neg(Box::new(other)),
-            });
-        }
-        self.primary()
-    }
-
-    fn primary(&mut self) -> Result<Expr, ParseError> {
-        match self.peek().clone() {
-            Tok::Number(n) => {
-                self.advance();
-                Ok(Expr::Literal(Value::Number(n)))
-            }
-            Tok::Str(s) => {
-                self.advance();
-                Ok(Expr::Literal(Value::String(s)))
-            }
-            Tok::Arg(a) => {
-                self.advance();
-                Ok(Expr::Arg(a))
-            }
-            Tok::Word(w) if w.eq_ignore_ascii_case("true") => {
-                self.advance();
-                Ok(Expr::Literal(Value::Bool(true)))
-            }
-            Tok::Word(w) if w.eq_ignore_ascii_case("false") => {
-                self.advance();
-                Ok(Expr::Literal(Value::Bool(false)))
-            }
-            Tok::Word(w) if w.eq_ignore_ascii_case("null") => {
-                self.advance();
-                Ok(Expr::Literal(Value::Null))
-            }
-            Tok::Sym("(") => {
-                self.advance();
-                let inner = self.expr()?;
-                self.expect_sym(")")?;
-                Ok(inner)
-            }
-            Tok::Sym("[") => {
-                self.advance();
-                self.enter()?;
-                let mut items = Vec::new();
-                if !self.is_sym("]") {
-                    loop {
-                        items.push(self.expr()?);
-                        if !self.eat_sym(",") {
-                            break;
-                        }
-                    }
-                }
-                self.leave();
-                self.expect_sym("]")?;
-                Ok(Expr::Array(items))
-            }
-            Tok::Sym("{") => {
-                self.advance();
-                self.enter()?;
-                let mut members = Vec::new();
-                if !self.is_sym("}") {
-                    loop {
-                        let key = match self.advance() {
-                            Tok::Str(s) | Tok::Quoted(s) | Tok::Word(s) => s,
-                            _ => {
-                                self.pos -= 1;
-                                return Err(self.error(&["a member name"]));
-                            }
-                        };
-                        self.expect_sym(":")?;
-                        members.push((key, self.expr()?));
-                        if !self.eat_sym(",") {
-                            break;
-                        }
-                    }
-                }
-                self.leave();
-                self.expect_sym("}")?;
-                Ok(Expr::Object(members))
-            }
-            Tok::Word(_) | Tok::Quoted(_) => Ok(Expr::Path(self.path()?)),
-            _ => Err(self.error(&["an expression (a field, a literal, :arg or `(`)"])),
-        }
-    }
-}
-
-fn negate(n: &serde_json::Number) -> Value {
-    if let Some(i) = n.as_i64()
-        && let Some(neg) = i.checked_neg()
-    {
-        return Value::from(neg);
-    }
-    serde_json::Number::from_f64(-n.as_f64().unwrap_or(0.0)).map_or(Value::Null, Value::Number)
 }
