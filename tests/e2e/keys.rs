@@ -23,7 +23,7 @@ async fn rotation_re_encrypts_every_secret_under_the_active_key(pool: PgPool) {
     let mut ids = Vec::new();
     for i in 0..3 {
         ids.push(id_of(
-            &app.create_connector(&connector_spec(&format!("c{i}")))
+            &app.create_connector(&own_connector_spec(&format!("c{i}")))
                 .await,
         ));
     }
@@ -51,9 +51,9 @@ async fn rotation_re_encrypts_every_secret_under_the_active_key(pool: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn moved_or_tampered_ciphertexts_fail_to_open(pool: PgPool) {
     let app = TestApp::spawn(pool).await;
-    let a = id_of(&app.create_connector(&connector_spec("a")).await);
-    let b = id_of(&app.create_connector(&connector_spec("b")).await);
-    let c = id_of(&app.create_connector(&connector_spec("c")).await);
+    let a = id_of(&app.create_connector(&own_connector_spec("a")).await);
+    let b = id_of(&app.create_connector(&own_connector_spec("b")).await);
+    let c = id_of(&app.create_connector(&own_connector_spec("c")).await);
 
     // Copy a's ciphertext into b's row.
     let (a_secret, _) = secret_of(&app.pool, a).await;

@@ -1,10 +1,14 @@
-//! MongoDB connection strings: parsing (enough to reject what no driver would accept) and
-//! redaction (what responses and logs show instead of the secret).
+//! MongoDB connection strings: parsing (enough to reject what no driver would accept), the
+//! driver's option rules for strings users submit ([`MongoUri::parse_checked`], in [`options`]),
+//! and redaction (what responses and logs show instead of the secret).
 //!
 //! Error messages never quote the input: a connection string carries a password.
 
+mod options;
+
 use percent_encoding::percent_decode_str;
 use std::fmt;
+use std::net::Ipv6Addr;
 
 const MASK: &str = "****";
 
@@ -42,18 +46,50 @@ impl fmt::Debug for MongoUri {
     }
 }
 
-/// Why a connection string was refused. The text is safe to show: it never contains the input.
+/// Why a connection string was refused. The text is safe to show: it never quotes a value of
+/// the input (option names may appear).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UriError(pub String);
+pub struct UriError {
+    message: String,
+    beyond_driver: bool,
+}
+
+impl UriError {
+    fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            beyond_driver: false,
+        }
+    }
+
+    /// A string the MongoDB driver would parse, refused because it can only fail later here
+    /// (see [`MongoUri::parse_checked`]).
+    fn beyond_driver(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            beyond_driver: true,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// True when the driver's own parser accepts the string and only an Edgebridge rule refuses
+    /// it (a setting that would fail at the first write or login).
+    pub fn is_beyond_driver(&self) -> bool {
+        self.beyond_driver
+    }
+}
 
 impl fmt::Display for UriError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
 fn err<T>(message: impl Into<String>) -> Result<T, UriError> {
-    Err(UriError(message.into()))
+    Err(UriError::new(message))
 }
 
 /// Option names whose values are secret (compared lowercase).
@@ -87,7 +123,7 @@ fn decode_component(value: &str, what: &str) -> Result<String, UriError> {
         .decode_utf8()
         .map(|s| s.into_owned())
         .map_err(|_| {
-            UriError(format!(
+            UriError::new(format!(
                 "the {what} is not valid UTF-8 once percent-decoded"
             ))
         })
@@ -103,11 +139,7 @@ fn validate_host(host: &str, scheme: Scheme) -> Result<(), UriError> {
             return err("an IPv6 host is missing its closing ']'");
         };
         let addr = &rest[..end];
-        if addr.is_empty()
-            || !addr
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.')
-        {
+        if addr.parse::<Ipv6Addr>().is_err() {
             return err("an IPv6 host is not a valid address");
         }
         let after = &rest[end + 1..];
@@ -264,6 +296,19 @@ impl MongoUri {
         })
     }
 
+    /// Parses a string a user submits: [`MongoUri::parse`], then every rule the MongoDB driver
+    /// applies to the options and their combinations (names, values, `tls`/`ssl` agreement,
+    /// `directConnection` with several hosts, `loadBalanced`, credentials per `authMechanism`...),
+    /// without any DNS lookup. On top of the driver, it refuses what the driver parses but what
+    /// can only fail at the first login or write: a custom `w` mode, `MONGODB-CR`, and
+    /// `MONGODB-OIDC` without an `ENVIRONMENT` ([`UriError::is_beyond_driver`]). Strings saved
+    /// before these rules keep opening with [`MongoUri::parse`].
+    pub fn parse_checked(input: &str) -> Result<Self, UriError> {
+        let uri = Self::parse(input)?;
+        options::check(&uri)?;
+        Ok(uri)
+    }
+
     /// The full string, password included. Only for encryption and for the driver.
     pub fn expose(&self) -> &str {
         &self.raw
@@ -273,8 +318,23 @@ impl MongoUri {
         self.scheme
     }
 
+    /// The decoded user name, for whatever authenticates with it. For messages use
+    /// [`MongoUri::shown_username`].
     pub fn username(&self) -> Option<&str> {
         self.username.as_deref()
+    }
+
+    /// The user name as responses and logs may show it: masked when the string has no password,
+    /// since a lone user name is often the secret itself (a token or API key).
+    pub fn shown_username(&self) -> Option<&str> {
+        match &self.username {
+            Some(_) if !self.has_password => Some(MASK),
+            user => user.as_deref(),
+        }
+    }
+
+    pub fn has_password(&self) -> bool {
+        self.has_password
     }
 
     /// The decoded password, for whatever authenticates with it (never for display).
@@ -302,15 +362,16 @@ impl MongoUri {
         self.auth_database.as_deref()
     }
 
-    /// What may be shown: the password and secret option values replaced by `****`.
+    /// What may be shown: the password, a user name that has no password, and secret option
+    /// values replaced by `****`.
     pub fn redacted(&self) -> String {
         let mut out = String::from(self.scheme.prefix());
         if let Some(user) = self.raw_user() {
-            out.push_str(user);
             if self.has_password {
+                out.push_str(user);
                 out.push(':');
-                out.push_str(MASK);
             }
+            out.push_str(MASK);
             out.push('@');
         }
         out.push_str(&self.hosts.join(","));
@@ -364,6 +425,11 @@ impl MongoUri {
         hosts
     }
 
+    /// The text after `?`, as given (`None` without a `?`).
+    fn raw_query(&self) -> Option<&str> {
+        self.after_scheme().split_once('?').map(|(_, q)| q)
+    }
+
     fn after_scheme(&self) -> &str {
         &self.raw[self.scheme.prefix().len()..]
     }
@@ -390,7 +456,8 @@ impl MongoUri {
 }
 
 /// Redacts any string that may be a connection string, valid or not. Valid ones keep their user
-/// name, hosts and database; for anything unparseable only the scheme survives.
+/// name (when it has a password), hosts and database; for anything unparseable only the scheme
+/// survives.
 pub fn redact(input: &str) -> String {
     match MongoUri::parse(input) {
         Ok(uri) => uri.redacted(),
@@ -408,93 +475,4 @@ pub fn redact(input: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_srv_with_credentials_and_redacts_password() {
-        let uri = MongoUri::parse("mongodb+srv://user:s3cr%40t@cluster0.example.net/").unwrap();
-        assert_eq!(uri.scheme(), Scheme::Srv);
-        assert_eq!(uri.username(), Some("user"));
-        assert_eq!(uri.hosts(), ["cluster0.example.net"]);
-        assert_eq!(
-            uri.redacted(),
-            "mongodb+srv://user:****@cluster0.example.net/"
-        );
-        assert!(!format!("{uri:?}").contains("s3cr"));
-        assert_eq!(uri.password().as_deref(), Some("s3cr@t"));
-        assert_eq!(
-            MongoUri::parse("mongodb://user@h").unwrap().password(),
-            None
-        );
-    }
-
-    #[test]
-    fn parses_host_list_with_ports_db_and_options() {
-        let uri = MongoUri::parse(
-            "mongodb://app:pw@a.example:27017,b.example:27018,[::1]:27019/admin?replicaSet=rs0&tlsCertificateKeyFilePassword=hunter2",
-        )
-        .unwrap();
-        assert_eq!(uri.hosts().len(), 3);
-        assert_eq!(uri.auth_database(), Some("admin"));
-        let red = uri.redacted();
-        assert_eq!(
-            red,
-            "mongodb://app:****@a.example:27017,b.example:27018,[::1]:27019/admin?replicaSet=rs0&tlsCertificateKeyFilePassword=****"
-        );
-        assert!(!red.contains("pw@") && !red.contains("hunter2"));
-    }
-
-    #[test]
-    fn accepts_no_credentials_and_no_slash() {
-        let uri = MongoUri::parse("mongodb://localhost").unwrap();
-        assert_eq!(uri.redacted(), "mongodb://localhost/");
-        assert_eq!(uri.username(), None);
-    }
-
-    #[test]
-    fn rejects_malformed_strings_without_quoting_them() {
-        let cases = [
-            "postgres://user:pw@host/",
-            "mongodb://",
-            "mongodb://user:pw@/",
-            "mongodb://:pw@host/",
-            "mongodb://user:p@ss:word@host/",
-            "mongodb://host:0/",
-            "mongodb://host:99999/",
-            "mongodb://host:abc/",
-            "mongodb+srv://a.example.net:27017/",
-            "mongodb+srv://a.example.net,b.example.net/",
-            "mongodb+srv://localhost/",
-            "mongodb://user:pw%zz@host/",
-            "mongodb://ho st/",
-            "mongodb://host/?replicaSet",
-            " mongodb://host/",
-        ];
-        for case in cases {
-            let e = MongoUri::parse(case).expect_err(case);
-            assert!(!e.0.contains("pw"), "{case}: {e}");
-        }
-    }
-
-    #[test]
-    fn redact_never_leaks_for_invalid_input() {
-        assert_eq!(redact("mongodb://user:p@ss:word@host/"), "mongodb://****");
-        assert_eq!(redact("garbage secret"), "****");
-        assert_eq!(
-            redact("mongodb+srv://u:pw@c.example.net/?appName=x"),
-            "mongodb+srv://u:****@c.example.net/?appName=x"
-        );
-    }
-
-    #[test]
-    fn same_hosts_ignores_order_and_credentials() {
-        let a = MongoUri::parse("mongodb://u:a@h1,h2/").unwrap();
-        let b = MongoUri::parse("mongodb://v:b@h2,h1/").unwrap();
-        let c = MongoUri::parse("mongodb://v:b@h3/").unwrap();
-        assert!(a.same_hosts(&b));
-        assert!(!a.same_hosts(&c));
-        let d = MongoUri::parse("mongodb://v:b@H2:27017,h1/").unwrap();
-        assert!(a.same_hosts(&d));
-    }
-}
+mod tests;

@@ -358,7 +358,7 @@ async fn run_checks(
                 "connection_string",
                 None,
                 "connection_string_invalid",
-                format!("The connection string is invalid: it {}.", e.0),
+                format!("The connection string is invalid: it {}.", e.message()),
                 REMEDY_STRING,
                 t,
             );
@@ -478,7 +478,7 @@ async fn run_checks(
                     "authentication_failed",
                     format!(
                         "MongoDB at {hosts} refused the credentials of user `{}`: {e}.",
-                        uri.username().unwrap_or("(none)")
+                        uri.shown_username().unwrap_or("(none)")
                     ),
                     REMEDY_AUTH,
                 ),

@@ -14,7 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::Utc;
 use edgebridge_domain::Violation;
-use model::{ApiKeyCreated, ApiKeyIn, ApiKeyPage};
+use model::{ApiKeyCreated, ApiKeyIn, ApiKeyPage, ApiKeyRevocation};
 use secrecy::ExposeSecret;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -91,8 +91,10 @@ async fn create_api_key(
         (Some(scope), _) => Some(scope),
         (None, requested) => requested,
     };
-    // The app row stays locked (shared) until the key is saved, so it cannot vanish meanwhile.
+    // The app row stays locked (shared) until the key is saved, so it cannot vanish meanwhile;
+    // so does the creating key's, so a revocation cannot miss the new key.
     let mut tx = crate::db::begin(&state.pool).await?;
+    repo::lock_live_creator(&mut tx, auth.org_id, auth.key_id).await?;
     if let Some(app_id) = app_id
         && apps::repo::lock_shared(&mut tx, auth.org_id, app_id)
             .await
@@ -158,19 +160,21 @@ async fn create_api_key(
 
 /// Revoke an API key
 ///
-/// Takes effect at once, also for access tokens obtained with the key. Needs `admin`; only an
-/// owner may revoke an owner key.
+/// Takes effect at once, also for access tokens obtained with the key. The keys it created stop
+/// working with it, and the keys they created, and so on (a leaked key cannot leave keys behind
+/// that outlive it); only your own key and the keys created under it are spared. The answer
+/// lists every key revoked. Needs `admin`; only an owner may revoke an owner key.
 #[utoipa::path(delete, path = "/v1/api-keys/{keyId}", operation_id = "revokeApiKey", tag = "apiKeys",
     params(("keyId" = Uuid, Path, description = "The key's id")),
     responses(
-        (status = 204, description = "The key was revoked"),
+        (status = 200, description = "The keys revoked: this one and those it created", body = ApiKeyRevocation),
         (status = 404, description = "No such live key", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn revoke_api_key(
     State(state): State<AppState>,
     auth: AuthContext,
     ApiPath(key_id): ApiPath<Uuid>,
-) -> Result<StatusCode> {
+) -> Result<Json<ApiKeyRevocation>> {
     let key = repo::get_live(&state.pool, auth.org_id, key_id)
         .await?
         .ok_or(ApiError::NotFound("API key"))?;
@@ -184,11 +188,21 @@ async fn revoke_api_key(
             key.role
         )));
     }
-    if !repo::revoke(&state.pool, auth.org_id, key_id).await? {
+    // Keys a key created never have a higher role, nor another app (see create_api_key).
+    let mut tx = crate::db::begin(&state.pool).await?;
+    let revoked = repo::revoke_with_created(&mut tx, auth.org_id, key_id, auth.key_id).await?;
+    if revoked.first() != Some(&key_id) {
+        // Revoked by someone else meanwhile: theirs did the cascade.
         return Err(ApiError::NotFound("API key"));
     }
-    tracing::info!(key_id = %key_id, "api key revoked");
-    Ok(StatusCode::NO_CONTENT)
+    tx.commit().await?;
+    // Cached lookups of the revoked keys must not outlive the revocation here.
+    state.key_cache.clear();
+    tracing::info!(key_id = %key_id, revoked = revoked.len(), "api key revoked with the keys it created");
+    Ok(Json(ApiKeyRevocation {
+        revoked_count: revoked.len(),
+        revoked_key_ids: revoked,
+    }))
 }
 
 /// Creates an organization with its first owner key (used by `edgebridge org create` and the

@@ -35,12 +35,11 @@ pub struct ApiKeyIn {
     pub role: Role,
     /// Limit the key to one app.
     #[serde(default)]
-    #[schema(nullable = false)]
     pub app_id: Option<Uuid>,
     /// When the key stops working (RFC 3339 with an offset, e.g. `2027-01-01T00:00:00Z`). When
     /// absent: never, or when the creating key expires if it does.
     #[serde(default)]
-    #[schema(nullable = false, example = "2027-01-01T00:00:00Z")]
+    #[schema(example = "2027-01-01T00:00:00Z")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
@@ -63,4 +62,16 @@ pub struct ApiKeyPage {
     pub items: Vec<ApiKeyOut>,
     /// Pass as `cursor` to get the next page; absent on the last page.
     pub next_cursor: Option<String>,
+}
+
+/// What a revocation revoked: the key, and the keys it created (directly or through keys it
+/// created), which stop working with it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyRevocation {
+    /// How many keys were revoked, the named key included.
+    #[schema(example = 3)]
+    pub revoked_count: usize,
+    /// Their ids, the named key first.
+    pub revoked_key_ids: Vec<Uuid>,
 }

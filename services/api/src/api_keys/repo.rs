@@ -2,10 +2,10 @@
 
 use super::model::ApiKeyOut;
 use crate::auth::{Role, api_key};
-use crate::error::Result;
+use crate::error::{ApiError, Result};
 use crate::http::extract::PageRequest;
 use chrono::{DateTime, Utc};
-use sqlx::PgExecutor;
+use sqlx::{PgExecutor, Postgres, Transaction};
 use uuid::Uuid;
 
 #[derive(sqlx::FromRow)]
@@ -105,14 +105,67 @@ pub async fn get_live(
     row.map(TryInto::try_into).transpose()
 }
 
-/// Revokes a key at once; false when it does not exist or was already revoked.
-pub async fn revoke(db: impl PgExecutor<'_>, org_id: Uuid, key_id: Uuid) -> Result<bool> {
-    let result = sqlx::query(
-        "update api_keys set revoked_at = now() where org_id = $1 and key_id = $2 and revoked_at is null",
+/// Revokes a key at once, with every key it created, directly or through other keys, except
+/// `spared` (the caller's own key) and the keys created under it. Answers the ids revoked, the
+/// named key first; empty when the key does not exist or was already revoked. Keys created by
+/// an already revoked key are reached too (revoked before this rule, they may still be live).
+///
+/// A key being created meanwhile holds its creator's row ([`lock_live_creator`]): updating that
+/// row waits for the creation to commit, and the walk runs again (a new statement sees it) until
+/// a round revokes nothing; a creation that comes later finds its creator revoked.
+pub async fn revoke_with_created(
+    tx: &mut Transaction<'_, Postgres>,
+    org_id: Uuid,
+    key_id: Uuid,
+    spared: Uuid,
+) -> Result<Vec<Uuid>> {
+    let mut revoked = Vec::new();
+    loop {
+        let rows: Vec<(Uuid,)> = sqlx::query_as(
+            "with recursive created (key_id, depth) as (
+                 select key_id, 0 from api_keys where org_id = $1 and key_id = $2
+                 union
+                 select k.key_id, c.depth + 1
+                 from api_keys k join created c on k.created_by = c.key_id
+                 where k.org_id = $1 and k.key_id <> $3
+             ),
+             revoked as (
+                 update api_keys k set revoked_at = now()
+                 from created c
+                 where k.key_id = c.key_id and k.org_id = $1 and k.revoked_at is null
+                 returning k.key_id, c.depth
+             )
+             select key_id from revoked order by depth, key_id",
+        )
+        .bind(org_id)
+        .bind(key_id)
+        .bind(spared)
+        .fetch_all(&mut **tx)
+        .await?;
+        if rows.is_empty() {
+            return Ok(revoked);
+        }
+        revoked.extend(rows.into_iter().map(|(id,)| id));
+    }
+}
+
+/// Holds the creating key's row until the new key is saved, and refuses (401) when it was
+/// revoked or expired since the request authenticated, so a key never outlives its creator's
+/// revocation (see [`revoke_with_created`]).
+pub async fn lock_live_creator(
+    tx: &mut Transaction<'_, Postgres>,
+    org_id: Uuid,
+    key_id: Uuid,
+) -> Result<()> {
+    let live: Option<(i32,)> = sqlx::query_as(
+        "select 1 from api_keys
+         where org_id = $1 and key_id = $2 and revoked_at is null
+           and (expires_at is null or expires_at > now())
+         for share",
     )
     .bind(org_id)
     .bind(key_id)
-    .execute(db)
+    .fetch_optional(&mut **tx)
     .await?;
-    Ok(result.rows_affected() == 1)
+    live.map(|_| ()).ok_or(ApiError::InvalidCredentials)
 }

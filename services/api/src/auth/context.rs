@@ -1,17 +1,18 @@
 //! The `AuthContext` extractor: who is calling, for which organization, with which role and app
 //! scope. Handlers never parse headers themselves. Rate limiting per API key happens here too,
-//! since the key is known only once the caller is authenticated.
+//! since the key is known only once the caller is authenticated; failed authentications are
+//! throttled per address as `auth::failures` describes.
 
 use crate::auth::api_key;
+use crate::auth::failures::{Throttle, ceil_secs, refuse};
 use crate::auth::role::Role;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use governor::clock::{Clock, DefaultClock};
-use std::net::SocketAddr;
 use uuid::Uuid;
 
 /// How the caller proved who it is.
@@ -72,8 +73,8 @@ impl AuthContext {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct KeyRow {
+#[derive(Clone, sqlx::FromRow)]
+pub(crate) struct KeyRow {
     key_id: Uuid,
     org_id: Uuid,
     app_id: Option<Uuid>,
@@ -82,6 +83,14 @@ struct KeyRow {
     expires_at: Option<DateTime<Utc>>,
     revoked_at: Option<DateTime<Utc>>,
     last_used_at: Option<DateTime<Utc>>,
+}
+
+/// How a cached key is found: by the hash of the whole API key (so a hit proves the secret), or
+/// by id for access tokens (whose signature is checked on every request).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) enum KeyLookup {
+    Secret(Vec<u8>),
+    Id(Uuid),
 }
 
 const KEY_COLUMNS: &str =
@@ -102,56 +111,103 @@ pub(crate) fn bearer_token(parts: &Parts) -> Result<&str> {
 }
 
 impl KeyRow {
+    /// Whether this use is recorded (`last_used_at` at most once a minute).
+    fn records_use(&self, now: DateTime<Utc>) -> bool {
+        self.last_used_at
+            .is_none_or(|t| now - t > chrono::Duration::seconds(60))
+    }
+
+    /// The row as it reads once this use is recorded: what the cache keeps, so cached uses do
+    /// not record it again (each would be an update of the same row).
+    fn recorded(&self, now: DateTime<Utc>) -> KeyRow {
+        let mut row = self.clone();
+        if row.records_use(now) {
+            row.last_used_at = Some(now);
+        }
+        row
+    }
+
     /// Usable now: not revoked, not expired.
     fn is_live(&self, now: DateTime<Utc>) -> bool {
         self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
     }
 }
 
-async fn authenticate(state: &AppState, token: &str) -> Result<AuthContext> {
+/// Who `token` is. Signed access tokens are checked before any lookup; an API key is looked
+/// up only when its address is not blocked or the key verified lately (`auth::failures`).
+/// Every refusal goes through [`refuse`], which counts it against the address.
+async fn authenticate(
+    state: &AppState,
+    token: &str,
+    throttle: Option<&Throttle<'_>>,
+) -> Result<AuthContext> {
     let now = Utc::now();
     let (row, method) = if let Some(prefix) = api_key::parse_prefix(token) {
-        let row: Option<KeyRow> = sqlx::query_as(&format!(
-            "select {KEY_COLUMNS} from api_keys where prefix = $1"
-        ))
-        .bind(prefix)
-        .fetch_optional(&state.pool)
-        .await?;
-        let row = row.ok_or(ApiError::InvalidCredentials)?;
-        if !api_key::verify(token, &row.secret_hash) {
-            return Err(ApiError::InvalidCredentials);
+        let key_hash = api_key::hash(token);
+        if let Some(throttle) = throttle
+            && !throttle.guard.recently_verified(&key_hash)
+        {
+            throttle.check()?;
         }
-        (row, AuthMethod::ApiKey)
+        // A key verified a moment ago is trusted without a lookup (see `auth::cache`).
+        let row: Option<KeyRow> = match state.key_cache.get(&KeyLookup::Secret(key_hash.clone())) {
+            Some(row) => Some(row),
+            None => {
+                sqlx::query_as(&format!(
+                    "select {KEY_COLUMNS} from api_keys where prefix = $1"
+                ))
+                .bind(prefix)
+                .fetch_optional(&state.pool)
+                .await?
+            }
+        };
+        match row {
+            Some(row) if api_key::verify(token, &row.secret_hash) && row.is_live(now) => {
+                state
+                    .key_cache
+                    .put(KeyLookup::Secret(key_hash.clone()), row.recorded(now));
+                if let Some(throttle) = throttle {
+                    throttle.guard.remember_verified(&key_hash);
+                }
+                (row, AuthMethod::ApiKey)
+            }
+            _ => {
+                if let Some(throttle) = throttle {
+                    throttle.guard.forget_verified(&key_hash);
+                }
+                return Err(refuse(throttle));
+            }
+        }
     } else {
-        let claims = state
-            .jwt
-            .verify(token)
-            .ok_or(ApiError::InvalidCredentials)?;
-        let row: Option<KeyRow> = sqlx::query_as(&format!(
-            "select {KEY_COLUMNS} from api_keys where key_id = $1"
-        ))
-        .bind(claims.sub)
-        .fetch_optional(&state.pool)
-        .await?;
-        let row = row.ok_or(ApiError::InvalidCredentials)?;
-        if row.org_id != claims.org {
-            return Err(ApiError::InvalidCredentials);
+        let claims = state.jwt.verify(token).ok_or_else(|| refuse(throttle))?;
+        let row: Option<KeyRow> = match state.key_cache.get(&KeyLookup::Id(claims.sub)) {
+            Some(row) => Some(row),
+            None => {
+                sqlx::query_as(&format!(
+                    "select {KEY_COLUMNS} from api_keys where key_id = $1"
+                ))
+                .bind(claims.sub)
+                .fetch_optional(&state.pool)
+                .await?
+            }
+        };
+        match row {
+            Some(row) if row.org_id == claims.org && row.is_live(now) => {
+                state
+                    .key_cache
+                    .put(KeyLookup::Id(claims.sub), row.recorded(now));
+                (row, AuthMethod::AccessToken)
+            }
+            _ => return Err(refuse(throttle)),
         }
-        (row, AuthMethod::AccessToken)
     };
-    if !row.is_live(now) {
-        return Err(ApiError::InvalidCredentials);
-    }
     let role: Role = row
         .role
         .parse()
         .map_err(|e: String| ApiError::Internal(anyhow::anyhow!(e)))?;
 
     // Record use at most once a minute, off the request path.
-    if row
-        .last_used_at
-        .is_none_or(|t| now - t > chrono::Duration::seconds(60))
-    {
+    if row.records_use(now) {
         let pool = state.pool.clone();
         let key_id = row.key_id;
         tokio::spawn(async move {
@@ -179,7 +235,7 @@ fn check_rate(state: &AppState, key_id: Uuid) -> Result<()> {
     limiter.check_key(&key_id).map_err(|not_until| {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         ApiError::RateLimited {
-            retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            retry_after_secs: ceil_secs(wait),
         }
     })
 }
@@ -191,28 +247,12 @@ impl FromRequestParts<AppState> for AuthContext {
         if let Some(ctx) = parts.extensions.get::<AuthContext>() {
             return Ok(ctx.clone());
         }
-        let token = bearer_token(parts)?;
-        let client = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        let guard = state.auth_failures.as_ref().zip(client);
-        if let Some((guard, ip)) = guard
-            && let Some(wait) = guard.blocked_for(ip)
-        {
-            return Err(ApiError::RateLimited {
-                retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-            });
-        }
-        let ctx = match authenticate(state, token).await {
-            Err(ApiError::InvalidCredentials) => {
-                if let Some((guard, ip)) = guard {
-                    guard.record_failure(ip);
-                }
-                return Err(ApiError::InvalidCredentials);
-            }
+        let throttle = Throttle::of(state, parts);
+        let token = match bearer_token(parts) {
+            Err(ApiError::InvalidCredentials) => return Err(refuse(throttle.as_ref())),
             other => other?,
         };
+        let ctx = authenticate(state, token, throttle.as_ref()).await?;
         check_rate(state, ctx.key_id)?;
         parts.extensions.insert(ctx.clone());
         Ok(ctx)

@@ -30,6 +30,10 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app: Option<Uuid>,
     pub iat: u64,
+    /// Not valid before (seconds since the epoch). Edgebridge does not set it, but a token that
+    /// carries it is refused until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     pub exp: u64,
     pub jti: Uuid,
 }
@@ -42,6 +46,10 @@ pub struct WorkerClaims {
     /// The worker id.
     pub sub: Uuid,
     pub iat: u64,
+    /// Not valid before (seconds since the epoch). Edgebridge does not set it, but a token that
+    /// carries it is refused until then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     pub exp: u64,
     pub jti: Uuid,
 }
@@ -53,6 +61,7 @@ pub fn new_worker_claims(worker_id: Uuid, ttl: Duration) -> WorkerClaims {
         aud: WORKER_AUDIENCE.to_owned(),
         sub: worker_id,
         iat: now,
+        nbf: None,
         exp: now + ttl.as_secs(),
         jti: Uuid::now_v7(),
     }
@@ -159,7 +168,8 @@ impl JwtKeys {
         Ok(encode(&header, claims, &key.encoding)?)
     }
 
-    /// Verifies signature (HS256 only), `exp`, `aud` and `iss`. Any failure is `None`: callers
+    /// Verifies signature (HS256 only), `exp`, `nbf`, `aud` and `iss` (5 s leeway on times). Any
+    /// failure is `None`: callers
     /// answer one generic 401 so nothing is learned from the reason.
     pub fn verify(&self, token: &str) -> Option<Claims> {
         self.verify_for(token, AUDIENCE)
@@ -183,6 +193,7 @@ impl JwtKeys {
         validation.set_audience(&[audience]);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "aud", "iss", "sub"]);
+        validation.validate_nbf = true;
         validation.leeway = 5;
         decode::<T>(token, &key.decoding, &validation)
             .ok()
@@ -200,6 +211,7 @@ pub fn new_claims(key_id: Uuid, org: Uuid, role: Role, app: Option<Uuid>, ttl: D
         role,
         app,
         iat: now,
+        nbf: None,
         exp: now + ttl.as_secs(),
         jti: Uuid::now_v7(),
     }
@@ -257,6 +269,28 @@ mod tests {
         let payload = token.split('.').nth(1).unwrap();
         let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIiwia2lkIjoiYSJ9.{payload}.");
         assert_eq!(k.verify(&none), None, "alg none");
+    }
+
+    #[test]
+    fn not_before_is_checked() {
+        let k = keys(&[("a", 1)]);
+        let now = jsonwebtoken::get_current_timestamp();
+        let mut c = claims();
+        c.nbf = Some(now + 3600);
+        assert_eq!(k.verify(&k.issue(&c).unwrap()), None, "not yet valid");
+        let mut w = new_worker_claims(Uuid::now_v7(), Duration::from_secs(60));
+        w.nbf = Some(now + 3600);
+        assert_eq!(k.verify_worker(&k.issue(&w).unwrap()), None, "worker");
+        c.nbf = Some(now - 1);
+        assert_eq!(
+            k.verify(&k.issue(&c).unwrap()),
+            Some(c),
+            "valid since a second"
+        );
+        // A malformed nbf is refused, not ignored.
+        let mut raw = serde_json::to_value(claims()).unwrap();
+        raw["nbf"] = serde_json::json!("later");
+        assert_eq!(k.verify(&k.issue(&raw).unwrap()), None, "nbf as a string");
     }
 
     #[test]

@@ -45,7 +45,7 @@ pub struct WorkerList {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct WorkerListParams {
     /// Only workers in this state. By default: live, draining and dead ones, and those gone

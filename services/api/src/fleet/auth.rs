@@ -1,15 +1,20 @@
 //! Who may call the fleet routes: workers (the operator's worker token to register, then their own
 //! short-lived JWT) and operators (`EDGEBRIDGE_OPERATOR_TOKEN`). Tenant credentials never pass
 //! here, and these never pass on tenant routes (distinct audience, no API-key prefix).
+//!
+//! Every failure counts against the caller's address like a tenant's (`auth::failures`): these
+//! credentials are all checked without the database, so a valid one passes even while its
+//! address is blocked, and an invalid one is answered 429 then.
 
 use crate::auth::context::bearer_token;
+use crate::auth::failures::{Throttle, refuse};
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
-use std::net::SocketAddr;
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
@@ -20,43 +25,41 @@ fn matches(given: &str, expected: &SecretString) -> bool {
     a.ct_eq(&b).into()
 }
 
+/// The bearer token of a request, any malformed `Authorization` header counting as a failure.
+fn presented<'p>(parts: &'p Parts, throttle: Option<&Throttle<'_>>) -> Result<&'p str> {
+    match bearer_token(parts) {
+        Err(ApiError::InvalidCredentials) => Err(refuse(throttle)),
+        other => other,
+    }
+}
+
+/// Routes whose secret is not configured are closed, whatever the request sends; the answer says
+/// which setting opens them.
+fn not_configured(detail: &str) -> ApiError {
+    ApiError::Other {
+        status: StatusCode::UNAUTHORIZED,
+        code: "credential_not_configured",
+        detail: detail.to_owned(),
+    }
+}
+
 /// Checks a shared secret, under the same per-address throttle on failures as API keys.
 fn check_secret(
     parts: &Parts,
     state: &AppState,
     expected: Option<&SecretString>,
-    what: &str,
+    disabled: &str,
 ) -> Result<()> {
-    let given = bearer_token(parts)?;
     let Some(expected) = expected else {
-        return Err(ApiError::Other {
-            status: axum::http::StatusCode::UNAUTHORIZED,
-            code: "credential_not_configured",
-            detail: format!(
-                "{what} is not set on this api, so these routes are closed; set it on the api and on its callers"
-            ),
-        });
+        return Err(not_configured(disabled));
     };
-    let guard = state.auth_failures.as_ref().zip(
-        parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip()),
-    );
-    if let Some((guard, ip)) = guard
-        && let Some(wait) = guard.blocked_for(ip)
-    {
-        return Err(ApiError::RateLimited {
-            retry_after_secs: wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
-        });
-    }
+    let throttle = Throttle::of(state, parts);
+    let given = presented(parts, throttle.as_ref())?;
     if matches(given, expected) {
-        return Ok(());
+        Ok(())
+    } else {
+        Err(refuse(throttle.as_ref()))
     }
-    if let Some((guard, ip)) = guard {
-        guard.record_failure(ip);
-    }
-    Err(ApiError::InvalidCredentials)
 }
 
 /// The operator's worker token (registration only).
@@ -70,11 +73,14 @@ impl FromRequestParts<AppState> for WorkerToken {
             parts,
             state,
             state.fleet.worker_token.as_ref(),
-            "EDGEBRIDGE_WORKER_TOKEN",
+            "worker registration is disabled: set EDGEBRIDGE_WORKER_TOKEN on the api and the same value on its workers",
         )?;
         Ok(WorkerToken)
     }
 }
+
+/// What operator routes answer while `EDGEBRIDGE_OPERATOR_TOKEN` is not set.
+pub const OPERATOR_ROUTES_DISABLED: &str = "operator routes are disabled: set EDGEBRIDGE_OPERATOR_TOKEN on the api (a random secret, e.g. `openssl rand -base64 32`) and send it as `Authorization: Bearer <token>`";
 
 /// A registered worker, by its JWT.
 pub struct WorkerAuth {
@@ -98,11 +104,12 @@ impl FromRequestParts<AppState> for WorkerAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let token = bearer_token(parts)?;
+        let throttle = Throttle::of(state, parts);
+        let token = presented(parts, throttle.as_ref())?;
         let claims = state
             .jwt
             .verify_worker(token)
-            .ok_or(ApiError::InvalidCredentials)?;
+            .ok_or_else(|| refuse(throttle.as_ref()))?;
         Ok(WorkerAuth {
             worker_id: claims.sub,
         })
@@ -120,7 +127,7 @@ impl FromRequestParts<AppState> for OperatorAuth {
             parts,
             state,
             state.fleet.operator_token.as_ref(),
-            "EDGEBRIDGE_OPERATOR_TOKEN",
+            OPERATOR_ROUTES_DISABLED,
         )?;
         Ok(OperatorAuth)
     }
