@@ -105,8 +105,14 @@ impl Fleet {
             .unwrap()
     }
 
-    /// A connector on `orders` (ready: its checks pass) or `tasks` (images off: they fail).
+    /// A connector on `orders` (ready: its checks pass), `tasks` (images off: they fail), or
+    /// another collection, created ready: several connectors of one app each need their own
+    /// (an edge collection has one connector).
     pub async fn connector(&self, name: &str, collection: &str) -> Uuid {
+        if collection != "orders" && collection != "tasks" {
+            self.sim
+                .create_collection("retail-demo", collection, CollectionOptions::ready());
+        }
         let spec = json!({
             "name": name,
             "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@{HOST}/"),
@@ -171,11 +177,12 @@ pub async fn step(worker: &mut Worker) -> edgebridge_worker::StepReport {
 #[sqlx::test(migrations = false)]
 async fn workers_run_their_assigned_connectors_and_users_see_it(pool: PgPool) {
     let fleet = Fleet::new(pool).await;
+    let collections = ["orders", "orders-b", "orders-c", "orders-d"];
     let ids = [
-        fleet.connector("a", "orders").await,
-        fleet.connector("b", "orders").await,
-        fleet.connector("c", "orders").await,
-        fleet.connector("d", "orders").await,
+        fleet.connector("a", collections[0]).await,
+        fleet.connector("b", collections[1]).await,
+        fleet.connector("c", collections[2]).await,
+        fleet.connector("d", collections[3]).await,
     ];
     // Before any worker: pending, waiting for one.
     let before = fleet.status(ids[0]).await;
@@ -192,11 +199,11 @@ async fn workers_run_their_assigned_connectors_and_users_see_it(pool: PgPool) {
     let s2 = step(&mut w2).await;
     assert_eq!(s1.started.len() + s2.started.len(), 4);
     assert_eq!((s1.started.len(), s2.started.len()), (2, 2));
-    for id in ids {
+    for (id, collection) in ids.into_iter().zip(collections) {
         let status = fleet.status(id).await;
         assert_eq!(status["status"], "running", "{status}");
         assert_eq!(status["health"]["state"], "green");
-        let phase = &status["collectionStatus"]["orders"]["phase"];
+        let phase = &status["collectionStatus"][collection]["phase"];
         assert!(phase == "ready" || phase == "streaming", "{status}");
         assert_eq!(status["counters"]["preflightRuns"], 1);
         let name = status["assignedWorker"]["name"].as_str().unwrap();
@@ -346,7 +353,7 @@ async fn a_killed_worker_loses_its_connectors_within_the_lease_and_one_tick(pool
     let fleet = Fleet::new(pool).await;
     let ids = [
         fleet.connector("a", "orders").await,
-        fleet.connector("b", "orders").await,
+        fleet.connector("b", "orders-b").await,
     ];
     let mut w1 = fleet.worker("w1", 100).await;
     fleet.tick().await;
@@ -474,7 +481,11 @@ async fn a_drained_worker_hands_everything_over_and_gets_nothing_back(pool: PgPo
     };
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(fleet.connector(&format!("c{i}"), "orders").await);
+        ids.push(
+            fleet
+                .connector(&format!("c{i}"), &format!("orders-{i}"))
+                .await,
+        );
     }
     let mut w1 = fleet.worker("w1", 100).await;
     fleet.tick().await;
@@ -539,7 +550,9 @@ async fn a_drained_worker_hands_everything_over_and_gets_nothing_back(pool: PgPo
 async fn a_joining_worker_takes_at_most_its_fair_share(pool: PgPool) {
     let fleet = Fleet::new(pool).await;
     for i in 0..8 {
-        fleet.connector(&format!("c{i}"), "orders").await;
+        fleet
+            .connector(&format!("c{i}"), &format!("orders-{i}"))
+            .await;
     }
     let mut w1 = fleet.worker("w1", 100).await;
     fleet.tick().await;
@@ -924,7 +937,7 @@ async fn a_worker_shutting_down_releases_its_connectors_at_once(pool: PgPool) {
     let fleet = Fleet::new(pool).await;
     let ids = [
         fleet.connector("a", "orders").await,
-        fleet.connector("b", "orders").await,
+        fleet.connector("b", "orders-b").await,
     ];
     let mut w1 = fleet.worker("w1", 100).await;
     fleet.tick().await;
@@ -1078,7 +1091,8 @@ async fn killing_a_worker_process_moves_its_connectors_to_the_other(
                 "name": format!("c{i}"),
                 "connectionString": format!("mongodb://appuser:{PASSWORD}@127.0.0.1:1/"),
                 "database": "retail-demo",
-                "collections": {"orders": {"fields": ["_id"]}},
+                // One collection each: an edge collection has one connector per app.
+                "collections": {format!("orders-{i}"): {"fields": ["_id"]}},
             }))
             .send()
             .await

@@ -251,7 +251,8 @@ async fn testing_a_saved_connector_uses_its_stored_secret(pool: PgPool) {
 
     // Wrong credentials: a failed check, not an error.
     sim.add_user(SimUser::read_write("other", "x", "retail-demo"));
-    let mut wrong = spec(json!({"orders": {"fields": ["_id"]}}));
+    // Its own collection: an edge collection has one connector per app.
+    let mut wrong = spec(json!({"orders-wrong": {"fields": ["_id"]}}));
     wrong["name"] = json!("wrong");
     wrong["connectionString"] = json!(format!("mongodb+srv://appuser:nope@{HOST}/"));
     let created = app.create_connector(&wrong).await;

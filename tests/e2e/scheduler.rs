@@ -1,7 +1,7 @@
 //! The scheduler's tick against the real Postgres, step by step (no sleeps: heartbeats are aged
 //! by writing their timestamps). Workers are rows here; their registration API comes next.
 
-use crate::helpers::{TestApp, connector_spec, id_of};
+use crate::helpers::{TestApp, id_of, own_connector_spec};
 use edgebridge_api::scheduler::{self, SchedulerConfig};
 use reqwest::StatusCode;
 use sqlx::PgPool;
@@ -34,7 +34,7 @@ async fn create_connectors(app: &TestApp, n: usize) -> Vec<Uuid> {
     let mut ids = Vec::new();
     for i in 0..n {
         ids.push(id_of(
-            &app.create_connector(&connector_spec(&format!("c{i}")))
+            &app.create_connector(&own_connector_spec(&format!("c{i}")))
                 .await,
         ));
     }
@@ -251,7 +251,7 @@ async fn scheduler_processes_fail_over(
 
 async fn create_connectors_named(app: &TestApp, prefix: &str, n: usize) {
     for i in 0..n {
-        app.create_connector(&connector_spec(&format!("{prefix}-{i}")))
+        app.create_connector(&own_connector_spec(&format!("{prefix}-{i}")))
             .await;
     }
 }

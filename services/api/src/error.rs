@@ -19,6 +19,13 @@ pub enum ApiError {
         detail: String,
         path: Option<String>,
     },
+    /// One value the server cannot take (422), with its own stable code and JSON pointer.
+    #[error("{detail}")]
+    InvalidField {
+        code: &'static str,
+        path: String,
+        detail: String,
+    },
     #[error("authentication required")]
     Unauthenticated,
     #[error("invalid credentials")]
@@ -37,6 +44,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
+    /// The caller's address failed authentication too often (see `auth::failures`).
+    #[error("too many failed authentications")]
+    TooManyFailedAuthentications { retry_after_secs: u64 },
     #[error("request timed out")]
     Timeout,
     #[error("method not allowed")]
@@ -112,6 +122,14 @@ impl ApiError {
         }
     }
 
+    pub fn invalid_field(code: &'static str, path: &str, detail: impl Into<String>) -> Self {
+        Self::InvalidField {
+            code,
+            path: path.to_owned(),
+            detail: detail.into(),
+        }
+    }
+
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
         Self::Conflict {
             code,
@@ -133,7 +151,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation(_) | Self::InvalidField { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthenticated | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -142,7 +160,9 @@ impl ApiError {
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RateLimited { .. } | Self::TooManyFailedAuthentications { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             Self::Timeout => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -155,7 +175,9 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::Validation(_) => "validation_failed",
-            Self::BadRequest { code, .. } | Self::Conflict { code, .. } => code,
+            Self::BadRequest { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::InvalidField { code, .. } => code,
             Self::Unauthenticated => "unauthenticated",
             Self::InvalidCredentials => "invalid_credentials",
             Self::Forbidden(_) => "forbidden",
@@ -164,9 +186,11 @@ impl ApiError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::RateLimited { .. } => "rate_limited",
+            Self::TooManyFailedAuthentications { .. } => "too_many_failed_authentications",
             Self::Timeout => "request_timeout",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Unavailable(_) => "unavailable",
+            Self::DqlParse(e) if e.unsupported => "dql_unsupported",
             Self::DqlParse(_) => "dql_syntax_error",
             Self::Other { code, .. } => code,
             Self::Internal(_) => "internal",
@@ -175,7 +199,7 @@ impl ApiError {
 
     fn title(&self) -> &'static str {
         match self {
-            Self::Validation(_) => "Validation failed",
+            Self::Validation(_) | Self::InvalidField { .. } => "Validation failed",
             Self::BadRequest { .. } => "Bad request",
             Self::Unauthenticated => "Authentication required",
             Self::InvalidCredentials => "Invalid credentials",
@@ -186,9 +210,11 @@ impl ApiError {
             Self::PayloadTooLarge => "Payload too large",
             Self::UnsupportedMediaType => "Unsupported media type",
             Self::RateLimited { .. } => "Too many requests",
+            Self::TooManyFailedAuthentications { .. } => "Too many failed authentications",
             Self::Timeout => "Request timed out",
             Self::MethodNotAllowed => "Method not allowed",
             Self::Unavailable(_) => "Service unavailable",
+            Self::DqlParse(e) if e.unsupported => "Statement uses something not supported",
             Self::DqlParse(_) => "Statement does not parse",
             Self::Other { status, .. } => status.canonical_reason().unwrap_or("Error"),
             Self::Internal(_) => "Internal server error",
@@ -201,7 +227,9 @@ impl ApiError {
                 "The request has {} invalid value(s); see `errors` for each path and how to fix it.",
                 v.len()
             ),
-            Self::BadRequest { detail, .. } | Self::Conflict { detail, .. } => detail.clone(),
+            Self::BadRequest { detail, .. }
+            | Self::Conflict { detail, .. }
+            | Self::InvalidField { detail, .. } => detail.clone(),
             Self::Forbidden(detail) => detail.clone(),
             Self::Unauthenticated => {
                 "Send `Authorization: Bearer <API key or access token>`.".to_owned()
@@ -216,9 +244,13 @@ impl ApiError {
             Self::RateLimited { retry_after_secs } => format!(
                 "This API key sent more requests than its rate limit allows; retry after {retry_after_secs} s."
             ),
+            Self::TooManyFailedAuthentications { retry_after_secs } => format!(
+                "Too many failed authentication attempts from this address; wait {retry_after_secs} s. Requests with a valid API key or access token are still served."
+            ),
             Self::Timeout => "The request took longer than the server allows; retry later.".to_owned(),
             Self::MethodNotAllowed => "This path does not support that HTTP method.".to_owned(),
             Self::Unavailable(what) => format!("A dependency is unavailable: {what}."),
+            Self::DqlParse(e) if e.unsupported => format!("At {e}."),
             Self::DqlParse(e) => format!("The statement does not parse at {e}."),
             Self::Other { detail, .. } => detail.clone(),
             Self::Internal(_) => "Something went wrong on our side. Retry later; if it persists, report the x-request-id of this response.".to_owned(),
@@ -232,7 +264,8 @@ impl ApiError {
                 path: Some(path),
                 detail,
                 ..
-            } => Some(vec![Violation {
+            }
+            | Self::InvalidField { path, detail, .. } => Some(vec![Violation {
                 path: path.clone(),
                 message: detail.clone(),
             }]),
@@ -273,7 +306,8 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         match self {
-            Self::RateLimited { retry_after_secs } => {
+            Self::RateLimited { retry_after_secs }
+            | Self::TooManyFailedAuthentications { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             Self::Unauthenticated | Self::InvalidCredentials => {

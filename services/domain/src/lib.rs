@@ -15,7 +15,7 @@ pub use connection_string::{MongoUri, redact};
 pub use merge_patch::merge_patch;
 pub use plan::{ReconfigurationPlan, plan_reconfiguration};
 pub use spec::{
-    CollectionMapping, ConnectorDraft, ConnectorSpec, OnHistoryLost, SecretRule, SyncMode,
-    parse_collection_mapping, parse_connector,
+    CollectionMapping, ConnectorDraft, ConnectorSpec, DesiredState, OnHistoryLost, SecretRule,
+    SyncMode, parse_collection_mapping, parse_connector,
 };
 pub use violation::Violation;

@@ -103,6 +103,9 @@ fn run(timing: Timing, connectors: usize) -> anyhow::Result<()> {
         let kill_b = CancellationToken::new();
         let b_task = tokio::spawn(drive(b, kill_b.clone()));
         for i in 0..connectors {
+            // One collection per connector: an edge collection has one connector per app.
+            let collection = format!("orders-{i}");
+            sim.create_collection("shop", &collection, CollectionOptions::ready());
             let res = bench
                 .client
                 .post(format!("{base}/v1/apps/{}/connectors", bench.app_id))
@@ -111,7 +114,7 @@ fn run(timing: Timing, connectors: usize) -> anyhow::Result<()> {
                     "name": format!("c{i}"),
                     "connectionString": "mongodb+srv://app:pw@cluster0.example.net/",
                     "database": "shop",
-                    "collections": {"orders": {"fields": ["_id"]}},
+                    "collections": {collection: {"fields": ["_id"]}},
                 }))
                 .send()
                 .await?;

@@ -34,7 +34,14 @@ pub enum ClientError {
     /// The request body was larger than the api takes: send less at once.
     #[error("request too large: {0}")]
     TooLarge(String),
+    /// The api cannot open the connector's stored connection string (the key it was saved
+    /// under is gone): nothing runs until a user replaces it.
+    #[error("connection string unavailable: {0}")]
+    SecretUnavailable(String),
 }
+
+/// The problem code of a connector whose stored connection string the api cannot open.
+pub const SECRET_UNAVAILABLE: &str = "connection_string_unavailable";
 
 pub type ClientResult<T> = Result<T, ClientError>;
 
@@ -52,21 +59,25 @@ struct Session {
     access_token: String,
 }
 
-async fn problem(res: reqwest::Response) -> String {
+/// The status, code and detail of a refusal.
+async fn problem(res: reqwest::Response) -> (String, String) {
     let status = res.status();
     match res.json::<serde_json::Value>().await {
-        Ok(body) => format!(
-            "{status} {}: {}",
-            body["code"].as_str().unwrap_or(""),
-            body["detail"].as_str().unwrap_or("")
-        ),
-        Err(_) => status.to_string(),
+        Ok(body) => {
+            let code = body["code"].as_str().unwrap_or("").to_owned();
+            let text = format!("{status} {code}: {}", body["detail"].as_str().unwrap_or(""));
+            (code, text)
+        }
+        Err(_) => (String::new(), status.to_string()),
     }
 }
 
 async fn classify(res: reqwest::Response) -> ClientError {
     let status = res.status();
-    let text = problem(res).await;
+    let (code, text) = problem(res).await;
+    if code == SECRET_UNAVAILABLE {
+        return ClientError::SecretUnavailable(text);
+    }
     match status {
         StatusCode::CONFLICT => ClientError::Fenced(text),
         StatusCode::PAYLOAD_TOO_LARGE => ClientError::TooLarge(text),

@@ -283,12 +283,7 @@ async fn fetch_and_supervise(ctx: &Context, reporter: &mut Reporter) -> Stop {
             Err(e) => {
                 tracing::warn!(%connector_id, error = %e, "could not fetch the connector's spec");
                 if !reported {
-                    reporter.last_error = Some(ReportedError {
-                        code: "spec_unavailable".into(),
-                        message: format!("The worker could not fetch the connector's configuration: {e}"),
-                        remediation: "None needed if it passes; otherwise check the api's logs (e.g. an encryption key missing from EDGEBRIDGE_ENCRYPTION_KEYS).".into(),
-                        at: Utc::now(),
-                    });
+                    reporter.last_error = Some(spec_error(&e));
                     if let Err(stop) = reporter
                         .send(LifecycleState::Failed, BTreeMap::new(), Vec::new())
                         .await
@@ -308,6 +303,28 @@ async fn fetch_and_supervise(ctx: &Context, reporter: &mut Reporter) -> Stop {
     reporter.collections = spec.collections.keys().cloned().collect();
     tracing::info!(%connector_id, epoch = spec.epoch, connector = %spec.name, "supervisor started");
     supervise(ctx, &spec, reporter).await
+}
+
+/// What a user is told when the spec cannot be fetched.
+fn spec_error(e: &ClientError) -> ReportedError {
+    let (code, message, remediation) = match e {
+        ClientError::SecretUnavailable(_) => (
+            crate::client::SECRET_UNAVAILABLE,
+            "The api cannot open the connector's stored connection string: the encryption key it was saved under is no longer configured.".to_owned(),
+            "Replace the connection string (PUT or PATCH the connector with a new connectionString), or ask the operator to restore the key it was saved under (EDGEBRIDGE_ENCRYPTION_KEYS).",
+        ),
+        other => (
+            "spec_unavailable",
+            format!("The worker could not fetch the connector's configuration: {other}"),
+            "Retried automatically; if it persists, check that the api is reachable from the worker and see the api's logs.",
+        ),
+    };
+    ReportedError {
+        code: code.into(),
+        message,
+        remediation: remediation.into(),
+        at: Utc::now(),
+    }
 }
 
 fn settled(progress: &watch::Sender<Progress>) {

@@ -27,7 +27,7 @@ pub struct AppIn {
     /// 1-64 letters, digits, '-', '_' or '.', unique in the organization.
     pub name: String,
     /// Up to 1024 characters.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::http::json::present")]
     #[schema(nullable = false)]
     pub description: Option<String>,
 }
@@ -37,8 +37,12 @@ pub struct AppIn {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[schema(example = json!({"description": "Renamed store data"}))]
 pub struct AppPatch {
+    /// A new name (it cannot be removed: `null` is refused).
+    #[serde(default, deserialize_with = "crate::http::json::present")]
     #[schema(nullable = false)]
     pub name: Option<String>,
+    /// A new description (`null` is refused).
+    #[serde(default, deserialize_with = "crate::http::json::present")]
     #[schema(nullable = false)]
     pub description: Option<String>,
 }

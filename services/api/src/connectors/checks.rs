@@ -138,12 +138,7 @@ pub async fn test_connector(
         .await?
         .ok_or(ApiError::NotFound("connector"))?;
     auth.require_write()?;
-    let uri = open_secret(&state, &row).ok_or_else(|| {
-        ApiError::conflict(
-            "connection_string_unavailable",
-            "The stored connection string cannot be decrypted with the configured keys. Replace it (PATCH the connector with a new connectionString), or ask the operator to restore the key it was saved under.",
-        )
-    })?;
+    let uri = open_secret(&state, &row).ok_or_else(super::view::secret_unavailable)?;
     let request = PreflightRequest {
         connection_string: uri.expose().to_owned(),
         database: row.database_name.clone(),
@@ -160,13 +155,11 @@ pub struct PreviewResult {
     /// Position in `documents`.
     pub index: usize,
     /// The MongoDB `_id` (canonical Extended JSON), when the sample has one.
-    #[schema(value_type = Option<Object>)]
     pub mongo_id: Option<Value>,
     /// False when the document would not be synced (see `error`).
     pub synced: bool,
     /// The edge document's `_id`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
     pub edge_id: Option<Value>,
     /// The edge document as devices would read it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -287,6 +280,13 @@ async fn mapping_of(
     errors: &mut Vec<Violation>,
 ) -> Result<Option<CollectionMapping>> {
     match (obj.get("collection"), obj.get("connectorId")) {
+        (Some(_), None) if obj.get("collectionName").is_some_and(|n| !n.is_null()) => {
+            errors.push(violation(
+                "/collectionName",
+                "goes with connectorId (a saved connector's collection); with `collection` leave it out",
+            ));
+            Ok(None)
+        }
         (Some(settings), None) => match parse_collection_mapping(settings, "collection") {
             Ok(mapping) => Ok(Some(mapping)),
             Err(violations) => {

@@ -1,6 +1,7 @@
 //! Connector handlers: CRUD with an encrypted connection string, validation, reconfiguration
 //! plans with dry run, ETag/If-Match, pause and resume.
 
+use super::edge_collections;
 use super::model::{
     ConnectorDraft, ConnectorIn, ConnectorOut, ConnectorPage, ConnectorUpdate, DesiredState,
     DryRunParams, NormalizedConnector, ValidationReport,
@@ -11,7 +12,7 @@ use crate::auth::AuthContext;
 use crate::crypto::connector_secret_aad;
 use crate::error::{ApiError, Problem, Result};
 use crate::http::extract::{
-    ApiJson, ApiPath, ApiQuery, PageParams, check_if_match, etag, if_match_versions, paginate,
+    ApiJson, ApiPath, ApiQuery, PageParams, check_if_match, etag, paginate,
 };
 use crate::state::AppState;
 use axum::Json;
@@ -20,7 +21,8 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use edgebridge_domain::spec::ConnectorDraft as ParsedConnector;
 use edgebridge_domain::{
-    MongoUri, SecretRule, Violation, merge_patch, parse_connector, plan_reconfiguration,
+    ConnectorSpec, MongoUri, SecretRule, Violation, merge_patch, parse_connector,
+    plan_reconfiguration,
 };
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -31,9 +33,14 @@ pub(super) async fn require_app(state: &AppState, auth: &AuthContext, app_id: Uu
     apps::repo::require(&state.pool, auth.org_id, app_id).await
 }
 
-fn with_etag(state: &AppState, status: StatusCode, row: ConnectorRow, location: bool) -> Response {
+pub(super) fn with_etag(
+    state: &AppState,
+    status: StatusCode,
+    row: ConnectorRow,
+    location: bool,
+) -> Response {
     let tag = etag(row.version);
-    let out = row.into_out(&state.fleet);
+    let out = row.into_out(&state.fleet, &state.keyring);
     let mut response = (status, [(header::ETAG, tag)], Json(&out)).into_response();
     if location && let Ok(value) = format!("/v1/apps/{}/connectors/{}", out.app_id, out.id).parse()
     {
@@ -49,7 +56,7 @@ fn validation(
 }
 
 /// The connector as a visibility check (404 when the caller cannot see it).
-async fn connector_visible(
+pub(super) async fn connector_visible(
     state: &AppState,
     auth: &AuthContext,
     app_id: Uuid,
@@ -116,14 +123,20 @@ pub async fn list_connectors(
     require_app(&state, &auth, app_id).await?;
     let rows = repo::list(&state.pool, auth.org_id, app_id, &page).await?;
     let (rows, next_cursor) = paginate(rows, &page, |r| r.connector_id);
-    let items = rows.into_iter().map(|r| r.into_out(&state.fleet)).collect();
+    let items = rows
+        .into_iter()
+        .map(|r| r.into_out(&state.fleet, &state.keyring))
+        .collect();
     Ok(Json(ConnectorPage { items, next_cursor }))
 }
 
 /// Create a connector
 ///
 /// Validates the spec (reporting every violation at once), stores the connection string
-/// encrypted, and answers the connector with defaults filled in. It starts `pending`.
+/// encrypted, and answers the connector with defaults filled in. It starts `pending`, or
+/// `paused` with `"desiredState": "paused"` (saved, not run: test it, then resume it). Each
+/// collection name is an edge collection of the app, which one connector writes (409
+/// `edge_collection_taken` names the connector that has it).
 #[utoipa::path(post, path = "/v1/apps/{appId}/connectors", operation_id = "createConnector", tag = "connectors",
     params(("appId" = Uuid, Path, description = "The app's id")),
     request_body = ConnectorIn,
@@ -131,7 +144,7 @@ pub async fn list_connectors(
         (status = 201, description = "The connector was created", body = ConnectorOut,
             headers(("ETag" = String, description = "The configuration version"), ("Location" = String, description = "URL of the connector"))),
         (status = 404, description = "No such app", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A connector with this name exists in the app", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A connector with this name exists in the app (`connector_name_taken`), or another connector writes one of its edge collections (`edge_collection_taken`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The spec is invalid; `errors` lists every problem", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn create_connector(
@@ -150,15 +163,26 @@ pub async fn create_connector(
     };
     let connector_id = Uuid::now_v7();
     let sealed = Sealed::new(&state, auth.org_id, connector_id, uri);
+    let desired = draft.desired_state.unwrap_or_default();
+    let mut tx = crate::db::begin(&state.pool).await?;
     let row = repo::insert(
-        &state.pool,
+        &mut *tx,
         auth.org_id,
         app_id,
         connector_id,
         &draft.spec,
         sealed.as_secret(),
+        desired,
     )
     .await?;
+    edge_collections::claim(
+        &mut tx,
+        app_id,
+        connector_id,
+        &collection_names(&draft.spec),
+    )
+    .await?;
+    tx.commit().await?;
     tracing::info!(%connector_id, %app_id, "connector created");
     Ok(with_etag(&state, StatusCode::CREATED, row, true))
 }
@@ -167,7 +191,7 @@ pub async fn create_connector(
 ///
 /// Checks a spec without saving it: the answer says whether it is valid, lists every problem with
 /// its JSON pointer, and shows the spec with defaults filled in. Also reports a name already
-/// taken in the app.
+/// taken in the app, and collections another connector of the app already writes.
 #[utoipa::path(post, path = "/v1/apps/{appId}/connectors/validate", operation_id = "validateConnector", tag = "connectors",
     params(("appId" = Uuid, Path, description = "The app's id")),
     request_body(content = ConnectorDraft, description = "A connector spec as for create; it may be incomplete: every problem is reported"),
@@ -190,6 +214,19 @@ pub async fn validate_connector(
         },
         Ok(draft) => {
             let mut errors = Vec::new();
+            let names = collection_names(&draft.spec);
+            let names: Vec<&String> = names.iter().collect();
+            for taken in
+                edge_collections::taken_by_others(&state.pool, app_id, Uuid::nil(), &names).await?
+            {
+                errors.push(Violation {
+                    path: format!(
+                        "/collections/{}",
+                        taken.collection.replace('~', "~0").replace('/', "~1")
+                    ),
+                    message: edge_collections::taken_message(&taken),
+                });
+            }
             if repo::name_exists(&state.pool, auth.org_id, app_id, &draft.spec.name).await? {
                 errors.push(Violation {
                     path: "/name".into(),
@@ -237,6 +274,31 @@ pub async fn get_connector(
     Ok(with_etag(&state, StatusCode::OK, row, false))
 }
 
+fn collection_names(spec: &ConnectorSpec) -> Vec<String> {
+    spec.collections.keys().cloned().collect()
+}
+
+/// `desiredState` in a replace or patch: ignored when it is the current state (a body read with
+/// GET and sent back), refused otherwise: pause and resume are their own operations.
+fn check_desired_state(current: &ConnectorRow, asked: Option<DesiredState>) -> Result<()> {
+    let now = DesiredState::parse(&current.desired_state).unwrap_or_default();
+    match asked {
+        Some(asked) if asked != now => Err(ApiError::Validation(vec![Violation {
+            path: "/desiredState".into(),
+            message: format!(
+                "cannot change from \"{}\" to \"{}\" here: use POST .../{} (or leave desiredState out)",
+                now.as_str(),
+                asked.as_str(),
+                match asked {
+                    DesiredState::Paused => "pause",
+                    DesiredState::Running => "resume",
+                }
+            ),
+        }])),
+        _ => Ok(()),
+    }
+}
+
 /// Replaces the stored settings with `body` (already merged for PATCH) and plans the change.
 async fn reconfigure(
     state: &AppState,
@@ -255,6 +317,7 @@ async fn reconfigure(
     check_if_match(headers, current.version)?;
     let body = make_body(&current);
     let draft = validation(parse_connector(&body, SecretRule::Optional))?;
+    check_desired_state(&current, draft.desired_state)?;
 
     // Sending back the redacted value read from the API keeps the stored secret.
     let new_uri = draft
@@ -266,6 +329,14 @@ async fn reconfigure(
     {
         return Err(repo::name_conflict(&draft.spec.name));
     }
+    // Claimed before a dry run answers too, so that it does not promise what would be refused.
+    edge_collections::claim(
+        &mut tx,
+        app_id,
+        connector_id,
+        &collection_names(&draft.spec),
+    )
+    .await?;
     let old_uri = new_uri.as_ref().and_then(|_| open_secret(state, &current));
     let plan = plan_reconfiguration(
         &current.spec(),
@@ -277,7 +348,7 @@ async fn reconfigure(
     if dry_run {
         tx.rollback().await?;
         let version = current.version;
-        let mut preview = current.into_out(&state.fleet);
+        let mut preview = current.into_out(&state.fleet, &state.keyring);
         preview.name = draft.spec.name;
         preview.description = draft.spec.description;
         preview.database = draft.spec.database;
@@ -311,7 +382,7 @@ async fn reconfigure(
     tracing::info!(%connector_id, version = row.version, "connector reconfigured");
     let tag = etag(row.version);
     let body = ConnectorUpdate {
-        connector: row.into_out(&state.fleet),
+        connector: row.into_out(&state.fleet, &state.keyring),
         plan,
         dry_run: false,
     };
@@ -333,7 +404,7 @@ async fn reconfigure(
         (status = 200, description = "The connector and the plan", body = ConnectorUpdate,
             headers(("ETag" = String, description = "The new configuration version"))),
         (status = 404, description = "No such connector", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Another connector in the app has this name", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another connector in the app has this name (`connector_name_taken`) or writes one of the edge collections (`edge_collection_taken`)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The connector changed since you read it", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The spec is invalid", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -398,7 +469,7 @@ fn editable_view(row: &ConnectorRow, patch: &Value) -> Value {
         (status = 200, description = "The connector and the plan", body = ConnectorUpdate,
             headers(("ETag" = String, description = "The new configuration version"))),
         (status = 404, description = "No such connector", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Another connector in the app has this name", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Another connector in the app has this name (`connector_name_taken`) or writes one of the edge collections (`edge_collection_taken`)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "The connector changed since you read it", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The patched spec is invalid", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -430,156 +501,4 @@ pub async fn update_connector(
         },
     )
     .await
-}
-
-/// Delete a connector
-///
-/// Stops the sync and removes the configuration and its secret. Data in MongoDB and in the edge
-/// store is kept.
-#[utoipa::path(delete, path = "/v1/apps/{appId}/connectors/{connectorId}", operation_id = "deleteConnector", tag = "connectors",
-    params(("appId" = Uuid, Path, description = "The app's id"), ("connectorId" = Uuid, Path, description = "The connector's id"),
-        ("If-Match" = Option<String>, Header, nullable = false, description = "The ETag you read; 412 if the connector changed since")),
-    responses(
-        (status = 204, description = "The connector was deleted"),
-        (status = 404, description = "No such connector", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The connector changed since you read it", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn delete_connector(
-    State(state): State<AppState>,
-    auth: AuthContext,
-    ApiPath((app_id, connector_id)): ApiPath<(Uuid, Uuid)>,
-    headers: HeaderMap,
-) -> Result<StatusCode> {
-    auth.check_app(app_id)?;
-    auth.require_write_on(connector_visible(&state, &auth, app_id, connector_id))
-        .await?;
-    let expected = if_match_versions(&headers)?;
-    match repo::delete(&state.pool, auth.org_id, app_id, connector_id, expected).await? {
-        Some(true) => {
-            tracing::info!(%connector_id, "connector deleted");
-            Ok(StatusCode::NO_CONTENT)
-        }
-        Some(false) => Err(ApiError::PreconditionFailed),
-        None => Err(ApiError::NotFound("connector")),
-    }
-}
-
-async fn set_state(
-    state: &AppState,
-    auth: &AuthContext,
-    app_id: Uuid,
-    connector_id: Uuid,
-    desired: DesiredState,
-) -> Result<Response> {
-    auth.check_app(app_id)?;
-    auth.require_write_on(connector_visible(state, auth, app_id, connector_id))
-        .await?;
-    let row = repo::set_desired_state(&state.pool, auth.org_id, app_id, connector_id, desired)
-        .await?
-        .ok_or(ApiError::NotFound("connector"))?;
-    Ok(with_etag(state, StatusCode::OK, row, false))
-}
-
-/// Pause a connector
-///
-/// Sets the desired state to `paused`: the sync stops and resumes later from where it stopped.
-/// Pausing a paused connector changes nothing.
-#[utoipa::path(post, path = "/v1/apps/{appId}/connectors/{connectorId}/pause", operation_id = "pauseConnector", tag = "connectors",
-    params(("appId" = Uuid, Path, description = "The app's id"), ("connectorId" = Uuid, Path, description = "The connector's id")),
-    responses(
-        (status = 200, description = "The paused connector", body = ConnectorOut,
-            headers(("ETag" = String, description = "The new configuration version"))),
-        (status = 404, description = "No such connector", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn pause_connector(
-    State(state): State<AppState>,
-    auth: AuthContext,
-    ApiPath((app_id, connector_id)): ApiPath<(Uuid, Uuid)>,
-) -> Result<Response> {
-    set_state(&state, &auth, app_id, connector_id, DesiredState::Paused).await
-}
-
-/// Resume a connector
-///
-/// Sets the desired state to `running`; the connector is `pending` until a worker runs it.
-/// Resuming a failed connector retries it; resuming a running one changes nothing.
-#[utoipa::path(post, path = "/v1/apps/{appId}/connectors/{connectorId}/resume", operation_id = "resumeConnector", tag = "connectors",
-    params(("appId" = Uuid, Path, description = "The app's id"), ("connectorId" = Uuid, Path, description = "The connector's id")),
-    responses(
-        (status = 200, description = "The resumed connector", body = ConnectorOut,
-            headers(("ETag" = String, description = "The new configuration version"))),
-        (status = 404, description = "No such connector", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn resume_connector(
-    State(state): State<AppState>,
-    auth: AuthContext,
-    ApiPath((app_id, connector_id)): ApiPath<(Uuid, Uuid)>,
-) -> Result<Response> {
-    set_state(&state, &auth, app_id, connector_id, DesiredState::Running).await
-}
-
-/// Restart a connector
-///
-/// Stops the connector's run on its worker and starts it again (a new assignment epoch: the old
-/// run can no longer report). Use it after fixing something outside Edgebridge, e.g. enabling
-/// pre- and post-images, instead of waiting for the next automatic retry.
-#[utoipa::path(post, path = "/v1/apps/{appId}/connectors/{connectorId}/restart", operation_id = "restartConnector", tag = "connectors",
-    params(("appId" = Uuid, Path, description = "The app's id"), ("connectorId" = Uuid, Path, description = "The connector's id")),
-    responses(
-        (status = 202, description = "The restart is under way; the connector is `pending` until its worker reports", body = ConnectorOut,
-            headers(("ETag" = String, description = "The configuration version (unchanged)"))),
-        (status = 404, description = "No such connector", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The connector is paused: resume it instead", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn restart_connector(
-    State(state): State<AppState>,
-    auth: AuthContext,
-    ApiPath((app_id, connector_id)): ApiPath<(Uuid, Uuid)>,
-) -> Result<Response> {
-    auth.check_app(app_id)?;
-    auth.require_write_on(connector_visible(&state, &auth, app_id, connector_id))
-        .await?;
-    match repo::restart(&state.pool, auth.org_id, app_id, connector_id).await? {
-        None => Err(ApiError::NotFound("connector")),
-        Some(None) => Err(ApiError::conflict(
-            "connector_paused",
-            "The connector is paused, so there is nothing to restart; resume it (POST .../resume) to start it.",
-        )),
-        Some(Some(row)) => Ok(with_etag(&state, StatusCode::ACCEPTED, row, false)),
-    }
-}
-
-/// Resync a collection
-///
-/// Copies the collection again from MongoDB (a new initial sync, then streaming from where the
-/// copy began), whatever its `initialSync` setting: after the change stream lost its history,
-/// or to repair the edge copy. The connector restarts where it runs; a paused connector resyncs
-/// when resumed.
-#[utoipa::path(post, path = "/v1/apps/{appId}/connectors/{connectorId}/collections/{collection}/resync", operation_id = "resyncCollection", tag = "connectors",
-    params(("appId" = Uuid, Path, description = "The app's id"), ("connectorId" = Uuid, Path, description = "The connector's id"),
-        ("collection" = String, Path, description = "A collection the connector syncs")),
-    responses(
-        (status = 202, description = "The resync is under way; watch `collectionStatus`", body = ConnectorOut,
-            headers(("ETag" = String, description = "The configuration version (unchanged)"))),
-        (status = 404, description = "No such connector, or it does not sync this collection", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn resync_collection(
-    State(state): State<AppState>,
-    auth: AuthContext,
-    ApiPath((app_id, connector_id, collection)): ApiPath<(Uuid, Uuid, String)>,
-) -> Result<Response> {
-    auth.check_app(app_id)?;
-    auth.require_write_on(connector_visible(&state, &auth, app_id, connector_id))
-        .await?;
-    let mut tx = crate::db::begin(&state.pool).await?;
-    let row = repo::lock(&mut tx, auth.org_id, app_id, connector_id).await?;
-    if !row.collections.0.contains_key(&collection) {
-        return Err(ApiError::NotFound("collection"));
-    }
-    repo::request_resync(&mut tx, connector_id, &collection).await?;
-    tx.commit().await?;
-    let row = repo::get(&state.pool, auth.org_id, app_id, connector_id)
-        .await?
-        .ok_or(ApiError::NotFound("connector"))?;
-    Ok(with_etag(&state, StatusCode::ACCEPTED, row, false))
 }

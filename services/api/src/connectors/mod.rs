@@ -1,13 +1,17 @@
 //! `/v1/apps/{appId}/connectors`: MongoDB connectors of an app.
 
 pub mod checks;
+pub mod edge_collections;
 pub mod handlers;
+pub mod lifecycle;
 pub mod model;
 pub mod repo;
+pub mod view;
 
 use crate::state::AppState;
 use checks::*;
 use handlers::*;
+use lifecycle::*;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 

@@ -10,13 +10,7 @@ use std::collections::BTreeMap;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-/// Where the user wants the connector to be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum DesiredState {
-    Running,
-    Paused,
-}
+pub use edgebridge_domain::DesiredState;
 
 /// Where the connector is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -124,9 +118,15 @@ pub struct ConnectorDraft {
     /// When a collection's change stream cannot resume (its history rolled off the oplog):
     /// `fail` (default) or `resync` (copy the collection again).
     pub on_history_lost: Option<OnHistoryLost>,
+    /// `running` or `paused` (see `ConnectorIn`); in a merge patch it must be left out or equal
+    /// the current state: pause and resume have their own operations.
+    pub desired_state: Option<DesiredState>,
 }
 
-/// A connector as sent on create and replace.
+/// A connector as sent on create and replace. The output-only members of a connector you read
+/// (`id`, `appId`, `status`, `statusDetail`, `health`, `assignedWorker`, `collectionStatus`,
+/// `counters`, `lastError`, `version`, `createdAt`, `updatedAt`) may be sent back as read:
+/// they are ignored, so get, modify, put works.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 #[schema(example = json!({
@@ -158,6 +158,11 @@ pub struct ConnectorIn {
     /// When a collection's change stream cannot resume (its history rolled off the oplog):
     /// `fail` (default) or `resync` (copy the collection again).
     pub on_history_lost: Option<OnHistoryLost>,
+    /// On create: `running` (the default) starts syncing; `paused` saves the connector without
+    /// running it, so you can test it (`POST .../test`) and start it later (`POST .../resume`).
+    /// On replace it must be left out or equal the current state: pause and resume have their
+    /// own operations.
+    pub desired_state: Option<DesiredState>,
 }
 
 /// A connector. The connection string is shown only redacted.
@@ -328,7 +333,7 @@ pub struct ConnectorPage {
 
 /// `?dryRun=true` on replace and patch.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DryRunParams {
     /// Answer with the plan and the resulting connector, but save nothing.

@@ -165,7 +165,7 @@ pub struct EventPage {
 
 /// Filters of the events list.
 #[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct EventParams {
     /// The lowest severity shown: `info` (all, the default), `warn` or `error`.

@@ -65,7 +65,7 @@ pub fn router(body_limit: usize) -> Router<AppState> {
             "/internal/v1/workers/{worker_id}/connectors/{connector_id}/write-back",
             get(super::sync::write_back).put(super::sync::save_write_back),
         )
-        .layer(axum::extract::DefaultBodyLimit::max(body_limit))
+        .layer(crate::http::body_limit::layer(body_limit, None))
 }
 
 pub(super) fn stale(connector_id: Uuid, epoch: i64) -> ApiError {
@@ -280,6 +280,7 @@ async fn deregister(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct EpochParam {
     epoch: i64,
 }
@@ -325,7 +326,11 @@ async fn connector_spec(
             &row.connection_ciphertext,
             &connector_secret_aad(row.org_id, connector_id),
         )
-        .map_err(|e| anyhow::anyhow!("cannot open the secret of connector {connector_id}: {e}"))?;
+        .map_err(|e| {
+            // Not a server failure: the connector's owner must replace the secret.
+            tracing::warn!(%connector_id, error = %e, "stored connection string cannot be opened");
+            crate::connectors::view::secret_unavailable()
+        })?;
     let connection_string = String::from_utf8(plaintext)
         .map_err(|_| anyhow::anyhow!("the secret of connector {connector_id} is not UTF-8"))?;
     Ok(Json(ConnectorAssignmentSpec {

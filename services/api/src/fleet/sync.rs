@@ -10,7 +10,7 @@
 use super::auth::WorkerAuth;
 use super::internal::stale;
 use crate::error::{ApiError, Result};
-use crate::http::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::http::extract::{ApiJson, ApiJsonKeepingNul, ApiPath, ApiQuery};
 use crate::state::AppState;
 use crate::store::execute::{Stamps, Written, encode_all};
 use crate::store::repo::{self, DocRows};
@@ -124,7 +124,7 @@ pub async fn apply(
     State(state): State<AppState>,
     auth: WorkerAuth,
     ApiPath((worker_id, connector_id)): ApiPath<(Uuid, Uuid)>,
-    ApiJson(req): ApiJson<ApplyRequest>,
+    ApiJsonKeepingNul(req): ApiJsonKeepingNul<ApplyRequest>,
 ) -> Result<Json<ApplyResponse>> {
     auth.require_self(worker_id)?;
     if req.writes.len() > MAX_WRITES_PER_APPLY {
@@ -787,6 +787,7 @@ fn copy_begins(cp: &CollectionCheckpoint) -> bool {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FeedParams {
     epoch: i64,
     after: Option<String>,
@@ -877,6 +878,7 @@ pub async fn changes(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct EpochParam {
     epoch: i64,
 }

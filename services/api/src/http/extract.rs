@@ -1,10 +1,12 @@
 //! Extractors that answer bad input in the same problem format as everything else, plus the
 //! small request-level helpers shared by the resources (pagination, ETags).
 
+use super::body_limit::{self, BodyLimit};
+use super::json::{NulRule, nul_problem, parse_json_with};
 use crate::error::{ApiError, Result};
 use axum::body::Bytes;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, RawPathParams, Request};
 use axum::http::header::{CONTENT_TYPE, IF_MATCH};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue};
@@ -15,9 +17,14 @@ use serde::de::DeserializeOwned;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-/// A JSON body. Wrong content type answers 415, a too-large body 413, broken JSON 400, and a
-/// body of the wrong shape 422 with the JSON pointer of the offending value.
+/// A JSON body. Wrong content type answers 415, a too-large body 413 (naming the limit), broken
+/// JSON 400, a body of the wrong shape 422 with the JSON pointer of the offending value, and a
+/// NUL character in any string or key 422 `invalid_character` (see [`super::json`]).
 pub struct ApiJson<T>(pub T);
+
+/// Like [`ApiJson`], but strings may hold NUL: only for worker batches of MongoDB documents,
+/// where U+0000 is a legal character (the edge store keeps documents as bytes).
+pub struct ApiJsonKeepingNul<T>(pub T);
 
 fn is_json(headers: &HeaderMap) -> bool {
     let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
@@ -32,82 +39,56 @@ fn is_json(headers: &HeaderMap) -> bool {
     mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
 }
 
-/// `a.b[2].c` (serde_path_to_error) as a JSON pointer `/a/b/2/c`.
-fn serde_path_to_pointer(path: &serde_path_to_error::Path) -> String {
-    use serde_path_to_error::Segment;
-    let mut out = String::new();
-    for segment in path.iter() {
-        match segment {
-            Segment::Seq { index } => out.push_str(&format!("/{index}")),
-            Segment::Map { key } | Segment::Enum { variant: key } => {
-                out.push('/');
-                out.push_str(&key.replace('~', "~0").replace('/', "~1"));
-            }
-            Segment::Unknown => out.push_str("/?"),
+async fn json_body<S: Send + Sync, T: DeserializeOwned>(
+    req: Request,
+    state: &S,
+    nul: NulRule,
+) -> Result<T> {
+    if !is_json(req.headers()) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    let limit = req.extensions().get::<BodyLimit>().copied();
+    let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            body_limit::too_large(limit.as_ref())
+        } else {
+            ApiError::bad_request("invalid_body", "The request body could not be read.")
         }
-    }
-    out
-}
-
-/// Parses JSON bytes into `T`, mapping errors to problems.
-///
-/// The plain parse goes first: tracking the path of every value costs about a third of the
-/// parse, and only a body that fails needs it, so a failure is parsed again for its path.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    let fast = match serde_json::from_slice(bytes) {
-        Ok(value) => return Ok(value),
-        Err(err) => err,
-    };
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize::<_, T>(de) {
-        Err(err) => Err(json_problem(err.inner(), serde_path_to_pointer(err.path()))),
-        // Only what follows the document failed the plain parse (trailing characters).
-        Ok(_) => Err(json_problem(&fast, String::new())),
-    }
-}
-
-fn json_problem(inner: &serde_json::Error, path: String) -> ApiError {
-    if inner.is_syntax() || inner.is_eof() {
-        ApiError::bad_request(
-            "invalid_json",
-            format!("The body is not valid JSON ({inner}). Send a JSON document."),
-        )
-    } else {
-        let message = inner.to_string();
-        let message = message
-            .split(" at line ")
-            .next()
-            .unwrap_or(&message)
-            .to_owned();
-        ApiError::Validation(vec![edgebridge_domain::Violation { path, message }])
-    }
+    })?;
+    parse_json_with(&bytes, nul)
 }
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self> {
-        if !is_json(req.headers()) {
-            return Err(ApiError::UnsupportedMediaType);
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge
-            } else {
-                ApiError::bad_request("invalid_body", "The request body could not be read.")
-            }
-        })?;
-        parse_json(&bytes).map(ApiJson)
+        json_body(req, state, NulRule::Refuse).await.map(ApiJson)
     }
 }
 
-/// Path parameters; a malformed one (e.g. not a UUID) answers 400 naming it.
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJsonKeepingNul<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self> {
+        json_body(req, state, NulRule::Allow)
+            .await
+            .map(ApiJsonKeepingNul)
+    }
+}
+
+/// Path parameters; a malformed one (e.g. not a UUID) answers 400 naming it, one holding a NUL
+/// character 422 `invalid_character`.
 pub struct ApiPath<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        if let Ok(raw) = RawPathParams::from_request_parts(parts, state).await
+            && let Some((name, _)) = raw.iter().find(|(_, value)| value.contains('\0'))
+        {
+            return Err(nul_problem(format!("/{name}")));
+        }
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(v)| ApiPath(v))
@@ -120,18 +101,32 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     }
 }
 
-/// Query parameters; bad ones answer 400.
+/// Query parameters; bad ones answer 400 (`unknown_query_parameter` for one the operation does
+/// not take), one holding a NUL character 422 `invalid_character`.
 pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        if let Ok(Query(pairs)) = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri)
+            && let Some((name, _)) = pairs
+                .iter()
+                .find(|(name, value)| name.contains('\0') || value.contains('\0'))
+        {
+            return Err(nul_problem(format!("/{name}")));
+        }
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(v)| ApiQuery(v))
             .map_err(|rejection: QueryRejection| {
-                ApiError::bad_request("invalid_query_parameter", rejection.body_text())
+                let text = rejection.body_text();
+                let code = if text.contains("unknown field") {
+                    "unknown_query_parameter"
+                } else {
+                    "invalid_query_parameter"
+                };
+                ApiError::bad_request(code, text)
             })
     }
 }
@@ -141,7 +136,7 @@ pub const MAX_PAGE_SIZE: u32 = 100;
 
 /// Cursor pagination: pass `nextCursor` from one page as `cursor` to get the next.
 #[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// Items per page, 1 to 100 (default 20).
@@ -307,30 +302,5 @@ mod tests {
         ));
         h.insert(IF_MATCH, HeaderValue::from_static("*"));
         assert!(check_if_match(&h, 9).is_ok());
-    }
-
-    #[test]
-    fn shape_errors_carry_json_pointers() {
-        #[derive(Debug, Deserialize)]
-        #[allow(dead_code)]
-        struct In {
-            items: Vec<Inner>,
-        }
-        #[derive(Debug, Deserialize)]
-        #[allow(dead_code)]
-        struct Inner {
-            n: u32,
-        }
-        match parse_json::<In>(br#"{"items":[{"n":1},{"n":"x"}]}"#) {
-            Err(ApiError::Validation(v)) => assert_eq!(v[0].path, "/items/1/n"),
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            parse_json::<In>(b"{"),
-            Err(ApiError::BadRequest {
-                code: "invalid_json",
-                ..
-            })
-        ));
     }
 }
