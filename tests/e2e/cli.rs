@@ -231,8 +231,10 @@ async fn all_runs_a_worker_that_registers_and_drains_on_sigterm(
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
+    let keys = std::env::temp_dir().join(format!("edgebridge-e2e-{}", uuid::Uuid::now_v7()));
     let mut child = edgebridge(&url)
         .args(["all", "--dev"])
+        .env("EDGEBRIDGE_DEV_KEYS_FILE", keys.join("dev-keys"))
         .env("EDGEBRIDGE_LISTEN", format!("127.0.0.1:{port}"))
         .env("EDGEBRIDGE_WORKER_NAME", "in-process")
         .stdout(Stdio::null())
@@ -274,4 +276,5 @@ async fn all_runs_a_worker_that_registers_and_drains_on_sigterm(
         state, "gone",
         "drained and deregistered before the api stopped"
     );
+    let _ = std::fs::remove_dir_all(&keys);
 }

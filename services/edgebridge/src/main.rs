@@ -1,6 +1,9 @@
 //! `edgebridge`: one binary, several roles. Configuration comes from the environment (secrets only
 //! from the environment, never from flags, so they do not show in process listings).
 
+mod database;
+mod dev;
+mod limits;
 mod settings;
 
 /// mimalloc: the api allocates many short-lived JSON values per request; glibc's allocator
@@ -9,10 +12,11 @@ mod settings;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{Parser, Subcommand};
+use database::DbArgs;
 use edgebridge_api::telemetry::{self, LogFormat};
 use edgebridge_api::{Application, admin, api_keys, openapi};
 use secrecy::ExposeSecret;
-use settings::{DbArgs, FleetArgs, MongoArgs, SchedulerArgs, ServeArgs, WorkerArgs};
+use settings::{FleetArgs, MongoArgs, SchedulerArgs, ServeArgs, WorkerArgs};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
@@ -225,7 +229,8 @@ async fn serve(
     let pool = args.db.connect(dev).await?;
     let grace = args.shutdown_grace();
     let mongo = args.mongo.clone();
-    let mut config = args.into_config(fleet)?;
+    let (mut config, dev_keys_file) = args.into_config(fleet)?;
+    let operator_routes = config.fleet.operator_token.is_some();
     // The in-process worker needs the worker token: without one configured, a random one
     // (only this process knows it, so no outside worker can join).
     if roles.is_some() && config.fleet.worker_token.is_none() {
@@ -235,7 +240,12 @@ async fn serve(
     let shutdown = CancellationToken::new();
     let app = Application::build(config, pool.clone(), shutdown.clone()).await?;
     if dev {
-        settings::announce_dev(&pool, app.port()).await?;
+        let banner = dev::DevBanner {
+            port: app.port(),
+            keys_file: dev_keys_file,
+            operator_routes,
+        };
+        dev::announce(&pool, &banner).await?;
     }
     tokio::spawn(stop_on_signal(shutdown.clone()));
     let mut worker_task = None;

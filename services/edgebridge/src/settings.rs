@@ -8,54 +8,8 @@ use edgebridge_api::crypto::Keyring;
 use edgebridge_api::mongo::policy::TargetPolicy;
 use edgebridge_api::mongo::preflight::PreflightOptions;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::PgPool;
-use sqlx::migrate::MigrateDatabase;
-use sqlx::postgres::PgPoolOptions;
 use std::net::SocketAddr;
 use std::time::Duration;
-
-pub const DEV_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/edgebridge";
-
-#[derive(Args, Clone)]
-pub struct DbArgs {
-    /// Postgres connection URL. With --dev it defaults to a local `edgebridge` database, created
-    /// when missing.
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    database_url: Option<String>,
-    /// Most connections the pool opens.
-    #[arg(long, env = "EDGEBRIDGE_DB_MAX_CONNECTIONS", default_value_t = 20)]
-    db_max_connections: u32,
-}
-
-impl DbArgs {
-    pub async fn connect(&self, dev: bool) -> anyhow::Result<PgPool> {
-        let url = match (&self.database_url, dev) {
-            (Some(url), _) => url.clone(),
-            (None, true) => {
-                tracing::warn!("DATABASE_URL is not set; --dev uses {DEV_DATABASE_URL}");
-                DEV_DATABASE_URL.to_owned()
-            }
-            (None, false) => bail!(
-                "DATABASE_URL is not set: give the Postgres URL, e.g. postgres://user:password@localhost:5432/edgebridge"
-            ),
-        };
-        if dev && !sqlx::Postgres::database_exists(&url).await.unwrap_or(true) {
-            sqlx::Postgres::create_database(&url)
-                .await
-                .context("creating the development database")?;
-            tracing::warn!("created the development database");
-        }
-        PgPoolOptions::new()
-            // No ping before each use (a round trip per query); a dead connection fails its
-            // query and is dropped from the pool.
-            .test_before_acquire(false)
-            .max_connections(self.db_max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(&url)
-            .await
-            .context("connecting to Postgres (DATABASE_URL)")
-    }
-}
 
 /// Settings the api, the scheduler and the workers share.
 #[derive(Args, Clone)]
@@ -164,7 +118,9 @@ impl MongoArgs {
 #[derive(Args)]
 pub struct ServeArgs {
     #[command(flatten)]
-    pub db: DbArgs,
+    pub db: crate::database::DbArgs,
+    #[command(flatten)]
+    pub limits: crate::limits::LimitArgs,
     /// Address to listen on.
     #[arg(long, env = "EDGEBRIDGE_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
@@ -215,10 +171,15 @@ pub struct ServeArgs {
     /// Diagnostics events older than this are deleted.
     #[arg(long, env = "EDGEBRIDGE_EVENTS_MAX_AGE_DAYS", default_value_t = 7)]
     events_max_age_days: u64,
-    /// Development mode: generate missing keys (ephemeral!), create the database and a default
-    /// organization, app and owner key. Never in production.
+    /// Development mode: generate missing keys (kept in a private file, see
+    /// EDGEBRIDGE_DEV_KEYS_FILE), create the database and a default organization, app and owner
+    /// key. Never in production.
     #[arg(long)]
     pub dev: bool,
+    /// Where --dev keeps the keys it generates (default: $XDG_DATA_HOME/edgebridge/dev-keys or
+    /// ~/.local/share/edgebridge/dev-keys). Read only with --dev.
+    #[arg(long, env = "EDGEBRIDGE_DEV_KEYS_FILE")]
+    dev_keys_file: Option<std::path::PathBuf>,
 }
 
 impl ServeArgs {
@@ -226,31 +187,39 @@ impl ServeArgs {
         Duration::from_secs(self.shutdown_grace_secs)
     }
 
-    pub fn into_config(self, fleet: &FleetArgs) -> anyhow::Result<ApiConfig> {
+    /// The api's configuration, and where `--dev` keeps the keys it generated (when it used
+    /// any).
+    pub fn into_config(
+        self,
+        fleet: &FleetArgs,
+    ) -> anyhow::Result<(ApiConfig, Option<std::path::PathBuf>)> {
         if self.token_ttl_secs == 0 || self.request_timeout_secs == 0 || self.body_limit_bytes == 0
         {
             bail!(
                 "EDGEBRIDGE_TOKEN_TTL_SECS, EDGEBRIDGE_REQUEST_TIMEOUT_SECS and EDGEBRIDGE_BODY_LIMIT_BYTES must be above 0"
             );
         }
-        let keyring = match std::env::var("EDGEBRIDGE_ENCRYPTION_KEYS") {
-            Ok(spec) if !spec.trim().is_empty() => parse_keyring(&spec)?,
-            _ if self.dev => {
-                let (keyring, _) = Keyring::generate_ephemeral();
-                tracing::warn!(
-                    key_id = keyring.active_id(),
-                    "DEVELOPMENT MODE: EDGEBRIDGE_ENCRYPTION_KEYS is not set; generated an ephemeral key. Connection strings saved now cannot be decrypted after a restart."
-                );
-                keyring
+        // --dev keeps the keys it generates in a file (read only in this mode), so what one run
+        // encrypted and signed the next can still open and verify.
+        let configured = self
+            .dev_keys_file
+            .clone()
+            .filter(|p| !p.as_os_str().is_empty());
+        let mut dev_keys = crate::dev::DevKeys::new(configured);
+        let keyring = match non_empty_env("EDGEBRIDGE_ENCRYPTION_KEYS") {
+            Some(spec) => parse_keyring(&spec)?,
+            None if self.dev => {
+                let spec = dev_keys.entry("EDGEBRIDGE_ENCRYPTION_KEYS", || {
+                    Keyring::generate_ephemeral().1
+                })?;
+                parse_keyring(&spec).with_context(|| dev_keys.describe())?
             }
-            _ => bail!(
+            None => bail!(
                 "EDGEBRIDGE_ENCRYPTION_KEYS is not set: give `keyid:base64-32-bytes` (make one with `edgebridge keys generate`), or run with --dev for development"
             ),
         };
         let jwt = match (
-            std::env::var("EDGEBRIDGE_JWT_KEYS")
-                .ok()
-                .filter(|s| !s.trim().is_empty()),
+            non_empty_env("EDGEBRIDGE_JWT_KEYS"),
             std::env::var("EDGEBRIDGE_JWT_SECRET")
                 .ok()
                 .filter(|s| !s.is_empty()),
@@ -260,15 +229,18 @@ impl ServeArgs {
                 JwtKeys::from_secret(&secret).context("EDGEBRIDGE_JWT_SECRET")?
             }
             (None, None) if self.dev => {
-                tracing::warn!(
-                    "DEVELOPMENT MODE: neither EDGEBRIDGE_JWT_KEYS nor EDGEBRIDGE_JWT_SECRET is set; generated an ephemeral signing key. Access tokens stop working after a restart."
-                );
-                JwtKeys::generate_ephemeral()
+                // 32 random bytes under a `dev-` id: the same shape as an encryption key.
+                let keys =
+                    dev_keys.entry("EDGEBRIDGE_JWT_KEYS", || Keyring::generate_ephemeral().1)?;
+                JwtKeys::parse_keys(&keys)
+                    .context("EDGEBRIDGE_JWT_KEYS")
+                    .with_context(|| dev_keys.describe())?
             }
             (None, None) => bail!(
                 "EDGEBRIDGE_JWT_KEYS (or EDGEBRIDGE_JWT_SECRET) is not set: give `kid:base64-32+-bytes` (make one with `edgebridge keys generate`), or run with --dev for development"
             ),
         };
+        let dev_keys_file = dev_keys.path();
         let mut config = ApiConfig::new(self.listen, keyring, jwt);
         config.rate_limit_per_sec = self.rate_limit;
         config.auth_failure_limit_per_sec = self.auth_failure_limit;
@@ -312,7 +284,8 @@ impl ServeArgs {
             bail!("EDGEBRIDGE_STREAM_STALL_SECS must be above 0");
         }
         config.fleet.stream_stall = Duration::from_secs(self.stream_stall_secs);
-        Ok(config)
+        self.limits.apply(&mut config)?;
+        Ok((config, dev_keys_file))
     }
 }
 
@@ -429,10 +402,15 @@ fn parse_keyring(spec: &str) -> anyhow::Result<Keyring> {
     })
 }
 
+/// A variable's value, unless it is unset or blank.
+fn non_empty_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
 pub fn encryption_keys_from_env() -> anyhow::Result<Keyring> {
-    match std::env::var("EDGEBRIDGE_ENCRYPTION_KEYS") {
-        Ok(spec) if !spec.trim().is_empty() => parse_keyring(&spec),
-        _ => bail!(
+    match non_empty_env("EDGEBRIDGE_ENCRYPTION_KEYS") {
+        Some(spec) => parse_keyring(&spec),
+        None => bail!(
             "EDGEBRIDGE_ENCRYPTION_KEYS is not set: list the new active key first, then the old ones"
         ),
     }
@@ -445,26 +423,4 @@ pub fn generate_key_entry(id: &str) -> anyhow::Result<String> {
     // Validate the id the same way the server will.
     Keyring::parse(&entry).map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(entry)
-}
-
-/// Prints how to reach the development server, with an owner key on first start.
-pub async fn announce_dev(pool: &PgPool, port: u16) -> anyhow::Result<()> {
-    eprintln!(
-        "\n  DEVELOPMENT MODE (--dev): ephemeral keys where none were configured; not for production."
-    );
-    eprintln!("  API:       http://127.0.0.1:{port}/v1   (OpenAPI: /openapi.json)");
-    if let Some(boot) = edgebridge_api::admin::bootstrap_dev(pool).await? {
-        eprintln!(
-            "  Created organization `default` ({}) and app `default` ({}).",
-            boot.org_id, boot.app_id
-        );
-        eprintln!("  Owner API key (shown once, store it now):\n");
-        println!("{}", boot.api_key.expose_secret());
-        eprintln!();
-    } else {
-        eprintln!(
-            "  The database already has organizations; create more with `edgebridge org create NAME`.\n"
-        );
-    }
-    Ok(())
 }

@@ -44,6 +44,7 @@ use crate::port::{
     MongoConnector, MongoPort, OperationType, PortResult, Privilege, Resource, ResumeToken,
     SessionId, StreamStart, TxnError, WriteOp, WriteSession,
 };
+use crate::reach::{self, Reachability};
 
 /// MongoDB's port when a connection string names none.
 const DEFAULT_PORT: u16 = 27017;
@@ -104,8 +105,16 @@ impl MongoConnector for DriverConnector {
         let guard = Arc::new(Guard::new(options.policy, uri)?);
         let watcher = guard.clone();
         client_options.sdam_event_handler = Some(EventHandler::callback(move |event| {
-            if let SdamEvent::ServerOpening(opening) = event {
-                watcher.opened(&opening.address);
+            match event {
+                SdamEvent::ServerOpening(opening) => watcher.opened(&opening.address),
+                // Kept to say why, should server selection time out.
+                SdamEvent::ServerHeartbeatFailed(failed) => {
+                    watcher.check_failed(&failed.server_address, &failed.failure)
+                }
+                SdamEvent::ServerHeartbeatSucceeded(answered) => {
+                    watcher.check_answered(&answered.server_address)
+                }
+                _ => {}
             }
         }));
         let client = Client::with_options(client_options).map_err(classify)?;
@@ -215,10 +224,12 @@ fn dns_resolver() -> PortResult<TokioResolver> {
 async fn resolve_srv(seed: &str) -> PortResult<Vec<IpAddr>> {
     let resolver = dns_resolver()?;
     let query = format!("_mongodb._tcp.{seed}");
-    let lookup = resolver
-        .srv_lookup(query.as_str())
-        .await
-        .map_err(|e| network(format!("the SRV lookup of {query} failed: {e}")))?;
+    let lookup = resolver.srv_lookup(query.as_str()).await.map_err(|e| {
+        network(format!(
+            "the SRV lookup of {query} failed: {}",
+            srv_cause(&e)
+        ))
+    })?;
     let targets: Vec<Name> = lookup
         .answers()
         .iter()
@@ -232,10 +243,12 @@ async fn resolve_srv(seed: &str) -> PortResult<Vec<IpAddr>> {
     }
     let mut ips = Vec::new();
     for target in targets {
-        let found = resolver
-            .lookup_ip(target.clone())
-            .await
-            .map_err(|e| network(format!("could not resolve the SRV target {target}: {e}")))?;
+        let found = resolver.lookup_ip(target.clone()).await.map_err(|e| {
+            network(format!(
+                "could not resolve the SRV target {target}: {}",
+                srv_cause(&e)
+            ))
+        })?;
         ips.extend(found.iter());
     }
     if ips.is_empty() {
@@ -244,6 +257,18 @@ async fn resolve_srv(seed: &str) -> PortResult<Vec<IpAddr>> {
         )));
     }
     Ok(dedup(ips))
+}
+
+/// A resolver failure in a few words (its text quotes whole queries and records).
+fn srv_cause(e: &hickory_resolver::net::NetError) -> String {
+    tracing::debug!(error = %e, "DNS lookup failed");
+    if e.is_nx_domain() {
+        "the name does not exist".to_owned()
+    } else if e.is_no_records_found() {
+        "no such DNS record".to_owned()
+    } else {
+        reach::dns_cause(&e.to_string())
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -270,6 +295,8 @@ struct Guard {
     seeds: Vec<(String, u16)>,
     discovered: Mutex<Vec<String>>,
     refused: Mutex<Option<String>>,
+    /// Why servers did not answer their checks.
+    reach: Reachability,
 }
 
 impl Guard {
@@ -288,6 +315,7 @@ impl Guard {
             seeds,
             discovered: Mutex::new(Vec::new()),
             refused: Mutex::new(None),
+            reach: Reachability::default(),
         })
     }
 
@@ -301,19 +329,9 @@ impl Guard {
 
     /// The driver opened a monitor for `address`.
     fn opened(self: &Arc<Self>, address: &ServerAddress) {
-        let ServerAddress::Tcp { host, port } = address else {
+        let Some((name, port, shown)) = tcp_address(address) else {
             self.refuse("the cluster advertises a Unix domain socket member".to_owned());
             return;
-        };
-        let port = port.unwrap_or(DEFAULT_PORT);
-        let name = host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_ascii_lowercase();
-        let shown = if name.contains(':') {
-            format!("[{name}]:{port}")
-        } else {
-            format!("{name}:{port}")
         };
         {
             let mut seen = self
@@ -361,12 +379,56 @@ impl Guard {
         });
     }
 
+    /// A server's check failed (it could not be reached, or did not answer in time).
+    fn check_failed(&self, address: &ServerAddress, failure: &DriverError) {
+        if let Some((name, port, shown)) = tcp_address(address) {
+            let seed = self.seeds.contains(&(name, port));
+            self.reach.failed(shown, seed, failure);
+        }
+    }
+
+    fn check_answered(&self, address: &ServerAddress) {
+        if let Some((_, _, shown)) = tcp_address(address) {
+            self.reach.answered(&shown);
+        }
+    }
+
+    /// [`classify`], with what the server checks saw when no server could be selected: "the
+    /// cluster could not be reached" says nothing; "connection refused at host:port" does.
+    fn classify(&self, err: DriverError) -> PortError {
+        let selection = matches!(err.kind.as_ref(), DriverErrorKind::ServerSelection { .. });
+        let mut error = classify(err);
+        if selection && let Some(why) = self.reach.explain() {
+            error.message = why;
+        }
+        error
+    }
+
     fn check(&self) -> PortResult<()> {
         match &*self.refused.lock().unwrap_or_else(PoisonError::into_inner) {
             Some(why) => Err(PortError::new(ErrorKind::TargetNotAllowed, why.clone())),
             None => Ok(()),
         }
     }
+}
+
+/// `(name, port, "name:port")` of a TCP server address: the name lowercase without IPv6
+/// brackets, the default port written out, IPv6 shown in brackets. `None` for a Unix socket.
+fn tcp_address(address: &ServerAddress) -> Option<(String, u16, String)> {
+    let ServerAddress::Tcp { host, port } = address else {
+        return None;
+    };
+    let port = port.unwrap_or(DEFAULT_PORT);
+    let name = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let shown = if name.contains(':') {
+        format!("[{name}]:{port}")
+    } else {
+        format!("{name}:{port}")
+    };
+    Some((name, port, shown))
 }
 
 impl DriverPort {
@@ -376,6 +438,7 @@ impl DriverPort {
             seeds: Vec::new(),
             discovered: Mutex::new(Vec::new()),
             refused: Mutex::new(None),
+            reach: Reachability::default(),
         };
         Self::with_guard(client, Arc::new(guard))
     }
@@ -409,7 +472,7 @@ impl MongoPort for DriverPort {
             .database("admin")
             .run_command(doc! { "ping": 1 })
             .await
-            .map_err(classify)?;
+            .map_err(|e| self.guard.classify(e))?;
         Ok(())
     }
 
@@ -421,7 +484,7 @@ impl MongoPort for DriverPort {
             .list_database_names()
             .authorized_databases(true)
             .await
-            .map_err(classify)
+            .map_err(|e| self.guard.classify(e))
     }
 
     async fn list_collections(&self, db: &str) -> PortResult<Vec<CollectionInfo>> {
@@ -433,11 +496,11 @@ impl MongoPort for DriverPort {
             .database(db)
             .list_collections()
             .await
-            .map_err(classify)?
+            .map_err(|e| self.guard.classify(e))?
             .with_type::<Document>()
             .try_collect()
             .await
-            .map_err(classify)?;
+            .map_err(|e| self.guard.classify(e))?;
         Ok(docs.iter().filter_map(parse_collection_info).collect())
     }
 
@@ -448,7 +511,7 @@ impl MongoPort for DriverPort {
             .database("admin")
             .run_command(doc! { "connectionStatus": 1, "showPrivileges": true })
             .await
-            .map_err(classify)?;
+            .map_err(|e| self.guard.classify(e))?;
         Ok(parse_privileges(&reply))
     }
 
@@ -457,7 +520,7 @@ impl MongoPort for DriverPort {
         match self.client.database(db).create_collection(name).await {
             Ok(()) => Ok(true),
             Err(err) if command_code(&err) == Some(NAMESPACE_EXISTS) => Ok(false),
-            Err(err) => Err(classify(err)),
+            Err(err) => Err(self.guard.classify(err)),
         }
     }
 
@@ -470,7 +533,7 @@ impl MongoPort for DriverPort {
                 "changeStreamPreAndPostImages": { "enabled": true },
             })
             .await
-            .map_err(classify)?;
+            .map_err(|e| self.guard.classify(e))?;
         Ok(())
     }
 
@@ -505,10 +568,10 @@ impl MongoPort for DriverPort {
         }
         let docs: Vec<Document> = find
             .await
-            .map_err(classify)?
+            .map_err(|e| self.guard.classify(e))?
             .try_collect()
             .await
-            .map_err(classify)?;
+            .map_err(|e| self.guard.classify(e))?;
         Ok(trim_scan_batch(docs, after, batch_size))
     }
 
@@ -517,7 +580,7 @@ impl MongoPort for DriverPort {
         self.collection(db, collection)
             .estimated_document_count()
             .await
-            .map_err(classify)
+            .map_err(|e| self.guard.classify(e))
     }
 
     async fn watch(
@@ -537,7 +600,7 @@ impl MongoPort for DriverPort {
             StreamStart::After(token) => watch.start_after(to_driver_token(&token)?),
             StreamStart::AtOperationTime(ts) => watch.start_at_operation_time(ts),
         };
-        let stream = watch.await.map_err(classify)?;
+        let stream = watch.await.map_err(|e| self.guard.classify(e))?;
         Ok(Box::new(DriverStream {
             inner: stream,
             guard: self.guard.clone(),
@@ -546,7 +609,11 @@ impl MongoPort for DriverPort {
 
     async fn start_session(&self) -> PortResult<Box<dyn WriteSession>> {
         self.guard.check()?;
-        let session = self.client.start_session().await.map_err(classify)?;
+        let session = self
+            .client
+            .start_session()
+            .await
+            .map_err(|e| self.guard.classify(e))?;
         let id = SessionId::from_lsid(session.id()).ok_or_else(|| {
             PortError::new(ErrorKind::Other, "the driver's session id has no UUID")
         })?;
@@ -744,7 +811,12 @@ struct DriverStream {
 impl ChangeStream for DriverStream {
     async fn next(&mut self) -> PortResult<Option<ChangeEvent>> {
         self.guard.check()?;
-        match self.inner.next_if_any().await.map_err(classify)? {
+        match self
+            .inner
+            .next_if_any()
+            .await
+            .map_err(|e| self.guard.classify(e))?
+        {
             Some(event) => convert_event(event).map(Some),
             // An empty batch: the stream's token has moved to the postBatchResumeToken.
             None if self.inner.is_alive() => Ok(None),
@@ -873,7 +945,7 @@ impl DriverSession {
             .read_concern(ReadConcern::snapshot())
             .write_concern(WriteConcern::majority())
             .await
-            .map_err(classify)?;
+            .map_err(|e| self.guard.classify(e))?;
         self.in_transaction = true;
         self.txn_number += 1;
         self.txn_numbers.record(&self.id, self.txn_number);
@@ -1062,9 +1134,12 @@ pub fn classify(err: DriverError) -> PortError {
                 "the connection to a server of the cluster was lost",
             )
         }
-        kind @ (DriverErrorKind::Io(_) | DriverErrorKind::DnsResolve { .. }) => {
-            PortError::new(ErrorKind::Network, kind.to_string())
-        }
+        DriverErrorKind::Io(e) => PortError::new(ErrorKind::Network, reach::io_cause(e)),
+        // Its text can be the resolver's dump of the query and the records it found.
+        DriverErrorKind::DnsResolve { message, .. } => PortError::new(
+            ErrorKind::Network,
+            format!("the DNS lookup failed: {}", reach::dns_cause(message)),
+        ),
         // A standalone server (no sessions, no transactions) or one too old for the request.
         kind @ (DriverErrorKind::SessionsNotSupported
         | DriverErrorKind::IncompatibleServer { .. }

@@ -15,5 +15,6 @@ pub mod order;
 pub mod policy;
 pub mod port;
 pub mod preflight;
+mod reach;
 
 pub use error::{ErrorClass, ErrorKind, PortError};
