@@ -531,29 +531,34 @@ async fn change_feed_orders_filters_and_resumes(pool: PgPool) {
     assert_eq!(only_a["changes"].as_array().unwrap().len(), 3);
     let not_mine = app.changes("excludeOrigin=connector:retail").await;
     assert_eq!(not_mine["changes"].as_array().unwrap().len(), 3);
-    // A page of only left-out changes is empty, but its cursor moves past them (a full page
-    // answers at once, without waiting).
+    // Left-out changes are skipped over: a page of one after the first change is the third,
+    // and its cursor is past the left-out second.
     let first = changes[0]["cursor"].as_str().unwrap();
     let skipped = app
         .changes(&format!(
             "after={first}&limit=1&wait=10&excludeOrigin=connector:retail"
         ))
         .await;
-    assert_eq!(skipped["changes"], json!([]));
-    assert_eq!(skipped["nextCursor"], changes[1]["cursor"]);
-    // A page whose last change is left out still ends there; its other changes are all there.
+    assert_eq!(skipped["changes"].as_array().unwrap().len(), 1);
+    assert_eq!(skipped["changes"][0]["cursor"], changes[2]["cursor"]);
+    assert_eq!(skipped["nextCursor"], changes[2]["cursor"]);
+    // A full page ends at its last kept change, so the next page starts right after it.
     let page = app.changes("limit=2&excludeOrigin=connector:retail").await;
-    assert_eq!(page["changes"].as_array().unwrap().len(), 1);
-    assert_eq!(page["changes"][0]["cursor"], changes[0]["cursor"]);
-    assert_eq!(page["nextCursor"], changes[1]["cursor"]);
+    assert_eq!(page["changes"].as_array().unwrap().len(), 2);
+    assert_eq!(page["changes"][1]["cursor"], changes[2]["cursor"]);
+    assert_eq!(page["nextCursor"], changes[2]["cursor"]);
     let page = app
         .changes(&format!(
             "after={}&limit=2&excludeOrigin=connector:retail",
             page["nextCursor"].as_str().unwrap()
         ))
         .await;
-    assert_eq!(page["changes"].as_array().unwrap().len(), 2);
-    assert_eq!(page["changes"][1]["deleted"], true);
+    assert_eq!(page["changes"].as_array().unwrap().len(), 1);
+    assert_eq!(page["changes"][0]["deleted"], true);
+    // A page that kept nothing still moves its cursor past everything it read.
+    let none = app.changes("collections=nothing-here").await;
+    assert_eq!(none["changes"], json!([]));
+    assert_eq!(none["nextCursor"], changes[3]["cursor"]);
 
     // Resume after the second change, in pages of one.
     let cursor = changes[1]["cursor"].as_str().unwrap();

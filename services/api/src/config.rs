@@ -41,6 +41,13 @@ pub struct ApiConfig {
     pub max_concurrent_connection_tests: usize,
     /// The worker fleet: credentials, lease and diagnostics limits.
     pub fleet: FleetConfig,
+    /// Bounds on client connections (slow headers, idle keep-alive, how many at once).
+    pub connections: crate::http::serve::ConnectionLimits,
+    /// Bounds on change-feed long polls.
+    pub feed: crate::store::feed::FeedLimits,
+    /// How long a looked-up API key is trusted without asking the database again (a key
+    /// revoked on another replica works there for up to this long); zero turns caching off.
+    pub key_cache_ttl: Duration,
 }
 
 /// How the api deals with workers and operators.
@@ -150,6 +157,9 @@ impl ApiConfig {
             mongo: MongoAccess::default(),
             max_concurrent_connection_tests: DEFAULT_MAX_CONCURRENT_CONNECTION_TESTS,
             fleet: FleetConfig::default(),
+            connections: crate::http::serve::ConnectionLimits::default(),
+            feed: crate::store::feed::FeedLimits::default(),
+            key_cache_ttl: crate::auth::cache::KEY_CACHE_TTL,
         }
     }
 }

@@ -27,6 +27,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     address: SocketAddr,
+    connections: http::serve::ConnectionLimits,
     shutdown: CancellationToken,
 }
 
@@ -45,6 +46,7 @@ impl Application {
         let address = listener.local_addr()?;
         let request_timeout = config.request_timeout;
         let body_limit = config.body_limit_bytes;
+        let connections = config.connections;
         let state = AppState::new(pool, config, shutdown.clone());
         spawn_limiter_cleanup(state.clone(), shutdown.clone());
         crate::store::feed::spawn_listener(
@@ -57,6 +59,7 @@ impl Application {
             listener,
             router,
             address,
+            connections,
             shutdown,
         })
     }
@@ -79,13 +82,8 @@ impl Application {
     /// in-process worker).
     pub async fn run_until_stopped_on(self, stop: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(address = %self.address, "api listening");
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, service)
-            .with_graceful_shutdown(stop.cancelled_owned())
-            .await
-            .context("serving http")
+        http::serve::serve(self.listener, self.router, self.connections, stop).await;
+        Ok(())
     }
 }
 

@@ -10,7 +10,11 @@ use std::time::Duration;
 pub struct LimitArgs {
     /// Seconds a client has to send a request's head; also how long a keep-alive connection may
     /// stay idle.
-    #[arg(long, env = "EDGEBRIDGE_HEADER_READ_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(
+        long,
+        env = "EDGEBRIDGE_HEADER_READ_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
     header_read_timeout_secs: u64,
     /// Client connections served at once (more wait in the listen backlog).
     #[arg(long, env = "EDGEBRIDGE_MAX_CONNECTIONS", default_value_t = 4096)]
@@ -23,7 +27,11 @@ pub struct LimitArgs {
     long_polls_per_app: usize,
     /// Units of work one DQL statement may do (comparisons, path steps, pattern steps, sort
     /// comparisons, bytes parsed / 16).
-    #[arg(long, env = "EDGEBRIDGE_STATEMENT_MAX_WORK", default_value_t = 500_000_000)]
+    #[arg(
+        long,
+        env = "EDGEBRIDGE_STATEMENT_MAX_WORK",
+        default_value_t = 500_000_000
+    )]
     statement_max_work: u64,
     /// Seconds one DQL statement may take.
     #[arg(long, env = "EDGEBRIDGE_STATEMENT_MAX_SECS", default_value_t = 20)]
@@ -56,8 +64,7 @@ impl LimitArgs {
                 config.request_timeout.as_secs()
             );
         }
-        config.connections.header_read_timeout =
-            Duration::from_secs(self.header_read_timeout_secs);
+        config.connections.header_read_timeout = Duration::from_secs(self.header_read_timeout_secs);
         config.connections.max_connections = self.max_connections;
         config.feed.long_polls_per_key = self.long_polls_per_key;
         config.feed.long_polls_per_app = self.long_polls_per_app;

@@ -1,14 +1,18 @@
 //! The change feed: ordered, durable, resumable; long polls wake on Postgres notifications.
 
+use super::feed_query;
 use super::model::{ChangeOut, ChangesPage, ChangesParams};
 use super::repo;
 use crate::error::{ApiError, Result};
 use crate::state::AppState;
+use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use edgebridge_edge::ids::id_from_key;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -17,9 +21,8 @@ use uuid::Uuid;
 pub const CHANNEL: &str = "edgebridge_store_changes";
 const MAX_WAIT_SECS: u32 = 30;
 const MAX_LIMIT: u32 = 1000;
-/// Long polls re-check at least this often: a change can become readable without a
-/// notification (when an older transaction ends).
-const RECHECK: Duration = Duration::from_millis(250);
+/// Wakes every long poll (the listener reconnected, so notifications may have been missed).
+const WAKE_ALL: Uuid = Uuid::nil();
 
 fn encode_cursor(tx_id: &str, change_id: i64) -> String {
     URL_SAFE_NO_PAD.encode(format!("{tx_id}:{change_id}"))
@@ -101,6 +104,8 @@ pub fn spawn_listener(pool: PgPool, signal: ChangeSignal, shutdown: Cancellation
                 tracing::warn!(error = %e, "change-feed listener cannot LISTEN");
                 continue;
             }
+            // Whatever was notified while not listening: every poll reads once more.
+            signal.wake_local(WAKE_ALL);
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
@@ -120,6 +125,20 @@ pub fn spawn_listener(pool: PgPool, signal: ChangeSignal, shutdown: Cancellation
         }
     });
 }
+
+/// A window of the feed reads at most this many changes per requested change (and at least
+/// [`MIN_SCAN`]): with a filter that keeps few of them, a page still ends quickly, and the cursor
+/// moves past what it read.
+const SCAN_PER_LIMIT: i64 = 10;
+const MIN_SCAN: i64 = 1_000;
+/// One request reads at most this many windows before it answers (an empty page with a moved
+/// cursor when nothing matched), so its database work is bounded whatever the filter.
+const MAX_WINDOWS: usize = 8;
+/// While a change is committed but not yet listable (an older transaction still runs), a long
+/// poll re-checks after this, doubling up to [`PENDING_RECHECK_MAX`]. Otherwise it waits for a
+/// notification only.
+const PENDING_RECHECK_MIN: Duration = Duration::from_millis(20);
+const PENDING_RECHECK_MAX: Duration = Duration::from_secs(1);
 
 pub async fn read(state: &AppState, app_id: Uuid, params: ChangesParams) -> Result<ChangesPage> {
     let limit = params.limit.unwrap_or(100);
@@ -155,70 +174,196 @@ pub async fn read(state: &AppState, app_id: Uuid, params: ChangesParams) -> Resu
             .map(str::to_owned)
             .collect()
     });
+    let scan = (i64::from(limit) * SCAN_PER_LIMIT).max(MIN_SCAN);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(wait));
+    // Subscribed before the first read: a change committed after it wakes this poll.
     let mut wake = state.store_notifications.subscribe();
     let mut cursor = after;
+    let mut windows = 0;
+    let mut recheck = PENDING_RECHECK_MIN;
     loop {
         // In index order whatever the statistics say (see `read_in_index_order`).
         let mut tx = crate::db::begin(&state.pool).await?;
         crate::db::read_in_index_order(&mut tx).await?;
-        let rows = repo::changes_after(
+        let window = feed_query::read_window(
             &mut *tx,
             app_id,
             (&cursor.0, cursor.1),
             collections.as_deref(),
-            i64::from(limit),
             params.exclude_origin.as_deref(),
+            i64::from(limit),
+            scan,
         )
         .await?;
         tx.commit().await?;
-        let full_page = rows.last().is_some_and(|r| r.page_rows == i64::from(limit));
-        if let Some(last) = rows.last() {
-            cursor = (last.tx_id.clone(), last.change_id);
+        windows += 1;
+        if let Some(position) = window.position(limit as usize) {
+            cursor = position;
         }
-        let changes: Vec<ChangeOut> = rows
+        let more_now = window.changes.len() >= limit as usize || window.scanned >= scan;
+        let changes = window
+            .changes
             .into_iter()
-            .filter(|r| params.exclude_origin.is_none() || r.origin != params.exclude_origin)
-            .map(|r| {
-                let document = r
-                    .value
-                    .as_deref()
-                    .map(serde_json::from_slice)
-                    .transpose()
-                    .map_err(|e| ApiError::Internal(e.into()))?;
-                Ok(ChangeOut {
-                    cursor: encode_cursor(&r.tx_id, r.change_id),
-                    collection: r.collection,
-                    document_id: id_from_key(&r.doc_key),
-                    deleted: document.is_none(),
-                    document,
-                    origin: r.origin,
-                    actor: r.actor,
-                    committed_at: r.committed_at,
-                })
-            })
-            .collect::<Result<_>>()?;
+            .map(change_out)
+            .collect::<Result<Vec<_>>>()?;
+        if changes.is_empty() && more_now && windows < MAX_WINDOWS {
+            // The window was full of changes this reader leaves out: read on at once.
+            tokio::task::yield_now().await;
+            continue;
+        }
         let now = tokio::time::Instant::now();
-        if !changes.is_empty() || now >= deadline || full_page {
+        if !changes.is_empty() || now >= deadline || more_now {
             return Ok(ChangesPage {
                 changes,
                 next_cursor: Some(encode_cursor(&cursor.0, cursor.1)),
             });
         }
-        // Nothing (new) yet: wait for a notification for this app, a re-check tick, or the end.
-        let until = deadline.min(now + RECHECK);
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep_until(until) => break,
-                message = wake.recv() => match message {
-                    Ok(app) if app == app_id => break,
-                    Ok(_) => continue,
-                    Err(broadcast::error::RecvError::Lagged(_)) => break,
-                    Err(broadcast::error::RecvError::Closed) => {
-                        tokio::time::sleep_until(until).await;
-                        break;
-                    }
-                },
+        // Nothing (new) yet: wait for a notification for this app, or the end. Only while a
+        // committed change waits on an older transaction is there a timed re-check.
+        let until = if window.pending {
+            let until = deadline.min(now + recheck);
+            recheck = (recheck * 2).min(PENDING_RECHECK_MAX);
+            until
+        } else {
+            recheck = PENDING_RECHECK_MIN;
+            deadline
+        };
+        wait_for_change(&mut wake, app_id, until).await;
+        windows = 0;
+    }
+}
+
+/// Returns when `app_id` (or every app: [`WAKE_ALL`]) is notified, or at `until`.
+async fn wait_for_change(
+    wake: &mut broadcast::Receiver<Uuid>,
+    app_id: Uuid,
+    until: tokio::time::Instant,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(until) => return,
+            message = wake.recv() => match message {
+                Ok(app) if app == app_id || app == WAKE_ALL => return,
+                Ok(_) => continue,
+                Err(broadcast::error::RecvError::Lagged(_)) => return,
+                Err(broadcast::error::RecvError::Closed) => {
+                    tokio::time::sleep_until(until).await;
+                    return;
+                }
+            },
+        }
+    }
+}
+
+fn change_out(r: feed_query::ChangeRow) -> Result<ChangeOut> {
+    let document = r
+        .value
+        .as_deref()
+        .map(serde_json::from_slice)
+        .transpose()
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    Ok(ChangeOut {
+        cursor: encode_cursor(&r.tx_id, r.change_id),
+        collection: r.collection,
+        document_id: id_from_key(&r.doc_key),
+        deleted: document.is_none(),
+        document,
+        origin: r.origin,
+        actor: r.actor,
+        committed_at: r.committed_at,
+    })
+}
+
+/// Bounds on change-feed long polls (`wait` > 0), so a tenant cannot hold an unbounded number of
+/// requests (and the database work of their re-checks).
+#[derive(Debug, Clone, Copy)]
+pub struct FeedLimits {
+    /// Long polls one API key may have open at once (`EDGEBRIDGE_FEED_LONG_POLLS_PER_KEY`).
+    pub long_polls_per_key: usize,
+    /// Long polls open at once on one app, all keys together
+    /// (`EDGEBRIDGE_FEED_LONG_POLLS_PER_APP`).
+    pub long_polls_per_app: usize,
+}
+
+impl Default for FeedLimits {
+    fn default() -> Self {
+        Self {
+            long_polls_per_key: 16,
+            long_polls_per_app: 64,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Holder {
+    Key(Uuid),
+    App(Uuid),
+}
+
+/// The long polls open in this process, per key and per app.
+#[derive(Clone)]
+pub struct LongPolls {
+    limits: FeedLimits,
+    open: Arc<Mutex<HashMap<Holder, usize>>>,
+}
+
+/// An open long poll's place; given back when dropped (the request ended or was cancelled).
+pub struct LongPollSlot {
+    open: Arc<Mutex<HashMap<Holder, usize>>>,
+    holders: [Holder; 2],
+}
+
+impl LongPolls {
+    pub fn new(limits: FeedLimits) -> Self {
+        Self {
+            limits,
+            open: Arc::default(),
+        }
+    }
+
+    /// A place for one more long poll of `key` on `app`, or 429 `too_many_long_polls`.
+    pub fn acquire(&self, key: Uuid, app: Uuid) -> Result<LongPollSlot> {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let keys = open.get(&Holder::Key(key)).copied().unwrap_or(0);
+        let apps = open.get(&Holder::App(app)).copied().unwrap_or(0);
+        let refusal = if keys >= self.limits.long_polls_per_key {
+            Some(format!(
+                "this API key already has {keys} change-feed long polls open (the limit, \
+                 EDGEBRIDGE_FEED_LONG_POLLS_PER_KEY); close one, or read with `wait=0`"
+            ))
+        } else if apps >= self.limits.long_polls_per_app {
+            Some(format!(
+                "this app already has {apps} change-feed long polls open (the limit, \
+                 EDGEBRIDGE_FEED_LONG_POLLS_PER_APP); close one, or read with `wait=0`"
+            ))
+        } else {
+            None
+        };
+        if let Some(detail) = refusal {
+            return Err(ApiError::Other {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                code: "too_many_long_polls",
+                detail,
+            });
+        }
+        *open.entry(Holder::Key(key)).or_default() += 1;
+        *open.entry(Holder::App(app)).or_default() += 1;
+        Ok(LongPollSlot {
+            open: self.open.clone(),
+            holders: [Holder::Key(key), Holder::App(app)],
+        })
+    }
+}
+
+impl Drop for LongPollSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        for holder in self.holders {
+            if let Some(n) = open.get_mut(&holder) {
+                *n -= 1;
+                if *n == 0 {
+                    open.remove(&holder);
+                }
             }
         }
     }

@@ -4,7 +4,9 @@
 pub mod coalesce;
 pub mod execute;
 pub mod feed;
+pub mod feed_query;
 pub mod model;
+pub mod point_reads;
 pub mod repo;
 
 use crate::apps;
@@ -81,7 +83,7 @@ async fn run(
         },
     };
     let args = body.args.unwrap_or_default();
-    execute::execute(state, &ctx, statement, &args).await
+    execute::execute(state, &ctx, statement, args).await
 }
 
 /// Execute a DQL statement
@@ -89,15 +91,28 @@ async fn run(
 /// Runs one SELECT, INSERT, UPDATE or DELETE against the app's edge store. A statement that
 /// writes several documents applies to all of them or to none. Unknown collections read as
 /// empty. Reads need `viewer`, writes `developer`.
+///
+/// `SELECT COUNT(*) FROM c [WHERE ...]` answers one row, `{"count": n}` (`COUNT(*) AS total`
+/// names it `total`). `SELECT * FROM system:collections` lists the app's collections, one row
+/// `{"name": "...", "documents": n}` each (n: visible documents), by name; it takes WHERE,
+/// ORDER BY, LIMIT, OFFSET and COUNT(*) like a collection, and is read-only. Other aggregates,
+/// GROUP BY, JOIN, subqueries and functions answer 400 `dql_unsupported` naming the construct.
+///
+/// A word is a keyword only where the grammar needs one: fields and collections named `id`,
+/// `order`, `limit`, `select`... need no quoting (backquotes always work, and are needed for
+/// `true`, `false` and `null` as field names). Integers are exact 64-bit values; arithmetic or a
+/// counter that would overflow answers 422 `numeric_overflow`. Each statement has a budget of
+/// work and time: past it, 422 `statement_budget_exceeded` or `statement_timeout`.
 #[utoipa::path(post, path = "/v1/apps/{appId}/store/execute", operation_id = "executeStatement", tag = "store",
     params(("appId" = Uuid, Path, description = "The app's id")),
     request_body = ExecuteIn,
     responses(
         (status = 200, description = "The statement's result", body = ExecuteOut),
+        (status = 400, description = "A statement that does not parse (`dql_syntax_error`) or uses what is not supported (`dql_unsupported`), a missing argument, a LIKE pattern too long (`pattern_too_long`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such app", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "An INSERT found an `_id` taken (ON ID CONFLICT FAIL)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "A document would exceed the size limit", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An invalid document or write", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An invalid document or write, a number overflow (`numeric_overflow`), or a statement past its budget of work or time (`statement_budget_exceeded`, `statement_timeout`)", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn execute_statement(
     State(state): State<AppState>,
@@ -117,7 +132,11 @@ async fn execute_statement(
     request_body = ExecuteIn,
     responses(
         (status = 200, description = "The statement's result", body = ExecuteOut),
+        (status = 400, description = "As for `executeStatement`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such app", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "As for `executeStatement`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "As for `executeStatement`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "As for `executeStatement`", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn execute_statement_compat(
     State(state): State<AppState>,
@@ -138,6 +157,7 @@ async fn execute_statement_compat(
     responses(
         (status = 200, description = "Changes after the cursor", body = ChangesPage),
         (status = 404, description = "No such app", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many long polls open for this key or app (`too_many_long_polls`)", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_changes(
     State(state): State<AppState>,
@@ -147,5 +167,10 @@ async fn list_changes(
 ) -> Result<Json<ChangesPage>> {
     auth.check_app(app_id)?;
     apps::repo::require(&state.pool, auth.org_id, app_id).await?;
+    // Held until the answer (or the client going away) ends the request.
+    let _slot = match params.wait {
+        Some(w) if w > 0 => Some(state.long_polls.acquire(auth.key_id, app_id)?),
+        _ => None,
+    };
     feed::read(&state, app_id, params).await.map(Json)
 }
