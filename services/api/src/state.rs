@@ -36,10 +36,17 @@ pub struct Inner {
     pub store_limits: StoreLimits,
     /// Documents per (organization, app), cached for the quota check.
     pub doc_counts: Mutex<HashMap<(Uuid, Uuid), (Instant, i64)>>,
+    /// Point reads by `_id` that share statements under load.
+    pub point_reads: crate::store::point_reads::PointReads,
     /// Group commit of optimistic inserts.
     pub insert_batches: crate::store::coalesce::InsertBatcher,
     /// Wakes change-feed long polls after writes (here and in other api processes).
     pub store_notifications: ChangeSignal,
+    /// API keys looked up a moment ago (see `auth::cache`).
+    pub(crate) key_cache:
+        crate::auth::cache::KeyCache<crate::auth::context::KeyLookup, crate::auth::context::KeyRow>,
+    /// Change-feed long polls open, per key and per app.
+    pub long_polls: crate::store::feed::LongPolls,
     /// How connection tests reach MongoDB, and under which policy.
     pub mongo: crate::config::MongoAccess,
     pub preflight: edgebridge_mongo::preflight::PreflightOptions,
@@ -71,7 +78,10 @@ impl AppState {
             store_limits: config.store_limits,
             doc_counts: Mutex::new(HashMap::new()),
             insert_batches: Default::default(),
+            point_reads: Default::default(),
             store_notifications: ChangeSignal::new(pool_for_signal, shutdown),
+            long_polls: crate::store::feed::LongPolls::new(config.feed),
+            key_cache: crate::auth::cache::KeyCache::new(config.key_cache_ttl),
             mongo: config.mongo,
             preflight: config.preflight,
             connection_tests: Arc::new(tokio::sync::Semaphore::new(

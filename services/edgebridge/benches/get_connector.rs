@@ -54,6 +54,18 @@ fn main() -> anyhow::Result<()> {
             }
         }
     };
+    let healthz = {
+        let (client, url) = (bench.client.clone(), format!("{}/healthz", bench.base));
+        move |_| {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                match client.get(&url).send().await {
+                    Ok(res) if res.status().is_success() => res.bytes().await.is_ok(),
+                    _ => false,
+                }
+            }
+        }
+    };
     println!(
         "GET one connector through the full stack (HTTP + API-key auth + Postgres), {secs} s per phase"
     );
@@ -78,6 +90,10 @@ fn main() -> anyhow::Result<()> {
             1,
         );
         report(&format!("open loop {rate}/s (sent)"), sent, err, el, 1);
+        // The floor: /healthz (HTTP only, no auth, no database) at the same rate.
+        let (sched, sent, err, el) = open_loop(rate, Duration::from_secs(secs), healthz).await;
+        report(&format!("/healthz {rate}/s (scheduled)"), sched, err, el, 1);
+        report(&format!("/healthz {rate}/s (sent)"), sent, err, el, 1);
     });
     bench.stop();
     Ok(())

@@ -1,5 +1,7 @@
 //! Benchmark: the edge store through HTTP (auth, DQL parse, CRDT merge, Postgres, change feed
-//! rows): single-document inserts/s, batched inserts (documents/s), and point reads by `_id`.
+//! rows): single-document inserts/s, batched inserts (documents/s), and point reads by `_id`,
+//! next to the same point select sent straight to Postgres (the floor a read through HTTP is
+//! compared with, measured in the same run).
 //!
 //! Run: `DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres cargo bench -p edgebridge --bench store`
 //! Options (env): BENCH_SECS (default 10), BENCH_CONCURRENCY (default 32), BENCH_BATCH (documents
@@ -111,6 +113,28 @@ fn main() -> anyhow::Result<()> {
         };
         let (lat, err, el) = closed_loop(concurrency, Duration::from_secs(secs), read.clone()).await;
         report(&format!("point reads, {concurrency} in flight"), lat, err, el, 1);
+        // The floor under them, measured the same way on the same machine and data: the same
+        // point select sent straight to Postgres (prepared, as pgbench -S does), no HTTP.
+        let raw = {
+            let (pool, app_id) = (pool.clone(), bench.app_id.clone());
+            move |i: u64| {
+                let (pool, app_id) = (pool.clone(), app_id.clone());
+                async move {
+                    let key = format!("\"t{}\"", (i * 7919) % inserted.max(1));
+                    sqlx::query_as::<_, (String, Option<Vec<u8>>)>(
+                        "select doc_key, value from store_documents
+                         where app_id = $1::uuid and collection = 'tasks' and doc_key = $2",
+                    )
+                    .bind(app_id)
+                    .bind(key)
+                    .fetch_optional(&pool)
+                    .await
+                    .is_ok_and(|row| row.is_some())
+                }
+            }
+        };
+        let (lat, err, el) = closed_loop(concurrency, Duration::from_secs(secs), raw).await;
+        report(&format!("raw Postgres point selects, {concurrency} in flight"), lat, err, el, 1);
         let (sched, sent, err, el) = open_loop(rate, Duration::from_secs(secs), read).await;
         report(&format!("point reads {rate}/s (scheduled)"), sched, err, el, 1);
         report(&format!("point reads {rate}/s (sent)"), sent, err, el, 1);

@@ -63,7 +63,7 @@ pub struct DocRow {
     pub value: Option<Vec<u8>>,
 }
 
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ValueRow {
     pub doc_key: String,
     pub value: Vec<u8>,
@@ -76,6 +76,20 @@ pub async fn values_by_keys(
     collection: &str,
     keys: &[String],
 ) -> Result<Vec<ValueRow>> {
+    if let [key] = keys {
+        // A point read, the commonest device request: equality on the whole primary key plans
+        // as an index probe at any table size, so the statement is kept prepared (one round
+        // trip instead of a parse, a describe and an execute).
+        return Ok(sqlx::query_as(
+            "select doc_key, value from store_documents
+             where app_id = $1 and collection = $2 and doc_key = $3 and value is not null",
+        )
+        .bind(app_id)
+        .bind(collection)
+        .bind(key)
+        .fetch_all(db)
+        .await?);
+    }
     Ok(sqlx::query_as(
         "select doc_key, value from store_documents
          where app_id = $1 and collection = $2 and doc_key = any($3) and value is not null
@@ -85,6 +99,34 @@ pub async fn values_by_keys(
     .bind(app_id)
     .bind(collection)
     .bind(keys)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Visible documents of a few keys (point reads, alone or sharing a statement), in key order.
+/// Kept prepared: one index probe per key (the lateral form) plans the same at any size, so a
+/// cached plan cannot go stale as a collection grows.
+pub async fn values_by_few_keys(
+    db: impl PgExecutor<'_>,
+    app_id: Uuid,
+    collection: &str,
+    keys: &[String],
+) -> Result<Vec<ValueRow>> {
+    if let [_] = keys {
+        return values_by_keys(db, app_id, collection, keys).await;
+    }
+    Ok(sqlx::query_as(
+        "select d.doc_key, d.value
+         from unnest($3::text[]) as k(key)
+         cross join lateral (
+             select doc_key, value from store_documents
+             where app_id = $1 and collection = $2 and doc_key = k.key and value is not null
+         ) d
+         order by d.doc_key",
+    )
+    .bind(app_id)
+    .bind(collection)
+    .bind(sorted_keys(keys).as_ref())
     .fetch_all(db)
     .await?)
 }
@@ -302,59 +344,37 @@ pub async fn count_docs(db: impl PgExecutor<'_>, app_id: Uuid) -> Result<i64> {
     Ok(n)
 }
 
-#[derive(Debug, sqlx::FromRow)]
-pub struct ChangeRow {
-    pub tx_id: String,
-    pub change_id: i64,
-    pub collection: String,
-    pub doc_key: String,
-    pub value: Option<Vec<u8>>,
-    pub origin: Option<String>,
-    pub actor: String,
-    pub committed_at: chrono::DateTime<chrono::Utc>,
-    /// How many changes the page read, those left out included.
-    pub page_rows: i64,
-}
+// ---- Counting, for `SELECT COUNT(*)` and `system:collections` (no document is read) ----
 
-/// Changes after `(tx_id, change_id)` whose transactions are older than every running one, so
-/// no change can later appear before them. The changes of `exclude_origin` are left out in the
-/// database (a connector's own writes are most of what its write-back reads past), except the
-/// page's last one, which carries the position the reader moves to.
-pub async fn changes_after(
+/// Visible documents in one collection.
+pub async fn count_collection(
     db: impl PgExecutor<'_>,
     app_id: Uuid,
-    after: (&str, i64),
-    collections: Option<&[String]>,
-    limit: i64,
-    exclude_origin: Option<&str>,
-) -> Result<Vec<ChangeRow>> {
-    Ok(sqlx::query_as(
-        // The value of a change the reader leaves out is not read (only its position counts).
-        "with page as (
-             select tx_id, change_id, collection, doc_key, origin, actor, committed_at,
-                    case when origin is distinct from $6 or $6 is null then value end as value,
-                    row_number() over (order by tx_id, change_id) as n
-             from store_changes
-             where app_id = $1 and (tx_id, change_id) > ($2::text::xid8, $3)
-               and tx_id < pg_snapshot_xmin(pg_current_snapshot())
-               and ($4::text[] is null or collection = any($4))
-             -- The table's columns: numeric order, and the index.
-             order by store_changes.tx_id, change_id
-             limit $5
-         ), counted as (select count(*) as page_rows from page)
-         select tx_id::text as tx_id, change_id, collection, doc_key, value, origin, actor,
-                committed_at, counted.page_rows
-         from page, counted
-         where $6 is null or origin is distinct from $6 or n = counted.page_rows
-         order by n",
+    collection: &str,
+) -> Result<i64> {
+    let (n,): (i64,) = sqlx::query_as(
+        "select count(*) from store_documents
+         where app_id = $1 and collection = $2 and value is not null",
     )
-    .persistent(false)
     .bind(app_id)
-    .bind(after.0)
-    .bind(after.1)
-    .bind(collections)
-    .bind(limit)
-    .bind(exclude_origin)
+    .bind(collection)
+    .fetch_one(db)
+    .await?;
+    Ok(n)
+}
+
+/// Every collection of the app that holds or held a document, with its visible documents, by
+/// name.
+pub async fn collection_counts(
+    db: impl PgExecutor<'_>,
+    app_id: Uuid,
+) -> Result<Vec<(String, i64)>> {
+    Ok(sqlx::query_as(
+        "select collection, count(*) filter (where value is not null)
+         from store_documents where app_id = $1
+         group by collection order by collection",
+    )
+    .bind(app_id)
     .fetch_all(db)
     .await?)
 }
