@@ -19,6 +19,9 @@
 //! `EDGEBRIDGE_SIM_SEEDS=<n>` sets how many seeds run (default 100).
 
 #[allow(dead_code)]
+#[path = "../e2e/conformance.rs"]
+mod conformance;
+#[allow(dead_code)]
 #[path = "../e2e/helpers.rs"]
 mod helpers;
 

@@ -1,5 +1,6 @@
 //! `TestApp`: the real api on port 0 over a fresh database per test, with typed request helpers.
 
+use crate::conformance::send_checked;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use edgebridge_api::auth::jwt::JwtKeys;
@@ -76,6 +77,19 @@ pub fn connector_spec(name: &str) -> Value {
     })
 }
 
+/// `connector_spec(name)` with its collections renamed `{collection}-{name}`: an edge collection
+/// has one connector per app, so several connectors in one app each need their own.
+pub fn own_connector_spec(name: &str) -> Value {
+    let mut spec = connector_spec(name);
+    let collections = spec["collections"].as_object().cloned().unwrap_or_default();
+    spec["collections"] = collections
+        .into_iter()
+        .map(|(collection, settings)| (format!("{collection}-{name}"), settings))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    spec
+}
+
 impl TestApp {
     pub async fn spawn(pool: PgPool) -> Self {
         Self::spawn_with(pool, |_| {}).await
@@ -120,39 +134,28 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str, key: &str) -> Response {
-        self.request(Method::GET, path, key).send().await.unwrap()
+        send_checked(self.request(Method::GET, path, key)).await
     }
 
     pub async fn post(&self, path: &str, key: &str, body: &Value) -> Response {
-        self.request(Method::POST, path, key)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        send_checked(self.request(Method::POST, path, key).json(body)).await
     }
 
     pub async fn put(&self, path: &str, key: &str, body: &Value) -> Response {
-        self.request(Method::PUT, path, key)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+        send_checked(self.request(Method::PUT, path, key).json(body)).await
     }
 
     pub async fn patch(&self, path: &str, key: &str, body: &Value) -> Response {
-        self.request(Method::PATCH, path, key)
-            .header("content-type", "application/merge-patch+json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap()
+        send_checked(
+            self.request(Method::PATCH, path, key)
+                .header("content-type", "application/merge-patch+json")
+                .body(body.to_string()),
+        )
+        .await
     }
 
     pub async fn delete(&self, path: &str, key: &str) -> Response {
-        self.request(Method::DELETE, path, key)
-            .send()
-            .await
-            .unwrap()
+        send_checked(self.request(Method::DELETE, path, key)).await
     }
 
     /// An organization with its owner key, created the way `edgebridge org create` does.

@@ -2,17 +2,28 @@
 //! database per test (`#[sqlx::test]`, DATABASE_URL names the server).
 
 mod auth;
+mod auth_limits;
+mod bounds;
 mod cli;
+mod conformance;
+mod connection_strings;
+mod connector_lifecycle;
 mod connectors;
 mod db;
+mod dql;
 mod fleet;
 mod helpers;
 mod http;
+mod input_hygiene;
+mod key_revocation;
 mod keys;
 mod mongo_checks;
+mod one_build;
 mod openapi;
 mod pipeline;
+mod point_reads;
 mod scheduler;
+mod startup;
 mod store;
 mod sync_apply;
 mod tenancy;

@@ -70,18 +70,43 @@ fn add_standard_errors(op: &mut Operation) {
     let standard = [
         (
             "400",
-            "Malformed request: invalid JSON, path or query parameter",
+            "Malformed request: invalid JSON, path or query parameter, or a query parameter the operation does not take (`unknown_query_parameter`)",
         ),
         ("401", "Missing, unknown, revoked or expired credentials"),
+        (
+            "422",
+            "A value the api cannot take, e.g. a NUL character in a string, path or query parameter (`invalid_character`)",
+        ),
         ("403", "Your role does not allow this"),
-        ("429", "Rate limit of the API key exceeded; see Retry-After"),
+        (
+            "429",
+            "Rate limit of the API key exceeded (`rate_limited`), or too many failed authentications from this address (`too_many_failed_authentications`); see Retry-After",
+        ),
         ("500", "Internal error; report the x-request-id"),
+        (
+            "503",
+            "The request ran longer than EDGEBRIDGE_REQUEST_TIMEOUT_SECS (`request_timeout`), or a dependency is unavailable (`unavailable`)",
+        ),
     ];
     for (code, description) in standard {
         op.responses
             .responses
             .entry(code.to_owned())
             .or_insert_with(|| problem(description).into());
+    }
+    if op.request_body.is_some() {
+        op.responses
+            .responses
+            .entry("413".to_owned())
+            .or_insert_with(|| {
+                problem("The body is larger than the server accepts (`payload_too_large`; the limit in bytes is EDGEBRIDGE_BODY_LIMIT_BYTES)").into()
+            });
+        op.responses
+            .responses
+            .entry("415".to_owned())
+            .or_insert_with(|| {
+                problem("The body is not sent as JSON (`unsupported_media_type`): set `content-type: application/json` (or `application/merge-patch+json` for PATCH)").into()
+            });
     }
     if let Some(RefOr::T(limited)) = op.responses.responses.get_mut("429") {
         limited.headers.insert(
@@ -92,6 +117,27 @@ fn add_standard_errors(op: &mut Operation) {
                 .build(),
         );
     }
+}
+
+/// Routes without credentials (health probes) still refuse query parameters they do not take.
+fn add_unknown_parameter_error(op: &mut Operation) {
+    op.responses
+        .responses
+        .entry("400".to_owned())
+        .or_insert_with(|| {
+            ResponseBuilder::new()
+                .description(
+                    "A query parameter the operation does not take (`unknown_query_parameter`)",
+                )
+                .content(
+                    "application/problem+json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("Problem")))
+                        .build(),
+                )
+                .build()
+                .into()
+        });
 }
 
 /// Every response carries the request id (sent back, or generated when the request had none).
@@ -133,6 +179,8 @@ pub fn api_router() -> (Router<AppState>, OpenApiDoc) {
         {
             if path.starts_with("/v1/") || path.contains("/api/v4/") {
                 add_standard_errors(op);
+            } else {
+                add_unknown_parameter_error(op);
             }
             add_request_id_header(op);
         }

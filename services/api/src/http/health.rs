@@ -17,7 +17,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Health {
+pub struct Liveness {
     #[schema(example = "ok")]
     pub status: String,
 }
@@ -26,9 +26,9 @@ pub struct Health {
 ///
 /// Answers 200 while the process serves requests. Needs no credentials.
 #[utoipa::path(get, path = "/healthz", operation_id = "getHealth", tag = "health", security(),
-    responses((status = 200, description = "Alive", body = Health)))]
-async fn healthz() -> Json<Health> {
-    Json(Health {
+    responses((status = 200, description = "Alive", body = Liveness)))]
+async fn healthz() -> Json<Liveness> {
+    Json(Liveness {
         status: "ok".into(),
     })
 }

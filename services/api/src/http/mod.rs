@@ -1,14 +1,19 @@
 //! The HTTP surface: every route with its middleware (request ids, tracing, panics, timeouts,
 //! body limit) and problem+json answers for unknown routes and methods.
 
+pub mod access_log;
+pub mod body_limit;
 pub mod extract;
 pub mod health;
+pub mod json;
+pub mod query;
+pub mod serve;
 
 use crate::error::ApiError;
 use crate::openapi;
 use crate::state::AppState;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -19,8 +24,7 @@ use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
+use tower_http::trace::TraceLayer;
 
 async fn enforce_timeout(State(limit): State<Duration>, request: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(request)).await {
@@ -57,7 +61,8 @@ fn request_span(request: &Request) -> tracing::Span {
 
 /// The whole application router.
 pub fn router(state: AppState, request_timeout: Duration, body_limit: usize) -> Router {
-    let (api, _) = openapi::api_router();
+    let (api, doc) = openapi::api_router();
+    let api = query::reject_undocumented_parameters(api, &doc);
     let document: Arc<str> = openapi::document_json().into();
     let serve_document = move || {
         let document = document.clone();
@@ -72,7 +77,8 @@ pub fn router(state: AppState, request_timeout: Duration, body_limit: usize) -> 
         }
     };
     let sync_body_limit = state.fleet.sync_body_limit;
-    api.merge(crate::fleet::internal::router(sync_body_limit))
+    let internal = access_log::routine(crate::fleet::internal::router(sync_body_limit));
+    api.merge(internal)
         .route("/openapi.json", get(serve_document))
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
@@ -85,7 +91,7 @@ pub fn router(state: AppState, request_timeout: Duration, body_limit: usize) -> 
                 .layer(
                     TraceLayer::new_for_http()
                         .make_span_with(request_span)
-                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                        .on_response(access_log::AccessLog),
                 )
                 .layer(PropagateRequestIdLayer::x_request_id())
                 .layer(CatchPanicLayer::custom(panic_response))
@@ -93,7 +99,10 @@ pub fn router(state: AppState, request_timeout: Duration, body_limit: usize) -> 
                     request_timeout,
                     enforce_timeout,
                 ))
-                .layer(DefaultBodyLimit::max(body_limit)),
+                .layer(body_limit::layer(
+                    body_limit,
+                    Some("EDGEBRIDGE_BODY_LIMIT_BYTES"),
+                )),
         )
         .with_state(state)
 }
