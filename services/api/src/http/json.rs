@@ -246,6 +246,17 @@ fn friendly(message: &str, path: String) -> Violation {
     }
 }
 
+/// For an optional member that may be left out but not sent as `null` (the document says it is
+/// not nullable): absent stays `None` (with `#[serde(default)]`), `null` is refused with the
+/// member's usual type message.
+pub fn present<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,15 +376,4 @@ mod tests {
         let body = b"\xEF\xBB\xBF{\"name\": \"a\"}";
         assert_eq!(parse_json::<Body>(body).unwrap().name, "a");
     }
-}
-
-/// For an optional member that may be left out but not sent as `null` (the document says it is
-/// not nullable): absent stays `None` (with `#[serde(default)]`), `null` is refused with the
-/// member's usual type message.
-pub fn present<'de, D, T>(deserializer: D) -> std::result::Result<Option<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: serde::Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
 }
