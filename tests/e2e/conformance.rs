@@ -16,6 +16,19 @@ static DOCUMENT: LazyLock<Value> =
 type Validators = Mutex<HashMap<String, Arc<jsonschema::Validator>>>;
 static VALIDATORS: LazyLock<Validators> = LazyLock::new(Default::default);
 
+/// The document's path template for a concrete path (literal segments win over parameters),
+/// whatever the method.
+fn any_template_for(path: &str) -> Option<String> {
+    ["get", "post", "put", "patch", "delete"]
+        .iter()
+        .find_map(|m| {
+            template_for(
+                &Method::from_bytes(m.to_uppercase().as_bytes()).unwrap(),
+                path,
+            )
+        })
+}
+
 /// The document's path template for a concrete path (literal segments win over parameters).
 fn template_for(method: &Method, path: &str) -> Option<String> {
     let method = method.as_str().to_ascii_lowercase();
@@ -74,6 +87,8 @@ fn validator(pointer: &str) -> Arc<jsonschema::Validator> {
     object.insert("$ref".into(), json!("#/$defs/response"));
     let validator = Arc::new(
         jsonschema::options()
+            // `uuid`, `date-time` and the like are checked, not just annotations.
+            .should_validate_formats(true)
             .build(&root)
             .unwrap_or_else(|e| panic!("schema at {pointer} does not compile: {e}")),
     );
@@ -89,6 +104,14 @@ fn validator(pointer: &str) -> Arc<jsonschema::Validator> {
 pub fn check(method: &Method, path: &str, status: u16, content_type: &str, body: &[u8]) {
     let path = path.split('?').next().unwrap_or(path);
     let Some(template) = template_for(method, path) else {
+        // A documented path called with a method it does not take must answer 405; paths the
+        // document does not describe (the workers' routes, unknown ones) are not checked.
+        if let Some(template) = any_template_for(path) {
+            assert!(
+                status == 405 || status == 404,
+                "{method} {path} answered {status}, but {template} has no {method} operation"
+            );
+        }
         return;
     };
     let operation = &DOCUMENT["paths"][&template][method.as_str().to_ascii_lowercase()];

@@ -129,3 +129,45 @@ async fn the_callers_own_key_survives_revoking_the_key_that_created_it(pool: PgP
     assert_eq!(count, 2);
     assert!(!works(&app, &dashboard.key).await);
 }
+
+/// A key revoked through one api replica stops working on another within that replica's key
+/// cache time, however often it is used meanwhile (a cache hit never extends the entry), and at
+/// once on the replica that revoked it.
+#[sqlx::test(migrations = false)]
+async fn a_revoked_key_stops_working_on_every_replica(pool: PgPool) {
+    let app = TestApp::spawn(pool.clone()).await;
+    let other = TestApp::spawn_with(pool, |c| {
+        c.key_cache_ttl = std::time::Duration::from_millis(500);
+    })
+    .await;
+    let key = create(&app, &app.owner_key, "developer").await;
+    // Cached on the other replica.
+    assert_eq!(
+        other.get("/v1/apps", &key.key).await.status(),
+        StatusCode::OK
+    );
+    let res = app
+        .delete(&format!("/v1/api-keys/{}", key.id), &app.owner_key)
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // At once here.
+    assert_eq!(
+        app.get("/v1/apps", &key.key).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // There, used every 50 ms: refused within the cache time (and a margin), never later.
+    let started = std::time::Instant::now();
+    loop {
+        let status = other.get("/v1/apps", &key.key).await.status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "the revoked key still worked after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

@@ -45,6 +45,9 @@ pub struct Inner {
     /// API keys looked up a moment ago (see `auth::cache`).
     pub(crate) key_cache:
         crate::auth::cache::KeyCache<crate::auth::context::KeyLookup, crate::auth::context::KeyRow>,
+    /// The longest a long poll waits: a little under the request timeout, so a quiet poll
+    /// answers its empty page instead of timing out.
+    pub feed_max_wait: Duration,
     /// Change-feed long polls open, per key and per app.
     pub long_polls: crate::store::feed::LongPolls,
     /// How connection tests reach MongoDB, and under which policy.
@@ -81,6 +84,10 @@ impl AppState {
             point_reads: Default::default(),
             store_notifications: ChangeSignal::new(pool_for_signal, shutdown),
             long_polls: crate::store::feed::LongPolls::new(config.feed),
+            feed_max_wait: config
+                .request_timeout
+                .saturating_sub(Duration::from_secs(2))
+                .max(config.request_timeout / 2),
             key_cache: crate::auth::cache::KeyCache::new(config.key_cache_ttl),
             mongo: config.mongo,
             preflight: config.preflight,

@@ -195,9 +195,17 @@ async fn revoke_api_key(
         // Revoked by someone else meanwhile: theirs did the cascade.
         return Err(ApiError::NotFound("API key"));
     }
+    // Cached lookups of the revoked keys must not outlive the revocation here: cleared once the
+    // commit returns, or when this request is dropped while it runs (the commit may still land).
+    struct ClearOnDrop<'a>(&'a AppState);
+    impl Drop for ClearOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.key_cache.clear();
+        }
+    }
+    let clear = ClearOnDrop(&state);
     tx.commit().await?;
-    // Cached lookups of the revoked keys must not outlive the revocation here.
-    state.key_cache.clear();
+    drop(clear);
     tracing::info!(key_id = %key_id, revoked = revoked.len(), "api key revoked with the keys it created");
     Ok(Json(ApiKeyRevocation {
         revoked_count: revoked.len(),

@@ -150,22 +150,30 @@ async fn authenticate(
             throttle.check()?;
         }
         // A key verified a moment ago is trusted without a lookup (see `auth::cache`).
-        let row: Option<KeyRow> = match state.key_cache.get(&KeyLookup::Secret(key_hash.clone())) {
-            Some(row) => Some(row),
-            None => {
-                sqlx::query_as(&format!(
-                    "select {KEY_COLUMNS} from api_keys where prefix = $1"
-                ))
-                .bind(prefix)
-                .fetch_optional(&state.pool)
-                .await?
-            }
-        };
+        let read_at = state.key_cache.generation();
+        // Only a row read from the database is (re)stored: a hit must not extend its own life.
+        let (row, from_db): (Option<KeyRow>, bool) =
+            match state.key_cache.get(&KeyLookup::Secret(key_hash.clone())) {
+                Some(row) => (Some(row), false),
+                None => (
+                    sqlx::query_as(&format!(
+                        "select {KEY_COLUMNS} from api_keys where prefix = $1"
+                    ))
+                    .bind(prefix)
+                    .fetch_optional(&state.pool)
+                    .await?,
+                    true,
+                ),
+            };
         match row {
             Some(row) if api_key::verify(token, &row.secret_hash) && row.is_live(now) => {
-                state
-                    .key_cache
-                    .put(KeyLookup::Secret(key_hash.clone()), row.recorded(now));
+                if from_db {
+                    state.key_cache.put(
+                        read_at,
+                        KeyLookup::Secret(key_hash.clone()),
+                        row.recorded(now),
+                    );
+                }
                 if let Some(throttle) = throttle {
                     throttle.guard.remember_verified(&key_hash);
                 }
@@ -180,22 +188,28 @@ async fn authenticate(
         }
     } else {
         let claims = state.jwt.verify(token).ok_or_else(|| refuse(throttle))?;
-        let row: Option<KeyRow> = match state.key_cache.get(&KeyLookup::Id(claims.sub)) {
-            Some(row) => Some(row),
-            None => {
-                sqlx::query_as(&format!(
-                    "select {KEY_COLUMNS} from api_keys where key_id = $1"
-                ))
-                .bind(claims.sub)
-                .fetch_optional(&state.pool)
-                .await?
-            }
-        };
+        let read_at = state.key_cache.generation();
+        // Only a row read from the database is (re)stored: a hit must not extend its own life.
+        let (row, from_db): (Option<KeyRow>, bool) =
+            match state.key_cache.get(&KeyLookup::Id(claims.sub)) {
+                Some(row) => (Some(row), false),
+                None => (
+                    sqlx::query_as(&format!(
+                        "select {KEY_COLUMNS} from api_keys where key_id = $1"
+                    ))
+                    .bind(claims.sub)
+                    .fetch_optional(&state.pool)
+                    .await?,
+                    true,
+                ),
+            };
         match row {
             Some(row) if row.org_id == claims.org && row.is_live(now) => {
-                state
-                    .key_cache
-                    .put(KeyLookup::Id(claims.sub), row.recorded(now));
+                if from_db {
+                    state
+                        .key_cache
+                        .put(read_at, KeyLookup::Id(claims.sub), row.recorded(now));
+                }
                 (row, AuthMethod::AccessToken)
             }
             _ => return Err(refuse(throttle)),

@@ -3,13 +3,17 @@
 //! a thousand such clients kept a thousand connections open. Here every HTTP/1 connection must
 //! send each request's head within `header_read_timeout` (which also ends a keep-alive connection
 //! idle that long), and at most `max_connections` are served at once.
+//!
+//! HTTP/1.1 only: HTTP/2 without TLS (prior knowledge) would need idle limits of its own (a
+//! client answering pings could hold a connection for ever); clients and load balancers speak
+//! HTTP/1.1 to an api like this one.
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -85,30 +89,24 @@ pub async fn serve(
         let open = open_tx.subscribe();
         let stop = stop.clone();
         tokio::spawn(async move {
+            // Held until the connection ends, whichever way it does.
+            let _held = (slot, open);
             // hyper's header timer starts with the first byte: a client that connects and sends
-            // nothing is bounded here.
+            // nothing is bounded here (and shutdown does not wait for it).
             let mut byte = [0u8; 1];
-            let first =
-                tokio::time::timeout(limits.header_read_timeout, stream.peek(&mut byte)).await;
+            let first = tokio::select! {
+                first = tokio::time::timeout(limits.header_read_timeout, stream.peek(&mut byte)) => first,
+                _ = stop.cancelled() => return,
+            };
             if !matches!(first, Ok(Ok(1..))) {
-                drop(slot);
-                drop(open);
                 return;
             }
-            let mut builder = Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout);
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .max_concurrent_streams(128)
-                .keep_alive_interval(limits.header_read_timeout)
-                .keep_alive_timeout(limits.header_read_timeout);
             let io = TokioIo::new(stream);
-            let connection =
-                builder.serve_connection_with_upgrades(io, TowerToHyperService::new(service));
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .serve_connection(io, TowerToHyperService::new(service))
+                .with_upgrades();
             tokio::pin!(connection);
             tokio::select! {
                 result = connection.as_mut() => log_end(result, remote),
@@ -117,15 +115,13 @@ pub async fn serve(
                     log_end(connection.await, remote);
                 }
             }
-            drop(slot);
-            drop(open);
         });
     }
     drop(listener);
     open_tx.closed().await;
 }
 
-fn log_end(result: Result<(), Box<dyn std::error::Error + Send + Sync>>, remote: SocketAddr) {
+fn log_end(result: Result<(), hyper::Error>, remote: SocketAddr) {
     if let Err(e) = result {
         tracing::debug!(%remote, error = %e, "connection ended with an error");
     }

@@ -102,19 +102,25 @@ pub fn spawn_listener(pool: PgPool, signal: ChangeSignal, shutdown: Cancellation
             };
             if let Err(e) = listener.listen(CHANNEL).await {
                 tracing::warn!(error = %e, "change-feed listener cannot LISTEN");
-                continue;
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
+                }
             }
             // Whatever was notified while not listening: every poll reads once more.
             signal.wake_local(WAKE_ALL);
             loop {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
-                    message = listener.recv() => match message {
-                        Ok(n) => {
+                    message = listener.try_recv() => match message {
+                        Ok(Some(n)) => {
                             if let Ok(app) = n.payload().parse::<Uuid>() {
                                 signal.wake_local(app);
                             }
                         }
+                        // The connection dropped and comes back at the next call: whatever was
+                        // notified meanwhile is lost, so every poll reads once more.
+                        Ok(None) => signal.wake_local(WAKE_ALL),
                         Err(e) => {
                             tracing::warn!(error = %e, "change-feed listener lost its connection; reconnecting");
                             break;
@@ -175,7 +181,8 @@ pub async fn read(state: &AppState, app_id: Uuid, params: ChangesParams) -> Resu
             .collect()
     });
     let scan = (i64::from(limit) * SCAN_PER_LIMIT).max(MIN_SCAN);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(u64::from(wait));
+    let waited = Duration::from_secs(u64::from(wait)).min(state.feed_max_wait);
+    let deadline = tokio::time::Instant::now() + waited;
     // Subscribed before the first read: a change committed after it wakes this poll.
     let mut wake = state.store_notifications.subscribe();
     let mut cursor = after;

@@ -16,6 +16,18 @@ use uuid::Uuid;
 pub const MAX_SHARED_KEYS: usize = 16;
 /// Most keys one shared statement carries.
 const MAX_BATCH_KEYS: usize = 500;
+/// Past this many waiting reads a collection's newcomers read alone: under overload the queue
+/// neither grows without end nor makes everyone wait for one statement at a time.
+const MAX_WAITING: usize = 256;
+
+enum Role {
+    /// Queued behind the read at Postgres.
+    Wait(oneshot::Receiver<std::result::Result<Vec<ValueRow>, String>>),
+    /// Reads now, and hands the queue on.
+    Lead(Vec<String>),
+    /// Reads alone (the queue is full).
+    Alone(Vec<String>),
+}
 
 type Reply = oneshot::Sender<std::result::Result<Vec<ValueRow>, String>>;
 
@@ -29,6 +41,22 @@ struct Queue {
     waiting: Vec<Waiter>,
     /// A read of this collection is at Postgres; newcomers queue behind it.
     busy: bool,
+}
+
+/// Frees a collection's queue when its flush task ends without emptying it.
+struct Free<'a> {
+    reads: &'a PointReads,
+    queue_key: &'a (Uuid, String),
+    done: bool,
+}
+
+impl Drop for Free<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let mut queues = self.reads.queues.lock().unwrap_or_else(|p| p.into_inner());
+            queues.remove(self.queue_key);
+        }
+    }
 }
 
 /// The read that leads its collection's queue; hands it over when dropped.
@@ -60,29 +88,38 @@ impl PointReads {
         collection: &str,
         keys: Vec<String>,
     ) -> Result<Vec<ValueRow>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         if keys.len() > MAX_SHARED_KEYS {
             return repo::values_by_keys(pool, app_id, collection, &keys).await;
         }
         let queue_key = (app_id, collection.to_owned());
-        let answer = {
+        let role = {
             let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
             let queue = queues.entry(queue_key.clone()).or_default();
-            if queue.busy {
+            if queue.busy && queue.waiting.len() >= MAX_WAITING {
+                Role::Alone(keys)
+            } else if queue.busy {
                 let (reply, answer) = oneshot::channel();
                 queue.waiting.push(Waiter { keys, reply });
-                Ok(answer)
+                Role::Wait(answer)
             } else {
                 queue.busy = true;
-                Err(keys)
+                Role::Lead(keys)
             }
         };
-        let answer = match answer {
-            Ok(answer) => answer,
-            Err(keys) => {
+        let answer = match role {
+            Role::Wait(answer) => answer,
+            // The queue is full: this read goes alone, beside the shared ones.
+            Role::Alone(keys) => {
+                return repo::values_by_few_keys(pool, app_id, collection, &keys).await;
+            }
+            Role::Lead(keys) => {
                 // Nobody was reading: this read goes at once, and whoever queued meanwhile
-                // goes next, together.
-                // Handed over when done, or when this request is dropped mid-read (a timeout,
-                // a client gone): the queue never stays busy behind a read that ended.
+                // goes next, together. Handed over when done, or when this request is dropped
+                // mid-read (a timeout, a client gone): the queue never stays busy behind a read
+                // that ended.
                 let _lead = Lead {
                     reads: self,
                     pool,
@@ -126,14 +163,30 @@ impl PointReads {
 
     /// Reads the queued requests, one shared statement at a time, until none are left.
     async fn flush(self, pool: PgPool, queue_key: (Uuid, String)) {
+        // Should this task end any other way than by emptying the queue (a panic, the runtime
+        // shutting down), the collection is freed and its waiters answered "dropped".
+        let mut free = Free {
+            reads: &self,
+            queue_key: &queue_key,
+            done: false,
+        };
         loop {
             let batch = {
                 let mut queues = self.queues.lock().unwrap_or_else(|p| p.into_inner());
                 let Some(queue) = queues.get_mut(&queue_key) else {
+                    free.done = true;
                     return;
                 };
                 if queue.waiting.is_empty() {
                     queues.remove(&queue_key);
+                    free.done = true;
+                    return;
+                }
+                // Reads whose requests ended (timeout, client gone) are not read for.
+                queue.waiting.retain(|w| !w.reply.is_closed());
+                if queue.waiting.is_empty() {
+                    queues.remove(&queue_key);
+                    free.done = true;
                     return;
                 }
                 let mut keys = 0;
