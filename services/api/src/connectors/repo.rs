@@ -326,7 +326,7 @@ async fn request_copy(
 ) -> Result<()> {
     sqlx::query(
         // A collection without a checkpoint (new, or added) gets its first copy: `copy_fresh`
-        // (see `fleet::sync::copy_bookkeeping`); a copy of a synced one sweeps.
+        // (see `fleet::sync::copy::copy_bookkeeping`); a copy of a synced one sweeps.
         "insert into connector_checkpoints (connector_id, collection, epoch, phase, copy_fresh)
          select connector_id, $2, assignment_epoch, 'initial_sync', true from connectors
          where connector_id = $1

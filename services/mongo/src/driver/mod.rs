@@ -1,0 +1,266 @@
+//! The MongoDB port on the official `mongodb` driver: what ships.
+//!
+//! Everything here is a thin translation between the driver's API and [`crate::port`]: requests
+//! go out as the driver's builders, answers come back as the port's types, and every driver error
+//! goes through [`classify`] so the engine can decide between retrying, stopping and setting one
+//! document aside.
+//!
+//! Connection strings carry passwords: nothing in this module puts the string (or any part of it
+//! beyond host names) into an error message or a log line.
+//!
+//! This file holds [`DriverPort`] and its [`MongoPort`] implementation; the submodules hold client
+//! building and the target policy guard (`connect`), reply parsing (`catalog`), scan batches
+//! (`scan`), change streams and resume tokens (`stream`), write sessions (`write`) and error
+//! classification (`errors`).
+
+mod catalog;
+mod connect;
+mod errors;
+mod scan;
+mod stream;
+#[cfg(test)]
+mod tests;
+mod write;
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use bson::{Bson, Document, doc};
+use futures_util::TryStreamExt;
+use mongodb::error::{Error as DriverError, ErrorKind as DriverErrorKind};
+use mongodb::options::{FullDocumentBeforeChangeType, FullDocumentType, Hint};
+use mongodb::{Client, Collection};
+
+use crate::error::{ErrorKind, PortError};
+use crate::policy::TargetPolicy;
+use crate::port::{
+    ChangeStream, CollectionInfo, MongoPort, PortResult, Privilege, SessionId, StreamStart,
+    WriteSession,
+};
+use crate::reach::Reachability;
+use catalog::{parse_collection_info, parse_privileges};
+use connect::Guard;
+use scan::trim_scan_batch;
+use stream::{DriverStream, to_driver_token};
+use write::{DriverSession, TxnNumbers};
+
+pub use connect::DriverConnector;
+pub use errors::classify;
+
+/// NamespaceExists: `create` on a collection that is already there.
+const NAMESPACE_EXISTS: i32 = 48;
+
+/// One connected deployment: a driver [`Client`] (cheap to clone, shares its pools).
+#[derive(Debug, Clone)]
+pub struct DriverPort {
+    client: Client,
+    txn_numbers: Arc<TxnNumbers>,
+    guard: Arc<Guard>,
+}
+
+impl DriverPort {
+    pub fn new(client: Client) -> Self {
+        let guard = Guard {
+            policy: TargetPolicy::AllowPrivate,
+            seeds: Vec::new(),
+            discovered: Mutex::new(Vec::new()),
+            refused: Mutex::new(None),
+            reach: Reachability::default(),
+        };
+        Self::with_guard(client, Arc::new(guard))
+    }
+
+    fn with_guard(client: Client, guard: Arc<Guard>) -> Self {
+        DriverPort {
+            client,
+            txn_numbers: Arc::default(),
+            guard,
+        }
+    }
+
+    fn collection(&self, db: &str, collection: &str) -> Collection<Document> {
+        self.client.database(db).collection(collection)
+    }
+}
+
+#[async_trait]
+impl MongoPort for DriverPort {
+    fn servers(&self) -> Vec<String> {
+        self.guard
+            .discovered
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    async fn ping(&self) -> PortResult<()> {
+        self.guard.check()?;
+        self.client
+            .database("admin")
+            .run_command(doc! { "ping": 1 })
+            .await
+            .map_err(|e| self.guard.classify(e))?;
+        Ok(())
+    }
+
+    async fn list_database_names(&self) -> PortResult<Vec<String>> {
+        self.guard.check()?;
+        // `authorizedDatabases` lets a user without the cluster-wide `listDatabases` action
+        // (a plain readWrite user) see the databases it has privileges on.
+        self.client
+            .list_database_names()
+            .authorized_databases(true)
+            .await
+            .map_err(|e| self.guard.classify(e))
+    }
+
+    async fn list_collections(&self, db: &str) -> PortResult<Vec<CollectionInfo>> {
+        self.guard.check()?;
+        // Read as plain documents rather than the driver's `CollectionSpecification`: that struct
+        // fails to deserialize on options it does not model, and we need only four fields.
+        let docs: Vec<Document> = self
+            .client
+            .database(db)
+            .list_collections()
+            .await
+            .map_err(|e| self.guard.classify(e))?
+            .with_type::<Document>()
+            .try_collect()
+            .await
+            .map_err(|e| self.guard.classify(e))?;
+        Ok(docs.iter().filter_map(parse_collection_info).collect())
+    }
+
+    async fn privileges(&self) -> PortResult<Vec<Privilege>> {
+        self.guard.check()?;
+        let reply = self
+            .client
+            .database("admin")
+            .run_command(doc! { "connectionStatus": 1, "showPrivileges": true })
+            .await
+            .map_err(|e| self.guard.classify(e))?;
+        Ok(parse_privileges(&reply))
+    }
+
+    async fn create_collection(&self, db: &str, name: &str) -> PortResult<bool> {
+        self.guard.check()?;
+        match self.client.database(db).create_collection(name).await {
+            Ok(()) => Ok(true),
+            Err(err) if command_code(&err) == Some(NAMESPACE_EXISTS) => Ok(false),
+            Err(err) => Err(self.guard.classify(err)),
+        }
+    }
+
+    async fn enable_pre_and_post_images(&self, db: &str, collection: &str) -> PortResult<()> {
+        self.guard.check()?;
+        self.client
+            .database(db)
+            .run_command(doc! {
+                "collMod": collection,
+                "changeStreamPreAndPostImages": { "enabled": true },
+            })
+            .await
+            .map_err(|e| self.guard.classify(e))?;
+        Ok(())
+    }
+
+    /// `{_id: {$gt: after}}` would only match `_id`s of `after`'s BSON type (type bracketing),
+    /// so the scan walks the `_id` index instead: `min` is an inclusive index bound in MongoDB's
+    /// cross-type order, and the one document equal to `after` is dropped afterwards.
+    async fn scan(
+        &self,
+        db: &str,
+        collection: &str,
+        after: Option<&Bson>,
+        batch_size: u32,
+    ) -> PortResult<Vec<Document>> {
+        self.guard.check()?;
+        if batch_size == 0 {
+            // `limit: 0` means "no limit" to the server.
+            return Ok(Vec::new());
+        }
+        let fetch = match after {
+            Some(_) => batch_size.saturating_add(1),
+            None => batch_size,
+        };
+        let coll = self.collection(db, collection);
+        let mut find = coll
+            .find(Document::new())
+            .sort(doc! { "_id": 1 })
+            .hint(Hint::Keys(doc! { "_id": 1 }))
+            .batch_size(fetch)
+            .limit(i64::from(fetch));
+        if let Some(after) = after {
+            find = find.min(doc! { "_id": after.clone() });
+        }
+        let docs: Vec<Document> = find
+            .await
+            .map_err(|e| self.guard.classify(e))?
+            .try_collect()
+            .await
+            .map_err(|e| self.guard.classify(e))?;
+        Ok(trim_scan_batch(docs, after, batch_size))
+    }
+
+    async fn estimated_count(&self, db: &str, collection: &str) -> PortResult<u64> {
+        self.guard.check()?;
+        self.collection(db, collection)
+            .estimated_document_count()
+            .await
+            .map_err(|e| self.guard.classify(e))
+    }
+
+    async fn watch(
+        &self,
+        db: &str,
+        collection: &str,
+        start: StreamStart,
+    ) -> PortResult<Box<dyn ChangeStream>> {
+        self.guard.check()?;
+        let coll = self.collection(db, collection);
+        let watch = coll
+            .watch()
+            .full_document(FullDocumentType::Required)
+            .full_document_before_change(FullDocumentBeforeChangeType::Required);
+        let watch = match start {
+            StreamStart::Now => watch,
+            StreamStart::After(token) => watch.start_after(to_driver_token(&token)?),
+            StreamStart::AtOperationTime(ts) => watch.start_at_operation_time(ts),
+        };
+        let stream = watch.await.map_err(|e| self.guard.classify(e))?;
+        Ok(Box::new(DriverStream {
+            inner: stream,
+            guard: self.guard.clone(),
+        }))
+    }
+
+    async fn start_session(&self) -> PortResult<Box<dyn WriteSession>> {
+        self.guard.check()?;
+        let session = self
+            .client
+            .start_session()
+            .await
+            .map_err(|e| self.guard.classify(e))?;
+        let id = SessionId::from_lsid(session.id()).ok_or_else(|| {
+            PortError::new(ErrorKind::Other, "the driver's session id has no UUID")
+        })?;
+        let txn_number = self.txn_numbers.last(&id);
+        Ok(Box::new(DriverSession {
+            guard: self.guard.clone(),
+            session,
+            client: self.client.clone(),
+            id,
+            txn_number,
+            txn_numbers: Arc::clone(&self.txn_numbers),
+            in_transaction: false,
+        }))
+    }
+}
+
+/// The server's code of a command error (`ok: 0` reply).
+fn command_code(err: &DriverError) -> Option<i32> {
+    match err.kind.as_ref() {
+        DriverErrorKind::Command(e) => Some(e.code),
+        _ => None,
+    }
+}

@@ -1,0 +1,232 @@
+//! Write-back: transactional write sessions, the transaction numbers they track, and the
+//! classification of a failed operation.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use bson::Document;
+use mongodb::error::{
+    Error as DriverError, ErrorKind as DriverErrorKind, TRANSIENT_TRANSACTION_ERROR,
+    UNKNOWN_TRANSACTION_COMMIT_RESULT,
+};
+use mongodb::options::{ReadConcern, WriteConcern};
+use mongodb::{Client, ClientSession, Database};
+
+use super::connect::Guard;
+use super::errors::classify;
+use crate::error::{ErrorClass, ErrorKind, PortError};
+use crate::port::{CommitOutcome, PortResult, SessionId, TxnError, WriteOp, WriteSession};
+
+/// How many times a commit whose outcome is unknown (`UnknownTransactionCommitResult`) is sent
+/// again before giving up. The driver already retries once on its own; commit is idempotent.
+const COMMIT_RETRIES: u32 = 3;
+
+/// The last transaction number used on each server session of one client.
+///
+/// The driver keeps `txnNumber` private, and it pools server sessions: a new `ClientSession` can
+/// get a server session (same lsid) whose number an earlier `ClientSession` already advanced.
+/// The number only moves when a transaction starts (this adapter never runs retryable writes,
+/// which would also advance it), so recording it at every `start_transaction` and reading it back
+/// when a session is handed out again keeps our count equal to the server's. Entries of server
+/// sessions the pool has discarded stay behind; there are as many as sessions were ever created,
+/// a few dozen bytes each.
+#[derive(Debug, Default)]
+pub(super) struct TxnNumbers(Mutex<HashMap<SessionId, i64>>);
+
+impl TxnNumbers {
+    pub(super) fn last(&self, id: &SessionId) -> i64 {
+        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(id).copied().unwrap_or(0)
+    }
+
+    fn record(&self, id: &SessionId, txn_number: i64) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.insert(id.clone(), txn_number);
+    }
+}
+
+pub(super) struct DriverSession {
+    pub(super) guard: Arc<Guard>,
+    pub(super) session: ClientSession,
+    pub(super) client: Client,
+    pub(super) id: SessionId,
+    /// The number of the latest transaction started on this server session.
+    pub(super) txn_number: i64,
+    pub(super) txn_numbers: Arc<TxnNumbers>,
+    /// A transaction was started and neither committed nor aborted yet: only true between calls
+    /// when a `commit` future was dropped midway.
+    pub(super) in_transaction: bool,
+}
+
+impl DriverSession {
+    /// Aborts a transaction a cancelled `commit` left open; starting another would fail.
+    async fn abort_leftover(&mut self) {
+        if self.in_transaction {
+            self.abort().await;
+        }
+    }
+
+    /// Best effort: the server aborts a transaction that failed on its own, and drops an
+    /// abandoned one after `transactionLifetimeLimitSeconds`.
+    async fn abort(&mut self) {
+        if let Err(err) = self.session.abort_transaction().await {
+            tracing::debug!(error = %classify(err), "abortTransaction failed");
+        }
+        self.in_transaction = false;
+    }
+
+    async fn start(&mut self) -> PortResult<()> {
+        self.session
+            .start_transaction()
+            .read_concern(ReadConcern::snapshot())
+            .write_concern(WriteConcern::majority())
+            .await
+            .map_err(|e| self.guard.classify(e))?;
+        self.in_transaction = true;
+        self.txn_number += 1;
+        self.txn_numbers.record(&self.id, self.txn_number);
+        Ok(())
+    }
+
+    /// `commitTransaction`, sent again while the outcome is unknown (a network error or a
+    /// write-concern timeout on the commit itself).
+    async fn commit_with_retry(&mut self) -> PortResult<()> {
+        let mut attempt = 0;
+        let result = loop {
+            match self.session.commit_transaction().await {
+                Ok(()) => break Ok(()),
+                Err(err)
+                    if err.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT)
+                        && attempt < COMMIT_RETRIES =>
+                {
+                    attempt += 1;
+                }
+                Err(err) => {
+                    let transient = err.contains_label(TRANSIENT_TRANSACTION_ERROR);
+                    let unknown = err.contains_label(UNKNOWN_TRANSACTION_COMMIT_RESULT);
+                    let mut error = classify(err);
+                    if unknown {
+                        error.kind = ErrorKind::CommitOutcomeUnknown;
+                    } else if transient {
+                        error.kind = ErrorKind::TransientTransaction;
+                    }
+                    break Err(error);
+                }
+            }
+        };
+        // After a commit attempt the session is no longer in a transaction, whatever the outcome.
+        self.in_transaction = false;
+        result
+    }
+}
+
+#[async_trait]
+impl WriteSession for DriverSession {
+    fn id(&self) -> &SessionId {
+        &self.id
+    }
+
+    async fn commit(&mut self, db: &str, ops: &[WriteOp]) -> Result<CommitOutcome, TxnError> {
+        self.guard.check()?;
+        self.abort_leftover().await;
+        self.start().await?;
+        let database = self.client.database(db);
+        let mut outcome = CommitOutcome {
+            txn_number: self.txn_number,
+            matched: 0,
+            upserted: 0,
+            deleted: 0,
+            inserted: 0,
+        };
+        for (index, op) in ops.iter().enumerate() {
+            if let Err(err) = apply(&database, &mut self.session, op, &mut outcome).await {
+                self.abort().await;
+                let error = classify_op_error(err);
+                // Only a per-document error is the operation's own fault; a write conflict or a
+                // dropped connection would have failed whichever operation was running.
+                let op_index = (error.class() == ErrorClass::Document).then_some(index);
+                return Err(TxnError { op_index, error });
+            }
+        }
+        self.commit_with_retry().await?;
+        Ok(outcome)
+    }
+}
+
+/// Runs one operation inside the session's transaction and counts its effect.
+async fn apply(
+    database: &Database,
+    session: &mut ClientSession,
+    op: &WriteOp,
+    outcome: &mut CommitOutcome,
+) -> mongodb::error::Result<()> {
+    let coll = database.collection::<Document>(op.collection());
+    match op {
+        WriteOp::Upsert {
+            filter,
+            replacement,
+            ..
+        } => {
+            let result = coll
+                .replace_one(filter.clone(), replacement)
+                .upsert(true)
+                .session(&mut *session)
+                .await?;
+            outcome.matched += result.matched_count;
+            if result.upserted_id.is_some() {
+                outcome.upserted += 1;
+            }
+        }
+        WriteOp::Update {
+            filter,
+            update,
+            upsert,
+            ..
+        } => {
+            let result = coll
+                .update_one(filter.clone(), update.clone())
+                .upsert(*upsert)
+                .session(&mut *session)
+                .await?;
+            outcome.matched += result.matched_count;
+            if result.upserted_id.is_some() {
+                outcome.upserted += 1;
+            }
+        }
+        WriteOp::Delete { filter, .. } => {
+            let result = coll
+                .delete_one(filter.clone())
+                .session(&mut *session)
+                .await?;
+            outcome.deleted += result.deleted_count;
+        }
+        WriteOp::Insert { document, .. } => {
+            coll.insert_one(document).session(&mut *session).await?;
+            outcome.inserted += 1;
+        }
+    }
+    Ok(())
+}
+
+/// Like [`classify`], except that a document the driver cannot encode (a key with a NUL byte)
+/// is that document's fault.
+pub(super) fn classify_op_error(err: DriverError) -> PortError {
+    match err.kind.as_ref() {
+        // Refused by the driver before sending: this operation's input (a document over 16 MiB,
+        // an empty update), not the connection.
+        DriverErrorKind::InvalidArgument { message, .. } => {
+            let kind = if message.contains("within") || message.contains("size") {
+                ErrorKind::DocumentTooLarge
+            } else {
+                ErrorKind::InvalidDocument
+            };
+            PortError::new(kind, message.clone())
+        }
+        DriverErrorKind::Bson(e) => PortError::new(
+            ErrorKind::InvalidDocument,
+            format!("the document cannot be encoded as BSON: {e}"),
+        ),
+        _ => classify(err),
+    }
+}
