@@ -191,16 +191,7 @@ async fn a_filtered_feed_moves_past_what_it_read(pool: PgPool) {
     let mut listed = 0;
     let mut after = String::new();
     while listed < 2_500 {
-        let page: Value = app
-            .client
-            .get(app.changes_url(&format!("limit=1000&after={after}")))
-            .bearer_auth(&app.owner_key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page: Value = app.changes(&format!("limit=1000&after={after}")).await;
         listed += page["changes"].as_array().unwrap().len();
         after = page["nextCursor"].as_str().unwrap().to_owned();
         assert!(Instant::now() < deadline, "only {listed} changes listed");
@@ -208,16 +199,7 @@ async fn a_filtered_feed_moves_past_what_it_read(pool: PgPool) {
     // One read with a filter that keeps nothing reads window after window and answers an empty
     // page whose cursor is past all of them (before, it stayed at the start, and every re-check
     // of a long poll read the app's whole history again).
-    let page: Value = app
-        .client
-        .get(app.changes_url("collections=wanted"))
-        .bearer_auth(&app.owner_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let page: Value = app.changes("collections=wanted").await;
     assert_eq!(page["changes"], json!([]));
     let cursor = page["nextCursor"].as_str().unwrap().to_owned();
     assert_eq!(
@@ -250,16 +232,7 @@ async fn a_filtered_feed_moves_past_what_it_read(pool: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn a_change_behind_an_older_transaction_is_listed_when_that_ends(pool: PgPool) {
     let app = TestApp::spawn(pool.clone()).await;
-    let start: Value = app
-        .client
-        .get(app.changes_url(""))
-        .bearer_auth(&app.owner_key)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let start: Value = app.changes("").await;
     let cursor = start["nextCursor"].as_str().unwrap().to_owned();
     // An older transaction holding a transaction id, that sends no notification when it ends.
     let mut blocker = edgebridge_api::db::begin(&pool).await.unwrap();

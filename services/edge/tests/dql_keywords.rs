@@ -8,53 +8,8 @@ use edgebridge_edge::dql::eval::{Scope, eval, is_true};
 use edgebridge_edge::dql::{ParseError, parse};
 use serde_json::{Map, Value, json};
 
-/// Words users name fields and collections with that are keywords somewhere in DQL.
-const WORDS: &[&str] = &[
-    "id",
-    "order",
-    "by",
-    "limit",
-    "offset",
-    "set",
-    "desc",
-    "asc",
-    "documents",
-    "missing",
-    "select",
-    "from",
-    "where",
-    "insert",
-    "into",
-    "on",
-    "conflict",
-    "fail",
-    "do",
-    "nothing",
-    "update",
-    "unset",
-    "apply",
-    "increment",
-    "restart",
-    "with",
-    "delete",
-    "and",
-    "or",
-    "not",
-    "in",
-    "like",
-    "is",
-    "as",
-    "count",
-    "system",
-    "group",
-    "having",
-    "join",
-    "distinct",
-    "between",
-    "values",
-    "ORDER",
-    "Limit",
-];
+mod common;
+use common::WORDS;
 
 fn p(src: &str) -> Statement {
     parse(src).unwrap_or_else(|e| panic!("{src}: {e}"))

@@ -89,49 +89,8 @@ const TOKENS: &[&str] = &[
     "DISTINCT",
 ];
 
-/// Keywords (of DQL or of SQL) users name fields and collections with.
-const WORDS: &[&str] = &[
-    "id",
-    "order",
-    "by",
-    "limit",
-    "offset",
-    "set",
-    "desc",
-    "asc",
-    "documents",
-    "missing",
-    "select",
-    "from",
-    "where",
-    "insert",
-    "into",
-    "on",
-    "conflict",
-    "fail",
-    "do",
-    "nothing",
-    "update",
-    "unset",
-    "apply",
-    "increment",
-    "restart",
-    "with",
-    "delete",
-    "and",
-    "or",
-    "not",
-    "in",
-    "like",
-    "is",
-    "as",
-    "count",
-    "system",
-    "group",
-    "join",
-    "distinct",
-    "between",
-];
+mod common;
+use common::WORDS;
 
 /// Statements with `{}` where a name goes.
 const TEMPLATES: &[&str] = &[

@@ -59,7 +59,8 @@ impl TestApp {
         }
     }
 
-    async fn changes(&self, query: &str) -> Value {
+    /// One page of the app's change feed, as the owner reads it (must answer 200).
+    pub(crate) async fn changes(&self, query: &str) -> Value {
         let res = self
             .get(
                 &format!("/v1/apps/{}/store/changes?{query}", self.app_id),
