@@ -1,0 +1,63 @@
+//! Injected faults: what a test queues, and the counters in effect.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// A fault to inject. Faults queue up and fire in order, each on the operations it names.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    /// The next `count` port operations (of any kind) fail with a dropped connection.
+    DropConnection { count: u32 },
+    /// The next scan fails after reading `after_docs` documents (the batch is lost).
+    DropScan { after_docs: u32 },
+    /// The next change stream to pull an event fails once it has delivered `after_events` more.
+    DropStream { after_events: u32 },
+    /// The next `count` operations each take `delay` longer (tokio time: use paused time).
+    Slow { count: u32, delay: Duration },
+    /// The primary steps down: the next `count` writes or commits fail as not-primary.
+    StepDown { count: u32 },
+    /// The next `count` commits are applied, but the answer is lost: the caller gets
+    /// `CommitOutcomeUnknown` although the writes are there.
+    CommitOutcomeUnknown { count: u32 },
+    /// The next `count` change events are each delivered twice (as after a lost `getMore`
+    /// answer): the engine must apply them idempotently.
+    DuplicateEvents { count: u32 },
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Faults {
+    pub(crate) drop_connection: u32,
+    pub(crate) drop_scan: Option<u32>,
+    pub(crate) drop_stream: Option<u32>,
+    pub(crate) slow: Option<(u32, Duration)>,
+    pub(crate) step_down: u32,
+    pub(crate) commit_unknown: u32,
+    pub(crate) duplicate_events: u32,
+    pub(crate) queue: VecDeque<Fault>,
+    /// Probability (out of 1_000_000) that any operation drops its connection.
+    pub(crate) random_drop_ppm: u32,
+}
+
+/// Moves the next queued fault into effect when none of its kind is active.
+pub(crate) fn take_queued(faults: &mut Faults) {
+    let active = faults.drop_connection > 0
+        || faults.drop_scan.is_some()
+        || faults.drop_stream.is_some()
+        || faults.slow.is_some()
+        || faults.step_down > 0
+        || faults.commit_unknown > 0
+        || faults.duplicate_events > 0;
+    if active {
+        return;
+    }
+    match faults.queue.pop_front() {
+        Some(Fault::DropConnection { count }) => faults.drop_connection = count,
+        Some(Fault::DropScan { after_docs }) => faults.drop_scan = Some(after_docs),
+        Some(Fault::DropStream { after_events }) => faults.drop_stream = Some(after_events),
+        Some(Fault::Slow { count, delay }) if count > 0 => faults.slow = Some((count, delay)),
+        Some(Fault::StepDown { count }) => faults.step_down = count,
+        Some(Fault::CommitOutcomeUnknown { count }) => faults.commit_unknown = count,
+        Some(Fault::DuplicateEvents { count }) => faults.duplicate_events = count,
+        _ => {}
+    }
+}

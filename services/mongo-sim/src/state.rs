@@ -1,0 +1,159 @@
+//! The deployment's state: collections, the oplog, the clock and tokens, users and faults.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::IpAddr;
+
+use bson::{Document, Timestamp, doc};
+use edgebridge_mongo::PortError;
+use edgebridge_mongo::port::{OperationType, PortResult, ResumeToken, SessionId};
+
+use crate::faults::Faults;
+use crate::order::Key;
+use crate::users::SimUser;
+
+/// Options of a collection created by the test (the DBA's `createCollection`).
+#[derive(Debug, Clone, Default)]
+pub struct CollectionOptions {
+    pub capped: bool,
+    pub pre_and_post_images: bool,
+    /// A validator such as `{"$jsonSchema": {...}}`, enforced on every write.
+    pub validator: Option<Document>,
+}
+
+impl CollectionOptions {
+    /// What the connector needs: pre- and post-images on.
+    pub fn ready() -> Self {
+        CollectionOptions {
+            pre_and_post_images: true,
+            ..Default::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Collection {
+    pub(crate) options: CollectionOptions,
+    pub(crate) docs: BTreeMap<Key, Document>,
+    /// Fields with a unique index besides `_id`.
+    pub(crate) unique: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Entry {
+    pub(crate) seq: u64,
+    pub(crate) time: Timestamp,
+    pub(crate) db: String,
+    pub(crate) collection: String,
+    pub(crate) operation: OperationType,
+    pub(crate) key: Option<Document>,
+    pub(crate) post: Option<Document>,
+    pub(crate) pre: Option<Document>,
+    /// Whether the collection recorded images when the change happened.
+    pub(crate) images: bool,
+    pub(crate) lsid: Option<SessionId>,
+    pub(crate) txn_number: Option<i64>,
+}
+
+pub(crate) struct State {
+    pub(crate) seed: u64,
+    pub(crate) rng: u64,
+    pub(crate) databases: BTreeMap<String, BTreeMap<String, Collection>>,
+    pub(crate) oplog: VecDeque<Entry>,
+    pub(crate) next_seq: u64,
+    pub(crate) oplog_capacity: usize,
+    /// The newest sequence number that rolled off the oplog (0: none yet).
+    pub(crate) truncated_through: u64,
+    /// ObjectIds generated so far.
+    pub(crate) oids: u64,
+    pub(crate) clock: Timestamp,
+    pub(crate) users: Vec<SimUser>,
+    pub(crate) hosts: HashMap<String, Vec<IpAddr>>,
+    /// Members the cluster advertises besides the seeds (`host:port`), as a replica set's
+    /// `hello` would.
+    pub(crate) members: Vec<String>,
+    pub(crate) reachable: bool,
+    pub(crate) faults: Faults,
+    /// Change streams wait without answering (see `hang_streams`).
+    pub(crate) streams_hung: bool,
+    pub(crate) sessions_started: u64,
+    /// Changes made by session transactions, per namespace (never trimmed).
+    pub(crate) session_writes: BTreeMap<(String, String), u64>,
+    /// Whether changes and deliveries go to `log` too ([`Simulator::keep_history`]).
+    pub(crate) history: bool,
+    /// Every operation the port served, in order (what a test can assert on).
+    pub(crate) log: Vec<String>,
+}
+
+impl State {
+    pub(crate) fn random(&mut self) -> u64 {
+        // splitmix64: small, fast and deterministic.
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    pub(crate) fn tick(&mut self) -> Timestamp {
+        self.clock.increment += 1;
+        if self.clock.increment > 1000 {
+            self.clock.time += 1;
+            self.clock.increment = 1;
+        }
+        self.clock
+    }
+
+    pub(crate) fn token(&self, seq: u64) -> ResumeToken {
+        // Opaque to the engine; a checksum under the seed rejects forged or foreign tokens.
+        let check = (seq ^ self.seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 40;
+        ResumeToken(doc! {"_data": format!("82{seq:016X}{check:06X}")})
+    }
+
+    pub(crate) fn seq_of(&self, token: &ResumeToken) -> PortResult<u64> {
+        let invalid =
+            || PortError::server(260, "the resume token is not valid for this deployment");
+        let data = token.0.get_str("_data").map_err(|_| invalid())?;
+        let hex = data
+            .strip_prefix("82")
+            .filter(|h| h.len() == 22)
+            .ok_or_else(invalid)?;
+        let seq = u64::from_str_radix(&hex[..16], 16).map_err(|_| invalid())?;
+        if self.token(seq) != *token {
+            return Err(invalid());
+        }
+        Ok(seq)
+    }
+
+    /// A fresh number for a generated ObjectId (one per document, even within a transaction).
+    pub(crate) fn new_oid_seq(&mut self) -> u64 {
+        self.oids += 1;
+        self.oids
+    }
+
+    pub(crate) fn first_seq(&self) -> u64 {
+        self.oplog.front().map_or(self.next_seq, |e| e.seq)
+    }
+
+    pub(crate) fn append(&mut self, mut entry: Entry) {
+        entry.seq = self.next_seq;
+        self.next_seq += 1;
+        self.oplog.push_back(entry);
+        self.trim();
+    }
+
+    /// Drops the oldest entries beyond the oplog's capacity.
+    pub(crate) fn trim(&mut self) {
+        while self.oplog.len() > self.oplog_capacity {
+            if let Some(gone) = self.oplog.pop_front() {
+                self.truncated_through = gone.seq;
+            }
+        }
+    }
+
+    pub(crate) fn collection(&mut self, db: &str, name: &str) -> PortResult<&mut Collection> {
+        self.databases
+            .get_mut(db)
+            .and_then(|d| d.get_mut(name))
+            .ok_or_else(|| PortError::server(26, format!("ns not found: {db}.{name}")))
+    }
+}
