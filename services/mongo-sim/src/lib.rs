@@ -21,6 +21,7 @@ mod simulator;
 mod state;
 mod update_ops;
 mod users;
+pub mod wire;
 mod writes;
 
 use bson::spec::BinarySubtype;
@@ -32,6 +33,7 @@ pub use port::{SimConnector, SimPort};
 pub use simulator::Simulator;
 pub use state::CollectionOptions;
 pub use users::SimUser;
+pub use wire::{WireOptions, WireServer};
 
 /// A binary UUID as MongoDB stores session ids, for tests that build `lsid` documents.
 pub fn lsid_document(id: &SessionId) -> Document {

@@ -56,6 +56,33 @@ impl Simulator {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The seed everything deterministic derives from.
+    pub(crate) fn seed(&self) -> u64 {
+        self.lock().seed
+    }
+
+    /// Whether the cluster answers at all (see [`Simulator::set_reachable`]).
+    pub(crate) fn reachable(&self) -> bool {
+        self.lock().reachable
+    }
+
+    /// Whether `db.name` exists.
+    pub(crate) fn collection_exists(&self, db: &str, name: &str) -> bool {
+        self.lock()
+            .databases
+            .get(db)
+            .is_some_and(|d| d.contains_key(name))
+    }
+
+    /// A user's password, for authentication over the wire.
+    pub(crate) fn password_of(&self, name: &str) -> Option<String> {
+        self.lock()
+            .users
+            .iter()
+            .find(|u| u.name == name)
+            .map(|u| u.password.clone())
+    }
+
     /// The connector the api or the engine is given.
     pub fn connector(&self) -> SimConnector {
         SimConnector { sim: self.clone() }
@@ -134,14 +161,7 @@ impl Simulator {
             .databases
             .entry(db.to_owned())
             .or_default()
-            .insert(
-                name.to_owned(),
-                Collection {
-                    options,
-                    docs: BTreeMap::new(),
-                    unique: Vec::new(),
-                },
-            );
+            .insert(name.to_owned(), Collection::new(options));
     }
 
     pub fn set_pre_and_post_images(&self, db: &str, name: &str, enabled: bool) {

@@ -36,6 +36,19 @@ pub(crate) struct Collection {
     pub(crate) docs: BTreeMap<Key, Document>,
     /// Fields with a unique index besides `_id`.
     pub(crate) unique: Vec<String>,
+    /// Other indexes created over the wire (`createIndexes`), as specified: listed, not used.
+    pub(crate) indexes: Vec<Document>,
+}
+
+impl Collection {
+    pub(crate) fn new(options: CollectionOptions) -> Self {
+        Collection {
+            options,
+            docs: BTreeMap::new(),
+            unique: Vec::new(),
+            indexes: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -1,7 +1,5 @@
 //! Writes: applying one operation to the state, recording it in the oplog, undoing a transaction.
 
-use std::collections::BTreeMap;
-
 use bson::{Bson, Document, doc};
 use edgebridge_mongo::PortError;
 use edgebridge_mongo::port::{OperationType, PortResult, SessionId, WriteOp};
@@ -82,14 +80,11 @@ pub(crate) fn write(state: &mut State, db: &str, op: &WriteOp) -> PortResult<Opt
         .is_some_and(|d| d.contains_key(&name))
     {
         // Like MongoDB, writes create the collection implicitly.
-        state.databases.entry(db.to_owned()).or_default().insert(
-            name.clone(),
-            Collection {
-                options: CollectionOptions::default(),
-                docs: BTreeMap::new(),
-                unique: Vec::new(),
-            },
-        );
+        state
+            .databases
+            .entry(db.to_owned())
+            .or_default()
+            .insert(name.clone(), Collection::new(CollectionOptions::default()));
     }
     let coll = state.collection(db, &name)?;
     let images = coll.options.pre_and_post_images;

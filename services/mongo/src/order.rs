@@ -5,7 +5,9 @@ use std::cmp::Ordering;
 
 use bson::Bson;
 
-fn rank(value: &Bson) -> u8 {
+/// The position of a value's type in MongoDB's comparison order (numbers share one rank): what
+/// a query's type bracketing compares.
+pub fn rank(value: &Bson) -> u8 {
     match value {
         Bson::MinKey => 1,
         Bson::Null | Bson::Undefined => 2,

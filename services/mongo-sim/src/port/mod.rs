@@ -1,6 +1,6 @@
 //! The simulator behind the MongoDB port in process: [`SimConnector`] and [`SimPort`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -283,11 +283,7 @@ impl MongoPort for SimPort {
         }
         colls.insert(
             name.to_owned(),
-            Collection {
-                options: CollectionOptions::default(),
-                docs: BTreeMap::new(),
-                unique: Vec::new(),
-            },
+            Collection::new(CollectionOptions::default()),
         );
         Ok(true)
     }
