@@ -47,6 +47,7 @@ impl Simulator {
                 session_writes: BTreeMap::new(),
                 history: false,
                 log: Vec::new(),
+                appended: Arc::new(tokio::sync::Notify::new()),
             })),
         }
     }

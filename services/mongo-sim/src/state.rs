@@ -2,10 +2,12 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use bson::{Document, Timestamp, doc};
 use edgebridge_mongo::PortError;
 use edgebridge_mongo::port::{OperationType, PortResult, ResumeToken, SessionId};
+use tokio::sync::Notify;
 
 use crate::faults::Faults;
 use crate::order::Key;
@@ -95,6 +97,8 @@ pub(crate) struct State {
     pub(crate) history: bool,
     /// Every operation the port served, in order (what a test can assert on).
     pub(crate) log: Vec<String>,
+    /// Woken at every oplog append: change streams waiting over the wire.
+    pub(crate) appended: Arc<Notify>,
 }
 
 impl State {
@@ -152,6 +156,7 @@ impl State {
         self.next_seq += 1;
         self.oplog.push_back(entry);
         self.trim();
+        self.appended.notify_waiters();
     }
 
     /// Drops the oldest entries beyond the oplog's capacity.

@@ -3,6 +3,7 @@
 //! `$match` stages), and the batches `getMore` reads: events in oplog order, each batch with its
 //! `postBatchResumeToken`, waiting up to `maxTimeMS` when nothing is new.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bson::{Bson, DateTime, Document, doc};
@@ -231,6 +232,7 @@ pub(crate) async fn next_batch(
     max_await: Option<Duration>,
 ) -> Result<Batch, CommandError> {
     let deadline = Instant::now() + max_await.unwrap_or(DEFAULT_AWAIT);
+    let appended = Arc::clone(&ctx.shared.sim.lock().appended);
     if cursor.topology != ctx.shared.topology_counter() {
         // The primary stepped down since the stream opened: its operations were interrupted,
         // and a driver resumes the stream on the new primary.
@@ -245,6 +247,9 @@ pub(crate) async fn next_batch(
             // A server that stopped answering without closing the connection.
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        // Created before the oplog is read, so an entry appended after the read still wakes it
+        // (`notify_waiters` reaches every `Notified` that exists).
+        let notified = appended.notified();
         {
             let mut state = ctx.shared.sim.lock();
             let batch = collect(ctx, &mut state, cursor, batch_size)?;
@@ -256,7 +261,8 @@ pub(crate) async fn next_batch(
                 return Ok(batch);
             }
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
+        let wait = deadline.saturating_duration_since(Instant::now());
+        let _ = tokio::time::timeout(wait, notified).await;
     }
 }
 
