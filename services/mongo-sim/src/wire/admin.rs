@@ -187,32 +187,27 @@ pub(crate) fn list_databases(ctx: &mut Ctx<'_>) -> CommandResult {
             p.actions.contains("listDatabases")
                 && matches!(p.resource, Resource::Cluster | Resource::AnyResource)
         });
+        if !cluster_wide && authorized_only == Some(false) {
+            return Err(CommandError::new(
+                13,
+                "not authorized on admin to execute command { listDatabases: 1 }",
+            ));
+        }
+        // Without the cluster-wide action (or when asked), the databases the user holds
+        // privileges on: `authorizedDatabases`, which never refuses.
         if !cluster_wide || authorized_only == Some(true) {
-            if authorized_only == Some(false) {
-                return Err(CommandError::new(
-                    13,
-                    "not authorized on admin to execute command { listDatabases: 1 }",
-                ));
-            }
-            // The databases the user holds privileges on (authorizedDatabases).
-            let authorized: BTreeSet<String> = privileges
-                .iter()
-                .filter_map(|p| match &p.resource {
-                    Resource::Namespace { db, .. } if !db.is_empty() => Some(db.clone()),
-                    _ => None,
-                })
-                .collect();
             let any_db = privileges.iter().any(|p| {
                 matches!(&p.resource, Resource::Namespace { db, .. } if db.is_empty())
                     || p.resource == Resource::AnyResource
             });
             if !any_db {
-                if authorized.is_empty() {
-                    return Err(CommandError::new(
-                        13,
-                        "not authorized on admin to execute command { listDatabases: 1 }",
-                    ));
-                }
+                let authorized: BTreeSet<String> = privileges
+                    .iter()
+                    .filter_map(|p| match &p.resource {
+                        Resource::Namespace { db, .. } if !db.is_empty() => Some(db.clone()),
+                        _ => None,
+                    })
+                    .collect();
                 visible.retain(|(name, _)| authorized.contains(name));
             }
         }

@@ -157,19 +157,23 @@ pub(super) async fn run_checks(
                 ErrorKind::Authentication => (
                     "authentication_failed",
                     format!(
-                        "MongoDB at {hosts} refused the credentials of user `{}`: {e}.",
-                        uri.shown_username().unwrap_or("(none)")
+                        "MongoDB at {hosts} refused the credentials of user `{}`: {}.",
+                        uri.shown_username().unwrap_or("(none)"),
+                        cause(&e)
                     ),
                     REMEDY_AUTH,
                 ),
                 ErrorKind::InvalidConnectionString => (
                     "connection_string_invalid",
-                    format!("The MongoDB driver refused the connection string for {hosts}: {e}."),
+                    format!(
+                        "The MongoDB driver refused the connection string for {hosts}: {}.",
+                        cause(&e)
+                    ),
                     REMEDY_STRING,
                 ),
                 _ => (
                     "cluster_unreachable",
-                    format!("Failed to connect to MongoDB at {hosts}: {e}."),
+                    format!("Failed to connect to MongoDB at {hosts}: {}.", cause(&e)),
                     REMEDY_REACH,
                 ),
             };
@@ -222,7 +226,7 @@ pub(super) async fn run_checks(
                 "list_databases",
                 None,
                 code,
-                format!("Failed to list database names: {e}."),
+                format!("Failed to list database names: {}.", cause(&e)),
                 remedy,
                 t,
             );
@@ -257,7 +261,10 @@ pub(super) async fn run_checks(
                 "list_collections",
                 None,
                 code,
-                format!("Failed to list collections in database {db}: {e}."),
+                format!(
+                    "Failed to list collections in database {db}: {}.",
+                    cause(&e)
+                ),
                 remedy,
                 t,
             );
@@ -402,7 +409,7 @@ pub(super) async fn run_checks(
                 "pre_and_post_images",
                 Some(name),
                 "pre_and_post_images_disabled",
-                format!("Collection {name} must be configured with changeStreamPreAndPostImages enabled, and autoConfigure could not enable them: {e}."),
+                format!("Collection {name} must be configured with changeStreamPreAndPostImages enabled, and autoConfigure could not enable them: {}.", cause(&e)),
                 remedy_images(name),
                 t,
             ),
@@ -483,7 +490,10 @@ pub(super) async fn run_checks(
                     "metadata_collections",
                     None,
                     "metadata_collection_create_failed",
-                    format!("Collection {name} cannot be created in database {db}: {e}."),
+                    format!(
+                        "Collection {name} cannot be created in database {db}: {}.",
+                        cause(&e)
+                    ),
                     remedy,
                     t,
                 );
@@ -492,4 +502,9 @@ pub(super) async fn run_checks(
         }
     }
     run.pass("metadata_collections", None, format!("Metadata collections {SESSIONS_COLLECTION} and {UNSYNCED_DOCUMENTS_COLLECTION} exist in database {db}."), t);
+}
+
+/// An error's text without its final period, to end a sentence of ours.
+fn cause(e: &impl std::fmt::Display) -> String {
+    e.to_string().trim_end_matches('.').to_owned()
 }
