@@ -22,6 +22,7 @@ mod one_build;
 mod openapi;
 mod pipeline;
 mod point_reads;
+mod sandbox;
 mod scheduler;
 mod startup;
 mod store;

@@ -1,13 +1,14 @@
 //! Development mode (`--dev`): the keys it generates are kept in a private file so a restart can
-//! still open the connection strings and verify the access tokens of the previous run, and the
-//! banner that says where everything is.
+//! still open the connection strings and verify the access tokens of the previous run, the
+//! bootstrap of a fresh database, and the banner that says where everything is (the sandbox
+//! MongoDB of `all --dev` included: see `sandbox.rs`).
 //!
 //! The file is read and written only with `--dev`; keys set in the environment always win over
 //! it. Production deployments set EDGEBRIDGE_ENCRYPTION_KEYS and EDGEBRIDGE_JWT_KEYS instead.
 
+use crate::sandbox::{Sandbox, SandboxSetting};
 use anyhow::{Context, bail};
 use secrecy::ExposeSecret;
-use sqlx::PgPool;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -241,16 +242,94 @@ pub struct DevBanner {
     pub keys_file: Option<PathBuf>,
     /// EDGEBRIDGE_OPERATOR_TOKEN is set: the operator routes are on.
     pub operator_routes: bool,
+    /// The sandbox MongoDB's lines (`all --dev`), and what start-up did with the connectors
+    /// pointing at a sandbox (filled in by [`start`]).
+    pub sandbox: Vec<String>,
 }
 
-/// Prints how to reach the development server, with an owner key on first start.
-pub async fn announce(pool: &PgPool, banner: &DevBanner) -> anyhow::Result<()> {
+/// The demo connector a fresh database gets when the sandbox runs: made through the api at
+/// `api_url` with the new owner key.
+struct DemoRequest {
+    api_url: String,
+    /// The sandbox's connection string.
+    uri: String,
+}
+
+/// The development bootstrap at start: a fresh database gets organization `default`, app
+/// `default` and an owner key (and, with the sandbox, the demo connector); one from an earlier
+/// run gets its sandbox connectors taken care of (see [`crate::sandbox::reconcile`]). The banner
+/// is printed beside the server, which the demo connector is made through.
+pub async fn start(
+    pool: &sqlx::PgPool,
+    mut banner: DevBanner,
+    setting: Option<SandboxSetting>,
+    sandbox: Option<&Sandbox>,
+    api_url: &str,
+) -> anyhow::Result<()> {
+    let boot = edgebridge_api::admin::bootstrap_dev(pool).await?;
+    banner.sandbox = match (sandbox, setting) {
+        (Some(sandbox), _) => sandbox.banner_lines(),
+        (None, Some(SandboxSetting::Off)) => {
+            vec!["Sandbox:    not started (--no-sandbox)".to_owned()]
+        }
+        (None, _) => Vec::new(),
+    };
+    // A database from an earlier run: its sandbox connectors hold positions in a sandbox that
+    // is gone (it lived in memory).
+    if boot.is_none() && setting.is_some() {
+        for connector in crate::sandbox::reconcile(pool, sandbox).await? {
+            banner
+                .sandbox
+                .push(format!("            {}", connector.banner_line()));
+        }
+    }
+    let demo = match (&boot, sandbox) {
+        (Some(_), Some(sandbox)) => Some(DemoRequest {
+            api_url: api_url.to_owned(),
+            uri: sandbox.uri(),
+        }),
+        _ => None,
+    };
+    tokio::spawn(announce(banner, boot, demo));
+    Ok(())
+}
+
+/// Prints how to reach the development server; on a fresh database (`boot`), the new
+/// organization, app and owner key, after creating the demo connector when asked.
+async fn announce(
+    banner: DevBanner,
+    boot: Option<edgebridge_api::admin::DevBootstrap>,
+    demo: Option<DemoRequest>,
+) {
+    let mut sandbox = banner.sandbox;
+    if let (Some(boot), Some(demo)) = (&boot, demo) {
+        let (app, collection) = (
+            boot.app_id,
+            format!(
+                "{}.{}",
+                crate::sandbox::DATABASE,
+                crate::sandbox::COLLECTION
+            ),
+        );
+        match crate::sandbox::create_demo(&demo.api_url, &boot.api_key, app, &demo.uri).await {
+            Ok(id) => sandbox.push(format!(
+                "Demo:       connector `{}` ({id}) in app `default` copies {collection} to the edge, then syncs it both ways",
+                crate::sandbox::DEMO_CONNECTOR
+            )),
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "creating the demo connector failed");
+                sandbox.push(format!(
+                    "Demo:       the demo connector could not be created ({e:#}); create one as the README's \"Try it\" shows"
+                ));
+            }
+        }
+    }
     let port = banner.port;
     eprintln!("\n  DEVELOPMENT MODE (--dev): not for production.");
     eprintln!("  API:        http://127.0.0.1:{port}/v1   (OpenAPI: /openapi.json)");
     if let Some(path) = &banner.keys_file {
         eprintln!(
-            "  Dev keys:   {} (generated encryption and token keys, kept across restarts; {DEV_KEYS_FILE_ENV} moves it)",
+            "  Dev keys:   {} (generated keys and passwords, kept across restarts; {DEV_KEYS_FILE_ENV} moves it)",
             path.display()
         );
     }
@@ -269,7 +348,10 @@ pub async fn announce(pool: &PgPool, banner: &DevBanner) -> anyhow::Result<()> {
             "              and send it as `Authorization: Bearer $EDGEBRIDGE_OPERATOR_TOKEN`."
         );
     }
-    if let Some(boot) = edgebridge_api::admin::bootstrap_dev(pool).await? {
+    for line in &sandbox {
+        eprintln!("  {line}");
+    }
+    if let Some(boot) = boot {
         eprintln!(
             "  Created organization `default` ({}) and app `default` ({}).",
             boot.org_id, boot.app_id
@@ -282,7 +364,6 @@ pub async fn announce(pool: &PgPool, banner: &DevBanner) -> anyhow::Result<()> {
             "  The database already has organizations; create more with `edgebridge org create NAME`.\n"
         );
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 mod database;
 mod dev;
 mod limits;
+mod sandbox;
 mod settings;
 
 /// mimalloc: the api allocates many short-lived JSON values per request; glibc's allocator
@@ -15,6 +16,7 @@ use clap::{Parser, Subcommand};
 use database::DbArgs;
 use edgebridge_api::telemetry::{self, LogFormat};
 use edgebridge_api::{Application, admin, api_keys, openapi};
+use sandbox::{SandboxArgs, SandboxSetting};
 use secrecy::ExposeSecret;
 use settings::{FleetArgs, MongoArgs, SchedulerArgs, ServeArgs, WorkerArgs};
 use std::process::ExitCode;
@@ -48,7 +50,8 @@ enum Command {
         #[command(flatten)]
         fleet: FleetArgs,
     },
-    /// Run every role in one process: the api, a scheduler and one worker.
+    /// Run every role in one process: the api, a scheduler and one worker (with --dev, also a
+    /// sandbox MongoDB in memory, and a demo connector on a fresh database).
     All {
         #[command(flatten)]
         serve: ServeArgs,
@@ -58,6 +61,8 @@ enum Command {
         scheduler: SchedulerArgs,
         #[command(flatten)]
         worker: WorkerArgs,
+        #[command(flatten)]
+        sandbox: SandboxArgs,
     },
     /// Assign connectors to workers (several may run; one leads).
     Scheduler {
@@ -142,15 +147,17 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Api { serve: args, fleet } => serve(args, &fleet, None).await?,
+        Command::Api { serve: args, fleet } => serve(args, &fleet, None, None).await?,
         Command::All {
             serve: args,
             fleet,
             scheduler,
             worker,
+            sandbox,
         } => {
+            let sandbox = sandbox.setting(args.dev)?;
             let scheduler = scheduler.config(&fleet)?;
-            serve(args, &fleet, Some((scheduler, worker))).await?
+            serve(args, &fleet, Some((scheduler, worker)), sandbox).await?
         }
         Command::Worker { worker, mongo } => {
             let config = worker.config(&mongo, false, None, None)?;
@@ -219,17 +226,28 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The api, and in the all-in-one mode a scheduler and a worker beside it.
+/// The api, and in the all-in-one mode a scheduler and a worker beside it (and with `--dev`,
+/// unless `sandbox_setting` is off, the sandbox MongoDB).
 async fn serve(
     args: ServeArgs,
     fleet: &FleetArgs,
     roles: Option<(edgebridge_api::scheduler::SchedulerConfig, WorkerArgs)>,
+    sandbox_setting: Option<SandboxSetting>,
 ) -> anyhow::Result<()> {
     let dev = args.dev;
     let pool = args.db.connect(dev).await?;
     let grace = args.shutdown_grace();
     let mongo = args.mongo.clone();
-    let (mut config, dev_keys_file) = args.into_config(fleet)?;
+    let (mut config, mut dev_keys) = args.into_config(fleet)?;
+    // Up before the worker, which may run connectors against it; stopped last (see the end).
+    let sandbox = match sandbox_setting {
+        Some(SandboxSetting::On(port)) => {
+            let password = sandbox::password(&mut dev_keys)?;
+            Some(sandbox::Sandbox::start(port, password, config.preflight.policy).await?)
+        }
+        _ => None,
+    };
+    let dev_keys_file = dev_keys.path();
     let operator_routes = config.fleet.operator_token.is_some();
     // The in-process worker needs the worker token: without one configured, a random one
     // (only this process knows it, so no outside worker can join).
@@ -239,13 +257,26 @@ async fn serve(
     let worker_token = config.fleet.worker_token.clone();
     let shutdown = CancellationToken::new();
     let app = Application::build(config, pool.clone(), shutdown.clone()).await?;
+    // The in-process worker and the demo connector's creation reach this api over loopback (or
+    // the address it listens on).
+    let api_url = {
+        let address = app.address();
+        let host = match address.ip() {
+            ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
+            ip if ip.is_unspecified() => "[::1]".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        format!("http://{host}:{}", address.port())
+    };
     if dev {
         let banner = dev::DevBanner {
             port: app.port(),
             keys_file: dev_keys_file,
             operator_routes,
+            sandbox: Vec::new(),
         };
-        dev::announce(&pool, &banner).await?;
+        dev::start(&pool, banner, sandbox_setting, sandbox.as_ref(), &api_url).await?;
     }
     tokio::spawn(stop_on_signal(shutdown.clone()));
     let mut worker_task = None;
@@ -257,15 +288,6 @@ async fn serve(
             scheduler,
             shutdown.clone(),
         ));
-        // The in-process worker reaches this api over loopback (or the address it listens on).
-        let address = app.address();
-        let host = match address.ip() {
-            ip if ip.is_unspecified() && ip.is_ipv4() => "127.0.0.1".to_owned(),
-            ip if ip.is_unspecified() => "[::1]".to_owned(),
-            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-            ip => ip.to_string(),
-        };
-        let api_url = format!("http://{host}:{}", address.port());
         let worker_config = worker.config(&mongo, dev, worker_token, Some(api_url))?;
         worker_task = Some(tokio::spawn(edgebridge_worker::Worker::run(
             worker_config,
@@ -300,6 +322,8 @@ async fn serve(
         }
     }
     pool.close().await;
+    // The sandbox outlives the worker's drain, whose connectors may still be writing to it.
+    drop(sandbox);
     tracing::info!("stopped");
     Ok(())
 }

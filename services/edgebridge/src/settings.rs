@@ -173,7 +173,8 @@ pub struct ServeArgs {
     events_max_age_days: u64,
     /// Development mode: generate missing keys (kept in a private file, see
     /// EDGEBRIDGE_DEV_KEYS_FILE), create the database and a default organization, app and owner
-    /// key. Never in production.
+    /// key; `all --dev` also runs a sandbox MongoDB (in memory) with a demo connector. Never in
+    /// production.
     #[arg(long)]
     pub dev: bool,
     /// Where --dev keeps the keys it generates (default: $XDG_DATA_HOME/edgebridge/dev-keys or
@@ -187,12 +188,12 @@ impl ServeArgs {
         Duration::from_secs(self.shutdown_grace_secs)
     }
 
-    /// The api's configuration, and where `--dev` keeps the keys it generated (when it used
-    /// any).
+    /// The api's configuration, and the `--dev` keys file (opened when a key came from it; the
+    /// sandbox keeps its password there too).
     pub fn into_config(
         self,
         fleet: &FleetArgs,
-    ) -> anyhow::Result<(ApiConfig, Option<std::path::PathBuf>)> {
+    ) -> anyhow::Result<(ApiConfig, crate::dev::DevKeys)> {
         if self.token_ttl_secs == 0 || self.request_timeout_secs == 0 || self.body_limit_bytes == 0
         {
             bail!(
@@ -240,7 +241,6 @@ impl ServeArgs {
                 "EDGEBRIDGE_JWT_KEYS (or EDGEBRIDGE_JWT_SECRET) is not set: give `kid:base64-32+-bytes` (make one with `edgebridge keys generate`), or run with --dev for development"
             ),
         };
-        let dev_keys_file = dev_keys.path();
         let mut config = ApiConfig::new(self.listen, keyring, jwt);
         config.rate_limit_per_sec = self.rate_limit;
         config.auth_failure_limit_per_sec = self.auth_failure_limit;
@@ -285,7 +285,7 @@ impl ServeArgs {
         }
         config.fleet.stream_stall = Duration::from_secs(self.stream_stall_secs);
         self.limits.apply(&mut config)?;
-        Ok((config, dev_keys_file))
+        Ok((config, dev_keys))
     }
 }
 

@@ -1,5 +1,6 @@
-//! A deterministic MongoDB simulator behind the MongoDB port, for tests only (never linked into
-//! the shipped binary).
+//! A deterministic MongoDB simulator, behind the MongoDB port in process and over TCP through
+//! its wire front ([`wire`]): test support, and in the binary only as the sandbox MongoDB of
+//! `edgebridge all --dev`.
 //!
 //! It models what the sync engine relies on: databases and collections with options (capped,
 //! change stream pre- and post-images on or off, a `$jsonSchema` validator it enforces, unique
@@ -9,7 +10,8 @@
 //! (connections dropped mid-batch or mid-stream, slow responses, primary stepdowns). Everything
 //! is deterministic under the seed: the same calls give the same results, tokens and session ids.
 //!
-//! The test drives it two ways: through the port (what the engine sees), and through
+//! The test drives it three ways: through the port (what the engine sees), through a MongoDB
+//! client over the wire front (the driver adapter, or any other client), and through
 //! [`Simulator`]'s own methods, standing for the DBA and the customer's other applications.
 
 pub use edgebridge_mongo::order;

@@ -13,6 +13,9 @@ use crate::faults::Faults;
 use crate::order::Key;
 use crate::users::SimUser;
 
+/// How many lines of the operation log are kept.
+pub(crate) const LOG_LIMIT: usize = 100_000;
+
 /// Options of a collection created by the test (the DBA's `createCollection`).
 #[derive(Debug, Clone, Default)]
 pub struct CollectionOptions {
@@ -149,6 +152,15 @@ impl State {
 
     pub(crate) fn first_seq(&self) -> u64 {
         self.oplog.front().map_or(self.next_seq, |e| e.seq)
+    }
+
+    /// Adds a line to the operation log. The log keeps the newest [`LOG_LIMIT`] lines, so a
+    /// long-running simulator (the `--dev` sandbox) does not grow without bound.
+    pub(crate) fn note(&mut self, line: String) {
+        if self.log.len() >= LOG_LIMIT {
+            self.log.drain(..LOG_LIMIT / 10);
+        }
+        self.log.push(line);
     }
 
     pub(crate) fn append(&mut self, mut entry: Entry) {

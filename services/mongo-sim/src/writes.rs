@@ -47,7 +47,7 @@ pub(crate) fn record(
                 .as_ref()
                 .map_or_else(|| "-".to_owned(), ToString::to_string)
         );
-        state.log.push(line);
+        state.note(line);
     }
     state.append(Entry {
         seq: 0,

@@ -111,7 +111,7 @@ impl SimPort {
     async fn begin(&self, what: String) -> PortResult<Option<Vec<Privilege>>> {
         let delay = {
             let mut state = self.sim.lock();
-            state.log.push(what);
+            state.note(what);
             take_queued(&mut state.faults);
             let mut delay = None;
             if let Some((count, d)) = state.faults.slow.as_mut() {

@@ -82,7 +82,7 @@ impl ChangeStream for SimStream {
         let token = state.token(entry.seq);
         if state.history {
             let line = format!("delivered #{} to a stream at #{}", entry.seq, self.position);
-            state.log.push(line);
+            state.note(line);
         }
         if state.faults.duplicate_events > 0 && self.redelivered != Some(entry.seq) {
             // Delivered now and once more: the position stays before it this time.

@@ -327,7 +327,7 @@ fn collect(
                 "delivered #{} to a stream at #{}",
                 entry.seq, cursor.position
             );
-            state.log.push(line);
+            state.note(line);
         }
         events.push(event);
         if state.faults.duplicate_events > 0 && cursor.redelivered != Some(entry.seq) {

@@ -306,7 +306,7 @@ async fn begin(ctx: &mut Ctx<'_>) -> Result<(), CommandError> {
     };
     let delay = {
         let mut state = ctx.shared.sim.lock();
-        state.log.push(what);
+        state.note(what);
         take_queued(&mut state.faults);
         let mut delay = None;
         if let Some((count, d)) = state.faults.slow.as_mut() {
