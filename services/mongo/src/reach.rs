@@ -112,7 +112,7 @@ pub fn io_cause(e: &io::Error) -> String {
         | io::ErrorKind::ConnectionAborted
         | io::ErrorKind::UnexpectedEof
         | io::ErrorKind::BrokenPipe => {
-            "the server closed the connection (does the connection string's `tls` setting match the server's?)".to_owned()
+            "the server closed the connection (if it does so at every attempt, check that the connection string's `tls` setting matches the server's)".to_owned()
         }
         io::ErrorKind::HostUnreachable | io::ErrorKind::NetworkUnreachable => {
             "no route to the host".to_owned()

@@ -13,6 +13,7 @@ use super::cursors::{Cursor, CursorKind};
 use super::dispatch::{Command, Ctx, integer, lsid_document};
 use super::errors::{CommandError, CommandResult, RESUMABLE_CHANGE_STREAM_ERROR};
 use super::{lock, query};
+use crate::faults::take_queued;
 use crate::state::{Entry, State};
 
 /// How long a `getMore` waits for events when the client names no `maxTimeMS`.
@@ -236,11 +237,20 @@ pub(crate) async fn next_batch(
     if cursor.topology != ctx.shared.topology_counter() {
         // The primary stepped down since the stream opened: its operations were interrupted,
         // and a driver resumes the stream on the new primary.
-        return Err(CommandError::new(
+        let mut error = CommandError::new(
             11602,
             "operation was interrupted because of a replica set state change",
         )
-        .label(RESUMABLE_CHANGE_STREAM_ERROR));
+        .label(RESUMABLE_CHANGE_STREAM_ERROR);
+        // As MongoDB 4.4+ does on state-change errors: a driver that has seen this topology
+        // version already treats the error as stale and keeps the server selectable.
+        error.extra = Some(Box::new(doc! {
+            "topologyVersion": {
+                "processId": ctx.shared.process_id,
+                "counter": ctx.shared.topology_counter(),
+            }
+        }));
+        return Err(error);
     }
     loop {
         while ctx.shared.sim.lock().streams_hung {
@@ -286,6 +296,8 @@ fn collect(
             closed: true,
         });
     }
+    // Faults queued while this getMore waited take effect now, as between in-process pulls.
+    take_queued(&mut state.faults);
     if cursor.position + 1 < state.first_seq() {
         return Err(history_lost());
     }

@@ -93,6 +93,22 @@ pub(crate) fn open_documents(
     cursor_reply(id, &ns, "firstBatch", first)
 }
 
+/// A scan fault (`Fault::DropScan`): the reply carrying document number `after_docs` of the
+/// scan is lost with its connection. Returns whether this reply is that one.
+pub(crate) fn drop_scan(ctx: &mut Ctx<'_>, batch_len: usize) -> bool {
+    let mut state = ctx.shared.sim.lock();
+    let Some(after_docs) = state.faults.drop_scan.take() else {
+        return false;
+    };
+    if (after_docs as usize) < batch_len {
+        ctx.drop_reply = true;
+        return true;
+    }
+    // The batch ended before the drop point: the fault waits for the next one.
+    state.faults.drop_scan = Some(after_docs - batch_len as u32);
+    false
+}
+
 pub(crate) async fn get_more(ctx: &mut Ctx<'_>) -> CommandResult {
     let cmd = ctx.cmd;
     let id = match cmd.body.get("getMore") {
@@ -142,6 +158,9 @@ pub(crate) async fn get_more(ctx: &mut Ctx<'_>) -> CommandResult {
     match &mut cursor.kind {
         CursorKind::Documents(docs) => {
             let batch = take_batch(docs, batch_size);
+            if drop_scan(ctx, batch.len()) {
+                return Ok(Document::new());
+            }
             let live = !docs.is_empty();
             let reply_id = if live { id } else { 0 };
             if live {

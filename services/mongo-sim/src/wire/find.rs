@@ -142,6 +142,9 @@ pub(crate) fn find(ctx: &mut Ctx<'_>) -> CommandResult {
     let batch_size = batch_size.map_or(Some(101), |n| {
         Some(usize::try_from(n).unwrap_or(usize::MAX))
     });
+    if super::cursors::drop_scan(ctx, docs.len().min(batch_size.unwrap_or(usize::MAX))) {
+        return Ok(Document::new());
+    }
     Ok(open_documents(
         ctx,
         &db,
