@@ -1,10 +1,11 @@
 //! One seed run and checked: the workload with its faults, then quiescence, no echo and no
 //! acknowledged write lost.
 
+use crate::cluster::{Cluster, Port};
 use crate::helpers::{PASSWORD, TestApp};
 use crate::workload::{Class, Rng, doc_id, edge_write, inject_fault, mongo_doc, mongo_write};
 use crate::world::World;
-use crate::{COLL, DB, DOCS, HOST, OPERATIONS, helpers};
+use crate::{COLL, DB, DOCS, HOST, OPERATIONS, QUIESCENCE, USER, helpers};
 use edgebridge_api::scheduler::SchedulerConfig;
 use edgebridge_mongo_sim::{CollectionOptions, SimUser, Simulator};
 use reqwest::StatusCode;
@@ -30,12 +31,13 @@ impl Stats {
 pub(crate) async fn run_seed(
     app: &TestApp,
     scheduler: &SchedulerConfig,
+    port: Port,
     seed: u64,
 ) -> Result<Stats, String> {
     let mut rng = Rng(seed);
     let sim = Simulator::new(seed);
     sim.add_host(HOST, &["52.10.20.30".parse().unwrap()]);
-    sim.add_user(SimUser::read_write_admin("appuser", PASSWORD, DB));
+    sim.add_user(SimUser::read_write_admin(USER, PASSWORD, DB));
     sim.create_collection(DB, COLL, CollectionOptions::ready());
     if std::env::var_os("EDGEBRIDGE_SIM_TRACE").is_some() {
         sim.keep_history();
@@ -51,12 +53,13 @@ pub(crate) async fn run_seed(
             }
         }
     }
+    let cluster = Cluster::start(&sim, port).await?;
     let app_id = app
         .create_app(&app.owner_key, &format!("seed-{seed}"))
         .await;
     let spec = json!({
         "name": format!("seed-{seed}"),
-        "connectionString": format!("mongodb+srv://appuser:{PASSWORD}@{HOST}/"),
+        "connectionString": cluster.connection_string,
         "database": DB,
         "onHistoryLost": "resync",
         "collections": {COLL: {"fields": ["_id"], "initialSync": true, "settableCounters": ["stock"], "dqlStrictMode": false}},
@@ -76,6 +79,7 @@ pub(crate) async fn run_seed(
         app,
         scheduler,
         sim,
+        cluster,
         app_id,
         connector,
         worker: None,
@@ -129,7 +133,15 @@ pub(crate) async fn run_seed(
         }
     }
 
-    world.quiesce().await?;
+    let quiet = world.quiesce().await?;
+    if quiet > QUIESCENCE {
+        // Only through the wire front (see TRANSACTION_LIFETIME): said, as it is slow.
+        eprintln!(
+            "note: {} seed {seed} went quiet after {:.1} s",
+            port.name(),
+            quiet.as_secs_f64()
+        );
+    }
 
     // No echo: once both sides agree, the connector's writes come to a stop (a write still in
     // flight, such as a redundant write-back of a state MongoDB already has, may land; a loop

@@ -17,6 +17,13 @@
 //! the worker's tasks is not fixed, which is the point of running many seeds. A failure names
 //! its seed: `EDGEBRIDGE_SIM_SEED=<seed> cargo test --release --test convergence` replays it;
 //! `EDGEBRIDGE_SIM_SEEDS=<n>` sets how many seeds run (default 100).
+//!
+//! Two ports: `EDGEBRIDGE_SIM_PORT=in-process` (the default) has the api and workers call the
+//! simulator's port in process; `EDGEBRIDGE_SIM_PORT=wire` has them use the driver adapter
+//! (the official `mongodb` crate) over TCP to the simulator's wire front, over the same
+//! simulator: the faults then reach the engine as a real server shows them, some absorbed by
+//! the driver (a retried read, a resumed change stream). Besides the main run, a second test
+//! runs `EDGEBRIDGE_SIM_WIRE_SEEDS` (default 25; CI 50) seeds through the wire front.
 
 #[allow(dead_code)]
 #[path = "../e2e/conformance.rs"]
@@ -26,21 +33,23 @@ mod conformance;
 mod helpers;
 
 mod check;
+mod cluster;
 mod workload;
 mod world;
 
 use check::{Stats, run_seed};
+use cluster::Port;
 use edgebridge_api::config::MongoAccess;
 use edgebridge_api::scheduler::SchedulerConfig;
-use edgebridge_mongo_sim::Simulator;
 use helpers::TestApp;
 use secrecy::SecretString;
 use sqlx::PgPool;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const WORKER_TOKEN: &str = "worker-token-for-convergence-0123456789";
 const HOST: &str = "cluster0.example.net";
+/// The MongoDB user the connector authenticates as.
+const USER: &str = "appuser";
 const DB: &str = "shop";
 const COLL: &str = "items";
 /// Operations per seed (both sides together).
@@ -49,49 +58,80 @@ const OPERATIONS: usize = 60;
 const DOCS: u64 = 4;
 /// How long a seed may take to go quiet.
 const QUIESCENCE: Duration = Duration::from_secs(45);
+/// MongoDB's `transactionLifetimeLimitSeconds`: a transaction left open (its worker crashed
+/// mid-way, or its connection dropped with its abort) holds the documents it wrote until then.
+/// Through the wire front, which keeps that limit, a seed may take this much longer.
+const TRANSACTION_LIFETIME: Duration = Duration::from_secs(60);
 
+fn env_number(name: &str) -> Option<u64> {
+    std::env::var(name).ok().map(|v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name} must be a number"))
+    })
+}
+
+/// `count` seeds from `EDGEBRIDGE_SIM_FIRST_SEED` (default 1; to run another range).
+fn seed_range(count: u64) -> Vec<u64> {
+    let first = env_number("EDGEBRIDGE_SIM_FIRST_SEED").unwrap_or(1);
+    (first..first + count).collect()
+}
+
+/// The main run's seeds: `EDGEBRIDGE_SIM_SEED` alone (a replay), or `EDGEBRIDGE_SIM_SEEDS`.
 fn seeds() -> Vec<u64> {
-    if let Ok(seed) = std::env::var("EDGEBRIDGE_SIM_SEED") {
-        return vec![seed.parse().expect("EDGEBRIDGE_SIM_SEED must be a number")];
+    if let Some(seed) = env_number("EDGEBRIDGE_SIM_SEED") {
+        return vec![seed];
     }
-    let n: u64 = std::env::var("EDGEBRIDGE_SIM_SEEDS")
-        .ok()
-        .map(|v| v.parse().expect("EDGEBRIDGE_SIM_SEEDS must be a number"))
-        .unwrap_or(100);
-    // Where the run starts (to run another range of seeds).
-    let first: u64 = std::env::var("EDGEBRIDGE_SIM_FIRST_SEED")
-        .ok()
-        .map(|v| {
-            v.parse()
-                .expect("EDGEBRIDGE_SIM_FIRST_SEED must be a number")
-        })
-        .unwrap_or(1);
-    (first..first + n).collect()
+    seed_range(env_number("EDGEBRIDGE_SIM_SEEDS").unwrap_or(100))
 }
 
 #[sqlx::test(migrations = false)]
 async fn mongodb_and_the_edge_converge_under_faults(pool: PgPool) {
+    converge(pool, Port::from_env(), seeds()).await;
+}
+
+/// The same workloads through the wire front, besides the main run (which CI runs in process).
+#[sqlx::test(migrations = false)]
+async fn mongodb_and_the_edge_converge_through_the_wire_front(pool: PgPool) {
+    if Port::from_env() == Port::Wire {
+        println!("skipped: EDGEBRIDGE_SIM_PORT=wire runs the main seeds through the wire front");
+        return;
+    }
+    if std::env::var_os("EDGEBRIDGE_SIM_SEED").is_some() {
+        println!("skipped: EDGEBRIDGE_SIM_SEED replays one seed on EDGEBRIDGE_SIM_PORT's port");
+        return;
+    }
+    let count = env_number("EDGEBRIDGE_SIM_WIRE_SEEDS").unwrap_or(25);
+    converge(pool, Port::Wire, seed_range(count)).await;
+}
+
+/// Runs `seeds` through `port` on one api; fails naming every seed that failed.
+async fn converge(pool: PgPool, port: Port, seeds: Vec<u64>) {
+    if seeds.is_empty() {
+        println!("skipped: no {} seeds to run", port.name());
+        return;
+    }
     let app = TestApp::spawn_with(pool, |config| {
         config.fleet.worker_token = Some(SecretString::from(WORKER_TOKEN));
         // The api's own MongoDB access is not used here (workers have the seeds' clusters).
-        config.mongo = MongoAccess(Arc::new(Simulator::new(0).connector()));
+        config.mongo = MongoAccess(port.api_connector());
+        config.preflight = port.preflight();
     })
     .await;
     let scheduler = SchedulerConfig::default();
-    let seeds = seeds();
-    if seeds.is_empty() {
-        println!("skipped: EDGEBRIDGE_SIM_SEEDS=0");
-        return;
-    }
     let started = Instant::now();
     let mut totals = Stats::default();
     let mut failed = Vec::new();
+    let replay = match port {
+        Port::InProcess => "",
+        Port::Wire => "EDGEBRIDGE_SIM_PORT=wire ",
+    };
     for &seed in &seeds {
-        match run_seed(&app, &scheduler, seed).await {
+        match run_seed(&app, &scheduler, port, seed).await {
             Ok(stats) => totals.add(&stats),
             Err(why) => {
                 eprintln!(
-                    "seed {seed} failed: {why}\nreplay: EDGEBRIDGE_SIM_SEED={seed} cargo test --release --test convergence"
+                    "{} seed {seed} failed: {why}\nreplay: {replay}EDGEBRIDGE_SIM_SEED={seed} cargo test --release --test convergence",
+                    port.name()
                 );
                 failed.push(seed);
                 // What the failed seed left running must not reach the next seed's cluster:
@@ -106,12 +146,14 @@ async fn mongodb_and_the_edge_converge_under_faults(pool: PgPool) {
     }
     assert!(
         failed.is_empty(),
-        "{} of {} seeds failed: {failed:?} (each failure is printed above with how to replay it)",
+        "{} of {} {} seeds failed: {failed:?} (each failure is printed above with how to replay it)",
         failed.len(),
-        seeds.len()
+        seeds.len(),
+        port.name()
     );
     println!(
-        "convergence: {} seeds in {:.1} s; user writes {}, connector writes {}, faults {}",
+        "convergence ({}): {} seeds in {:.1} s; user writes {}, connector writes {}, faults {}",
+        port.name(),
         seeds.len(),
         started.elapsed().as_secs_f64(),
         totals.user_writes,

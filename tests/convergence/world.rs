@@ -1,10 +1,10 @@
 //! One seed's world: its cluster, app, connector and worker, and both sides' documents as
 //! the checks compare them.
 
+use crate::cluster::Cluster;
 use crate::helpers::TestApp;
-use crate::{COLL, DB, QUIESCENCE, WORKER_TOKEN};
+use crate::{COLL, DB, WORKER_TOKEN};
 use bson::{Bson, Document};
-use edgebridge_api::mongo::preflight::PreflightOptions;
 use edgebridge_api::scheduler::{self, SchedulerConfig};
 use edgebridge_mongo_sim::Simulator;
 use edgebridge_worker::supervisor::SupervisorSettings;
@@ -13,7 +13,6 @@ use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -22,11 +21,23 @@ pub(crate) struct World<'a> {
     pub(crate) app: &'a TestApp,
     pub(crate) scheduler: &'a SchedulerConfig,
     pub(crate) sim: Simulator,
+    /// How the connector reaches `sim` (in process, or through the wire front).
+    pub(crate) cluster: Cluster,
     pub(crate) app_id: Uuid,
     pub(crate) connector: Uuid,
     pub(crate) worker: Option<Worker>,
     pub(crate) workers: u32,
     pub(crate) last_pump: Instant,
+}
+
+/// A seed that ends early (failed) takes its worker down with it: its supervisors must not
+/// go on writing (through the wire, a later seed's server could get the same port).
+impl Drop for World<'_> {
+    fn drop(&mut self) {
+        if let Some(worker) = self.worker.take() {
+            worker.crash();
+        }
+    }
 }
 
 impl World<'_> {
@@ -53,8 +64,8 @@ impl World<'_> {
             version: "convergence".into(),
             heartbeat_interval: None,
             request_timeout: Duration::from_secs(10),
-            mongo: Arc::new(self.sim.connector()),
-            preflight: PreflightOptions::default(),
+            mongo: self.cluster.mongo.clone(),
+            preflight: self.cluster.preflight.clone(),
             supervisor,
         }
     }
@@ -233,9 +244,11 @@ impl World<'_> {
         Ok(mongo + u64::try_from(edge).unwrap_or(0))
     }
 
-    /// Waits until both sides agree, three times in a row.
-    pub(crate) async fn quiesce(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + QUIESCENCE;
+    /// Waits until both sides agree, three times in a row; how long that took.
+    pub(crate) async fn quiesce(&mut self) -> Result<Duration, String> {
+        let limit = self.cluster.quiescence;
+        let started = Instant::now();
+        let deadline = started + limit;
         let mut agreed = 0;
         loop {
             self.pump(true).await?;
@@ -243,7 +256,7 @@ impl World<'_> {
             if mongo == edge {
                 agreed += 1;
                 if agreed >= 3 {
-                    return Ok(());
+                    return Ok(started.elapsed());
                 }
             } else {
                 agreed = 0;
@@ -267,7 +280,7 @@ impl World<'_> {
                     }
                 }
                 return Err(format!(
-                    "the sides did not converge in {QUIESCENCE:?}:\n MongoDB {}\n edge    {}\n status {status}",
+                    "the sides did not converge in {limit:?}:\n MongoDB {}\n edge    {}\n status {status}",
                     json!(mongo),
                     json!(edge)
                 ));

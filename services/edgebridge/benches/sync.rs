@@ -10,13 +10,22 @@
 //!   MongoDB write to the edge store's commit (`created_at`), p50 and p99;
 //! * write-back: `SYNC_WRITES` (default 20,000) new edge documents inserted by devices (batches
 //!   of 500 through the DQL API), edge -> MongoDB writes/s until the last is in MongoDB.
+//!
+//! The whole workload runs once per port, one after the other in this process, each on a fresh
+//! simulator, database and api: first with the worker calling the simulator in process (these
+//! figures keep their names), then through the driver adapter (the official `mongodb` crate)
+//! over TCP to the simulator's wire front at each round-trip time of `SYNC_WIRE_RTT_MS`
+//! (default `0,10`; empty for none), printed as `wire_10ms.<name>`. The wire runs copy, stream
+//! and write back `SYNC_WIRE_DIVISOR` (default 5) times fewer documents; per-document times
+//! (`*_per_document`, `*_per_event`, `*_per_write`) compare across the sizes. A table puts the
+//! runs side by side at the end.
 
 mod common;
 
 use bson::{Bson, doc};
+use common::port::{Cluster, Port};
 use common::{Bench, env_or};
 use edgebridge_api::config::MongoAccess;
-use edgebridge_api::mongo::preflight::PreflightOptions;
 use edgebridge_api::scheduler::{self, SchedulerConfig};
 use edgebridge_mongo_sim::{CollectionOptions, SimUser, Simulator};
 use edgebridge_worker::supervisor::SupervisorSettings;
@@ -24,12 +33,13 @@ use edgebridge_worker::{Worker, WorkerConfig};
 use secrecy::SecretString;
 use serde_json::json;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 const TOKEN: &str = "bench-worker-token-0123456789";
+/// Documents per device insert (one DQL statement).
+const DEVICE_BATCH: i64 = 500;
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -83,141 +93,201 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-fn main() -> anyhow::Result<()> {
-    let docs: i64 = env_or("SYNC_DOCS", 50_000);
-    let events: i64 = env_or("SYNC_EVENTS", 20_000);
-    let rate: u64 = env_or("SYNC_RATE", 2_000);
-    let secs: u64 = env_or("SYNC_SECS", 5);
-    let writes: i64 = env_or("SYNC_WRITES", 20_000);
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
 
-    let sim = Simulator::new(3);
-    sim.add_host("cluster0.example.net", &["52.10.20.30".parse()?]);
-    sim.add_user(SimUser::read_write_admin("app", "pw", "shop"));
-    sim.create_collection("shop", "items", CollectionOptions::ready());
-    sim.set_oplog_capacity(10_000_000);
-    for i in 0..docs {
-        sim.insert(
-            "shop",
-            "items",
-            doc! {"_id": i, "sku": format!("sku-{i:07}"), "price": (i % 997) as f64 * 1.25,
-            "stock": i % 50, "tags": ["a", "b"], "dims": {"w": 10, "h": 20}},
-        )?;
+/// Microseconds per unit of work (a document, an event, a write).
+fn per_unit_us(d: Duration, units: i64) -> f64 {
+    d.as_secs_f64() * 1e6 / units.max(1) as f64
+}
+
+/// What one run does.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    docs: i64,
+    events: i64,
+    rate: u64,
+    secs: u64,
+    writes: i64,
+}
+
+impl Load {
+    fn from_env() -> Load {
+        Load {
+            docs: env_or("SYNC_DOCS", 50_000),
+            events: env_or("SYNC_EVENTS", 20_000),
+            rate: env_or("SYNC_RATE", 2_000),
+            secs: env_or("SYNC_SECS", 5),
+            writes: env_or("SYNC_WRITES", 20_000),
+        }
     }
-    let connector = sim.connector();
-    let bench = Bench::start_with(|c| {
-        c.mongo = MongoAccess(Arc::new(connector));
-        c.fleet.worker_token = Some(SecretString::from(TOKEN));
-        c.store_limits.max_documents_per_app = i64::MAX / 2;
-    })?;
-    let result = bench.server.block_on(async {
-        let mut supervisor = SupervisorSettings {
-            health_interval: Duration::from_secs(3600),
-            report_interval: Duration::from_millis(500),
-            ..Default::default()
-        };
-        supervisor.pipeline.idle_pause = Duration::from_millis(5);
-        supervisor.pipeline.scan_batch = env_or("SYNC_SCAN_BATCH", supervisor.pipeline.scan_batch);
-        supervisor.pipeline.stream_batch = env_or("SYNC_STREAM_BATCH", supervisor.pipeline.stream_batch);
-        supervisor.pipeline.apply_in_flight = env_or("SYNC_IN_FLIGHT", supervisor.pipeline.apply_in_flight);
-        let config = WorkerConfig {
-            api_url: bench.base.clone(),
-            worker_token: SecretString::from(TOKEN),
-            name: "bench".into(),
-            capacity: 1000,
-            version: "bench".into(),
-            heartbeat_interval: None,
-            request_timeout: Duration::from_secs(30),
-            mongo: Arc::new(sim.connector()),
-            preflight: PreflightOptions::default(),
-            supervisor,
-        };
-        let shutdown = CancellationToken::new();
-        tokio::spawn(Worker::run(config, shutdown.clone()));
-        tokio::spawn(scheduler::run(
-            bench.pool.clone(),
-            SchedulerConfig {
-                tick: Duration::from_millis(100),
-                ..Default::default()
-            },
-            shutdown.clone(),
-        ));
+
+    /// Counts divided by `divisor` (the lag's rate and duration stay: it is a rate already);
+    /// device inserts stay whole batches.
+    fn divided(self, divisor: i64) -> Load {
+        let divisor = divisor.max(1);
+        Load {
+            docs: (self.docs / divisor).max(1),
+            events: (self.events / divisor).max(1),
+            writes: (self.writes / divisor).max(DEVICE_BATCH),
+            ..self
+        }
+    }
+}
+
+/// One run's figures.
+#[derive(Debug, Default)]
+struct Figures {
+    docs: i64,
+    copy: Duration,
+    events: i64,
+    stream: Duration,
+    /// Sorted, in ms.
+    lags: Vec<f64>,
+    writes: i64,
+    write_back: Duration,
+}
+
+/// One run's world: the api over its database, the simulator, and how figures are named.
+struct Run<'a> {
+    bench: &'a Bench,
+    sim: &'a Simulator,
+    app_id: Uuid,
+    prefix: String,
+}
+
+impl Run<'_> {
+    fn print(&self, name: &str, value: impl std::fmt::Display, unit: &str) {
+        println!("{}{name}: {value} {unit}", self.prefix);
+    }
+
+    /// Creates the connector; the clock runs from its saved start point to the last copied
+    /// document (assignment, heartbeat and checks are not the copy's time).
+    async fn initial_sync(
+        &self,
+        cluster: &Cluster,
+        load: &Load,
+        out: &mut Figures,
+    ) -> anyhow::Result<()> {
         let created = Instant::now();
-        let res = bench
+        let res = self
+            .bench
             .client
-            .post(format!("{}/v1/apps/{}/connectors", bench.base, bench.app_id))
-            .bearer_auth(&bench.key)
+            .post(format!("{}/v1/apps/{}/connectors", self.bench.base, self.app_id))
+            .bearer_auth(&self.bench.key)
             .json(&json!({
                 "name": "items",
-                "connectionString": "mongodb+srv://app:pw@cluster0.example.net/",
+                "connectionString": cluster.connection_string,
                 "database": "shop",
                 "collections": {"items": {"fields": ["_id"], "initialSync": true, "dqlStrictMode": false}},
             }))
             .send()
             .await?;
         anyhow::ensure!(res.status().is_success(), "create: {}", res.status());
-        let pool = bench.pool.clone();
-        // The copy's saved start point (before its first scan) marks its start: assignment,
-        // heartbeat and checks are not the copy's time.
+        let pool = &self.bench.pool;
         wait_until("the copy to begin", Duration::from_secs(60), async || {
-            copied(&pool).await.is_some()
+            copied(pool).await.is_some()
         })
         .await;
         let copy_started = Instant::now();
+        let docs = load.docs;
         wait_until("the initial sync", Duration::from_secs(600), async || {
-            copied(&pool).await.is_some_and(|n| n >= docs)
+            copied(pool).await.is_some_and(|n| n >= docs)
         })
         .await;
-        let copy = copy_started.elapsed();
-        println!("initial_sync_setup: {:.0} ms", (created.elapsed() - copy).as_secs_f64() * 1000.0);
-        println!("initial_sync_documents: {docs} documents");
-        println!("initial_sync_rate: {:.0} documents/s", docs as f64 / copy.as_secs_f64());
+        out.docs = docs;
+        out.copy = copy_started.elapsed();
+        self.print(
+            "initial_sync_setup",
+            format!("{:.0}", ms(created.elapsed() - out.copy)),
+            "ms",
+        );
+        self.print("initial_sync_documents", docs, "documents");
+        self.print(
+            "initial_sync_rate",
+            format!("{:.0}", docs as f64 / out.copy.as_secs_f64()),
+            "documents/s",
+        );
+        self.print(
+            "initial_sync_per_document",
+            format!("{:.1}", per_unit_us(out.copy, docs)),
+            "µs",
+        );
+        Ok(())
+    }
 
-        // Streaming: a burst of updates; the last one's arrival ends it.
+    /// A burst of updates written at once; the last one's arrival ends it.
+    async fn streaming(&self, load: &Load, out: &mut Figures) -> anyhow::Result<()> {
+        let (docs, events) = (load.docs, load.events);
         tokio::time::sleep(Duration::from_millis(500)).await;
         let burst = Instant::now();
         for i in 0..events {
-            sim.update("shop", "items", &Bson::Int64(i % docs), doc! {"stock": -1_i64 - i})?;
+            self.sim.update(
+                "shop",
+                "items",
+                &Bson::Int64(i % docs),
+                doc! {"stock": -1_i64 - i},
+            )?;
         }
         let written = burst.elapsed();
         let want = -events;
         let last_key = serde_json::to_string(&json!((events - 1) % docs))?;
-        let app_id: Uuid = bench.app_id.parse()?;
+        let pool = &self.bench.pool;
         wait_until("the streamed burst", Duration::from_secs(600), async || {
-            edge_doc(&pool, app_id, &last_key)
+            edge_doc(pool, self.app_id, &last_key)
                 .await
                 .is_some_and(|v| v["stock"] == want)
         })
         .await;
-        let streamed = burst.elapsed();
-        println!("streaming_events: {events} events");
-        println!("streaming_write_time: {:.0} ms", written.as_secs_f64() * 1000.0);
-        println!("streaming_rate: {:.0} events/s", events as f64 / streamed.as_secs_f64());
+        out.events = events;
+        out.stream = burst.elapsed();
+        self.print("streaming_events", events, "events");
+        self.print("streaming_write_time", format!("{:.0}", ms(written)), "ms");
+        self.print(
+            "streaming_rate",
+            format!("{:.0}", events as f64 / out.stream.as_secs_f64()),
+            "events/s",
+        );
+        self.print(
+            "streaming_per_event",
+            format!("{:.1}", per_unit_us(out.stream, events)),
+            "µs",
+        );
+        Ok(())
+    }
 
-        // Lag at a steady rate: new documents, each stamped when written to MongoDB.
+    /// New documents at a steady rate, each stamped when written to MongoDB.
+    async fn lag(&self, load: &Load, out: &mut Figures) -> anyhow::Result<()> {
+        let first = load.docs + 1_000_000;
         let mut sent: HashMap<i64, i64> = HashMap::new();
-        let total = rate * secs;
+        let total = load.rate * load.secs;
         let started = Instant::now();
         for n in 0..total {
-            let next_id = docs + 1_000_000 + n as i64;
-            let due = started + Duration::from_secs_f64(n as f64 / rate as f64);
+            let next_id = first + n as i64;
+            let due = started + Duration::from_secs_f64(n as f64 / load.rate as f64);
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
                 tokio::time::sleep(wait).await;
             }
-            sim.insert("shop", "items", doc! {"_id": next_id, "sku": "lag"})?;
+            self.sim
+                .insert("shop", "items", doc! {"_id": next_id, "sku": "lag"})?;
             sent.insert(next_id, now_ms());
         }
         // The stream applies in order: the last insert's arrival means all arrived.
-        let last_key = (docs + 1_000_000 + total as i64 - 1).to_string();
-        wait_until("the steady-rate inserts", Duration::from_secs(120), async || {
-            edge_doc(&pool, app_id, &last_key).await.is_some()
-        })
+        let last_key = (first + total as i64 - 1).to_string();
+        let pool = &self.bench.pool;
+        wait_until(
+            "the steady-rate inserts",
+            Duration::from_secs(120),
+            async || edge_doc(pool, self.app_id, &last_key).await.is_some(),
+        )
         .await;
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "select doc_key, (extract(epoch from created_at) * 1000)::bigint from store_documents
              where collection = 'items' and value is not null and doc_key::bigint >= $1",
         )
-        .bind(docs + 1_000_000)
-        .fetch_all(&pool)
+        .bind(first)
+        .fetch_all(pool)
         .await?;
         let mut lags: Vec<f64> = rows
             .iter()
@@ -227,51 +297,238 @@ fn main() -> anyhow::Result<()> {
             })
             .collect();
         lags.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
-        println!("lag_rate: {rate} events/s");
-        println!("lag_p50: {:.0} ms", percentile(&lags, 50.0));
-        println!("lag_p99: {:.0} ms", percentile(&lags, 99.0));
-        println!("lag_max: {:.0} ms", lags.last().copied().unwrap_or(f64::NAN));
+        self.print("lag_rate", load.rate, "events/s");
+        self.print("lag_p50", format!("{:.0}", percentile(&lags, 50.0)), "ms");
+        self.print("lag_p99", format!("{:.0}", percentile(&lags, 99.0)), "ms");
+        self.print(
+            "lag_max",
+            format!("{:.0}", lags.last().copied().unwrap_or(f64::NAN)),
+            "ms",
+        );
+        out.lags = lags;
+        Ok(())
+    }
 
-        // Write-back: devices insert documents; each is written to MongoDB in the connector's
-        // transactions. The clock runs from the first insert until MongoDB holds them all.
-        let before = sim.count("shop", "items") as i64;
-        let placeholders: Vec<String> = (0..500).map(|i| format!("(:d{i})")).collect();
+    /// Devices insert documents; each is written to MongoDB in the connector's transactions.
+    /// The clock runs from the first insert until MongoDB holds them all.
+    async fn write_back(&self, load: &Load, out: &mut Figures) -> anyhow::Result<()> {
+        let before = self.sim.count("shop", "items") as i64;
+        let placeholders: Vec<String> = (0..DEVICE_BATCH).map(|i| format!("(:d{i})")).collect();
         let statement = format!("INSERT INTO items DOCUMENTS {}", placeholders.join(", "));
-        let url = format!("{}/v1/apps/{}/store/execute", bench.base, bench.app_id);
+        let url = format!("{}/v1/apps/{}/store/execute", self.bench.base, self.app_id);
         let started = Instant::now();
         let mut n = 0i64;
-        while n < writes {
+        while n < load.writes {
             let mut args = serde_json::Map::new();
-            for j in 0..500 {
+            for j in 0..DEVICE_BATCH {
                 args.insert(
                     format!("d{j}"),
                     json!({"_id": format!("dev-{}", n + j), "sku": "device", "qty": j, "tags": ["x"]}),
                 );
             }
-            let res = bench
+            let res = self
+                .bench
                 .client
                 .post(&url)
-                .bearer_auth(&bench.key)
+                .bearer_auth(&self.bench.key)
                 .json(&json!({"statement": statement, "args": args}))
                 .send()
                 .await?;
             anyhow::ensure!(res.status().is_success(), "device insert: {}", res.status());
-            n += 500;
+            n += DEVICE_BATCH;
         }
         let inserted = started.elapsed();
         let want = before + n;
         wait_until("the write-back", Duration::from_secs(600), async || {
-            sim.count("shop", "items") as i64 >= want
+            self.sim.count("shop", "items") as i64 >= want
         })
         .await;
-        let written_back = started.elapsed();
-        println!("write_back_documents: {n} documents");
-        println!("write_back_insert_time: {:.0} ms", inserted.as_secs_f64() * 1000.0);
-        println!("write_back_rate: {:.0} writes/s", n as f64 / written_back.as_secs_f64());
+        out.writes = n;
+        out.write_back = started.elapsed();
+        self.print("write_back_documents", n, "documents");
+        self.print(
+            "write_back_insert_time",
+            format!("{:.0}", ms(inserted)),
+            "ms",
+        );
+        self.print(
+            "write_back_rate",
+            format!("{:.0}", n as f64 / out.write_back.as_secs_f64()),
+            "writes/s",
+        );
+        self.print(
+            "write_back_per_write",
+            format!("{:.1}", per_unit_us(out.write_back, n)),
+            "µs",
+        );
+        Ok(())
+    }
+}
+
+/// The worker, as the binary configures it (with the bench's knobs).
+fn worker_config(bench: &Bench, cluster: &Cluster) -> WorkerConfig {
+    let mut supervisor = SupervisorSettings {
+        health_interval: Duration::from_secs(3600),
+        report_interval: Duration::from_millis(500),
+        ..Default::default()
+    };
+    supervisor.pipeline.idle_pause = Duration::from_millis(5);
+    supervisor.pipeline.scan_batch = env_or("SYNC_SCAN_BATCH", supervisor.pipeline.scan_batch);
+    supervisor.pipeline.stream_batch =
+        env_or("SYNC_STREAM_BATCH", supervisor.pipeline.stream_batch);
+    supervisor.pipeline.apply_in_flight =
+        env_or("SYNC_IN_FLIGHT", supervisor.pipeline.apply_in_flight);
+    WorkerConfig {
+        api_url: bench.base.clone(),
+        worker_token: SecretString::from(TOKEN),
+        name: "bench".into(),
+        capacity: 1000,
+        version: "bench".into(),
+        heartbeat_interval: None,
+        request_timeout: Duration::from_secs(30),
+        mongo: cluster.mongo.clone(),
+        preflight: cluster.preflight.clone(),
+        supervisor,
+    }
+}
+
+/// The whole workload through `port`, on a fresh simulator, database and api.
+fn run(port: Port, load: &Load) -> anyhow::Result<Figures> {
+    println!(
+        "# {} (documents {}, events {}, device writes {})",
+        port.label(),
+        load.docs,
+        load.events,
+        load.writes
+    );
+    let sim = Simulator::new(3);
+    sim.add_user(SimUser::read_write_admin("app", "pw", "shop"));
+    sim.create_collection("shop", "items", CollectionOptions::ready());
+    sim.set_oplog_capacity(10_000_000);
+    for i in 0..load.docs {
+        sim.insert(
+            "shop",
+            "items",
+            doc! {"_id": i, "sku": format!("sku-{i:07}"), "price": (i % 997) as f64 * 1.25,
+            "stock": i % 50, "tags": ["a", "b"], "dims": {"w": 10, "h": 20}},
+        )?;
+    }
+    let api_mongo = port.api_connector(&sim);
+    let bench = Bench::start_with(|c| {
+        c.mongo = MongoAccess(api_mongo);
+        c.preflight = port.preflight();
+        c.fleet.worker_token = Some(SecretString::from(TOKEN));
+        c.store_limits.max_documents_per_app = i64::MAX / 2;
+    })?;
+    let result = bench.server.block_on(async {
+        let cluster = port.attach(&sim, "app", "pw").await?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(Worker::run(
+            worker_config(&bench, &cluster),
+            shutdown.clone(),
+        ));
+        tokio::spawn(scheduler::run(
+            bench.pool.clone(),
+            SchedulerConfig {
+                tick: Duration::from_millis(100),
+                ..Default::default()
+            },
+            shutdown.clone(),
+        ));
+        let run = Run {
+            bench: &bench,
+            sim: &sim,
+            app_id: bench.app_id.parse()?,
+            prefix: port.prefix(),
+        };
+        let mut figures = Figures::default();
+        run.initial_sync(&cluster, load, &mut figures).await?;
+        run.streaming(load, &mut figures).await?;
+        run.lag(load, &mut figures).await?;
+        run.write_back(load, &mut figures).await?;
         shutdown.cancel();
         tokio::time::sleep(Duration::from_millis(500)).await;
-        anyhow::Ok(())
+        // The wire front closes once the worker has stopped.
+        drop(cluster);
+        anyhow::Ok(figures)
     });
     bench.stop();
     result
+}
+
+/// The runs side by side: one row per figure, one column per port.
+fn print_side_by_side(runs: &[(Port, Figures)]) {
+    type Row = (&'static str, fn(&Figures) -> String);
+    let rows: [Row; 12] = [
+        ("initial sync documents", |f| f.docs.to_string()),
+        ("initial sync documents/s", |f| {
+            format!("{:.0}", f.docs as f64 / f.copy.as_secs_f64())
+        }),
+        ("initial sync µs/document", |f| {
+            format!("{:.1}", per_unit_us(f.copy, f.docs))
+        }),
+        ("streaming events", |f| f.events.to_string()),
+        ("streaming events/s", |f| {
+            format!("{:.0}", f.events as f64 / f.stream.as_secs_f64())
+        }),
+        ("streaming µs/event", |f| {
+            format!("{:.1}", per_unit_us(f.stream, f.events))
+        }),
+        ("lag p50 ms", |f| {
+            format!("{:.0}", percentile(&f.lags, 50.0))
+        }),
+        ("lag p99 ms", |f| {
+            format!("{:.0}", percentile(&f.lags, 99.0))
+        }),
+        ("lag max ms", |f| {
+            format!("{:.0}", f.lags.last().copied().unwrap_or(f64::NAN))
+        }),
+        ("write-back writes", |f| f.writes.to_string()),
+        ("write-back writes/s", |f| {
+            format!("{:.0}", f.writes as f64 / f.write_back.as_secs_f64())
+        }),
+        ("write-back µs/write", |f| {
+            format!("{:.1}", per_unit_us(f.write_back, f.writes))
+        }),
+    ];
+    println!();
+    println!("# side by side (runs one after the other in this process)");
+    let mut header = format!("{:<28}", "figure");
+    for (port, _) in runs {
+        header.push_str(&format!("{:>14}", port.label()));
+    }
+    println!("{header}");
+    for (name, value) in rows {
+        let mut line = format!("{name:<28}");
+        for (_, figures) in runs {
+            line.push_str(&format!("{:>14}", value(figures)));
+        }
+        println!("{line}");
+    }
+}
+
+/// `SYNC_WIRE_RTT_MS`: comma-separated round-trip times (ms) of the wire runs.
+fn wire_round_trips() -> anyhow::Result<Vec<Duration>> {
+    let list = std::env::var("SYNC_WIRE_RTT_MS").unwrap_or_else(|_| "0,10".to_owned());
+    list.split(',')
+        .map(str::trim)
+        .filter(|ms| !ms.is_empty())
+        .map(|ms| {
+            ms.parse()
+                .map(Duration::from_millis)
+                .map_err(|_| anyhow::anyhow!("SYNC_WIRE_RTT_MS: {ms:?} is not a number of ms"))
+        })
+        .collect()
+}
+
+fn main() -> anyhow::Result<()> {
+    let load = Load::from_env();
+    let wire_load = load.divided(env_or("SYNC_WIRE_DIVISOR", 5));
+    let mut runs = vec![(Port::InProcess, run(Port::InProcess, &load)?)];
+    for round_trip in wire_round_trips()? {
+        let port = Port::Wire { round_trip };
+        runs.push((port, run(port, &wire_load)?));
+    }
+    print_side_by_side(&runs);
+    Ok(())
 }

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod port;
+
 /// The same allocator as the `edgebridge` binary, so the figures are the binary's.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
