@@ -91,6 +91,7 @@ async fn testing_a_ready_spec_passes_every_check_and_creates_the_metadata_collec
             "connection_string",
             "target_allowed",
             "cluster_reachable",
+            "replica_set",
             "list_databases",
             "list_collections",
             "database_exists",

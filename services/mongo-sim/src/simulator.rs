@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bson::{Bson, Document, Timestamp, doc};
@@ -19,6 +20,9 @@ use crate::writes::{record, write};
 #[derive(Clone)]
 pub struct Simulator {
     pub(crate) state: Arc<Mutex<State>>,
+    /// A standalone server instead of a replica-set primary (see
+    /// [`Simulator::set_standalone`]).
+    standalone: Arc<AtomicBool>,
 }
 
 impl Simulator {
@@ -49,6 +53,7 @@ impl Simulator {
                 log: Vec::new(),
                 appended: Arc::new(tokio::sync::Notify::new()),
             })),
+            standalone: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -105,6 +110,20 @@ impl Simulator {
     /// Turns access control on (the first user) and adds a user.
     pub fn add_user(&self, user: SimUser) {
         self.lock().users.push(user);
+    }
+
+    /// With `true`, the deployment is a standalone `mongod` rather than a replica-set primary, as
+    /// a customer's development server often is: the wire front's `hello` names no replica set
+    /// and it refuses `txnNumber` (transactions, retryable writes) with 20 `IllegalOperation`,
+    /// and the port's [`topology`](edgebridge_mongo::port::MongoPort::topology) says
+    /// `Standalone`. Change streams are still served.
+    pub fn set_standalone(&self, standalone: bool) {
+        self.standalone.store(standalone, Ordering::SeqCst);
+    }
+
+    /// Whether the deployment answers as a standalone server.
+    pub(crate) fn standalone(&self) -> bool {
+        self.standalone.load(Ordering::SeqCst)
     }
 
     /// When false, every connection fails to select a server (cluster down or firewalled).

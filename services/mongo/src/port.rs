@@ -72,6 +72,10 @@ pub trait MongoPort: Send + Sync {
     /// The authenticated user's privileges (`connectionStatus` with `showPrivileges`).
     async fn privileges(&self) -> PortResult<Vec<Privilege>>;
 
+    /// What kind of deployment answers (`hello`): change streams and transactions need a
+    /// replica set or a sharded cluster.
+    async fn topology(&self) -> PortResult<Topology>;
+
     /// Creates a collection; `Ok(false)` when it already exists.
     async fn create_collection(&self, db: &str, name: &str) -> PortResult<bool>;
 
@@ -107,6 +111,33 @@ pub trait MongoPort: Send + Sync {
     /// Every server (`host:port`) this client has talked to so far: the seeds, and the members
     /// the cluster itself advertises, which the outbound policy must check too.
     fn servers(&self) -> Vec<String>;
+}
+
+/// The kind of deployment a client reached, as `hello` tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Topology {
+    /// A replica set member (`hello` names the set: `setName`).
+    ReplicaSet { name: String },
+    /// A `mongos` router of a sharded cluster (`hello` says `msg: "isdbgrid"`).
+    Sharded,
+    /// A standalone `mongod` (no set name; also a member started with `--replSet` whose set was
+    /// never initiated): no change streams, no transactions.
+    Standalone,
+}
+
+impl Topology {
+    /// The topology a `hello` (or legacy `isMaster`) reply describes.
+    pub fn from_hello(reply: &Document) -> Self {
+        if reply.get_str("msg").is_ok_and(|msg| msg == "isdbgrid") {
+            return Topology::Sharded;
+        }
+        match reply.get_str("setName") {
+            Ok(name) => Topology::ReplicaSet {
+                name: name.to_owned(),
+            },
+            Err(_) => Topology::Standalone,
+        }
+    }
 }
 
 /// Where a change stream starts.
@@ -350,4 +381,29 @@ pub fn allows(privileges: &[Privilege], action: &str, db: &str, collection: Opti
         (p.actions.contains(action) || p.actions.contains("anyAction"))
             && p.resource.covers(db, collection)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::doc;
+
+    use super::Topology;
+
+    #[test]
+    fn hello_tells_the_topology() {
+        let member = doc! {"isWritablePrimary": true, "setName": "rs0", "hosts": ["a:27017"]};
+        assert_eq!(
+            Topology::from_hello(&member),
+            Topology::ReplicaSet {
+                name: "rs0".to_owned()
+            }
+        );
+        let router = doc! {"isWritablePrimary": true, "msg": "isdbgrid"};
+        assert_eq!(Topology::from_hello(&router), Topology::Sharded);
+        let standalone = doc! {"isWritablePrimary": true, "logicalSessionTimeoutMinutes": 30};
+        assert_eq!(Topology::from_hello(&standalone), Topology::Standalone);
+        // Started with --replSet, never initiated.
+        let uninitiated = doc! {"isWritablePrimary": false, "isreplicaset": true};
+        assert_eq!(Topology::from_hello(&uninitiated), Topology::Standalone);
+    }
 }

@@ -10,7 +10,7 @@ use bson::{Bson, Document};
 use edgebridge_domain::connection_string::{MongoUri, Scheme};
 use edgebridge_mongo::port::{
     ChangeStream, CollectionInfo, CollectionKind, ConnectOptions, MongoConnector, MongoPort,
-    PortResult, Privilege, Resource, SessionId, StreamStart, WriteSession, allows,
+    PortResult, Privilege, Resource, SessionId, StreamStart, Topology, WriteSession, allows,
 };
 use edgebridge_mongo::{ErrorKind, PortError};
 
@@ -263,7 +263,26 @@ impl MongoPort for SimPort {
             }))
     }
 
+    async fn topology(&self) -> PortResult<Topology> {
+        self.begin("hello".into()).await?;
+        Ok(if self.sim.standalone() {
+            Topology::Standalone
+        } else {
+            Topology::ReplicaSet {
+                name: "rs0".to_owned(),
+            }
+        })
+    }
+
+    /// Looks first, as the driver adapter does (MongoDB 7.0+ answers `create` on an existing
+    /// collection with ok): an existing collection needs `listCollections`, not
+    /// `createCollection`.
     async fn create_collection(&self, db: &str, name: &str) -> PortResult<bool> {
+        self.require(format!("listCollections {db}"), "listCollections", db, None)
+            .await?;
+        if self.sim.collection_exists(db, name) {
+            return Ok(false);
+        }
         self.require(
             format!("create {db}.{name}"),
             "createCollection",

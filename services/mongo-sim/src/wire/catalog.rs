@@ -162,14 +162,28 @@ pub(crate) fn create(ctx: &mut Ctx<'_>) -> CommandResult {
     };
     let mut state = ctx.shared.sim.lock();
     let colls = state.databases.entry(db.clone()).or_default();
-    if colls.contains_key(&name) {
+    if let Some(existing) = colls.get(&name) {
+        // Since MongoDB 7.0 `create` is idempotent: ok when the collection exists with the
+        // options asked for, NamespaceExists when its options differ.
+        if same_options(&existing.options, &options) {
+            return Ok(Document::new());
+        }
         return Err(CommandError::new(
             48,
-            format!("Collection {db}.{name} already exists."),
+            format!(
+                "namespace {db}.{name} already exists, but with different options: {}",
+                options_document(&existing.options)
+            ),
         ));
     }
     colls.insert(name, Collection::new(options));
     Ok(Document::new())
+}
+
+fn same_options(a: &CollectionOptions, b: &CollectionOptions) -> bool {
+    a.capped == b.capped
+        && a.pre_and_post_images == b.pre_and_post_images
+        && a.validator == b.validator
 }
 
 pub(crate) fn coll_mod(ctx: &mut Ctx<'_>) -> CommandResult {

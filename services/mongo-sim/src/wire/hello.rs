@@ -1,5 +1,6 @@
-//! `hello` (and the legacy `isMaster`): the replica set as a driver discovers it, awaitable
-//! `hello` for streaming monitors, and the mechanisms and speculative start of authentication.
+//! `hello` (and the legacy `isMaster`): the replica set as a driver discovers it (or a standalone
+//! server, see `Simulator::set_standalone`), awaitable `hello` for streaming monitors, and the
+//! mechanisms and speculative start of authentication.
 
 use std::time::Duration;
 
@@ -35,38 +36,50 @@ pub(crate) async fn hello(ctx: &mut Ctx<'_>) -> CommandResult {
         let state = shared.sim.lock();
         (state.clock, state.members.clone())
     };
-    let mut hosts = vec![Bson::String(shared.me.clone())];
-    hosts.extend(members.into_iter().map(Bson::String));
+    // A standalone `mongod` says nothing of a replica set: no set name, hosts, primary,
+    // election or replication progress (drivers then see a standalone server).
+    let standalone = shared.sim.standalone();
     let mut reply = doc! {
         "topologyVersion": {
             "processId": shared.process_id,
             "counter": shared.topology_counter(),
         },
-        "hosts": hosts,
-        "setName": shared.replica_set.clone(),
-        "setVersion": 1,
     };
+    if !standalone {
+        let mut hosts = vec![Bson::String(shared.me.clone())];
+        hosts.extend(members.into_iter().map(Bson::String));
+        reply.extend(doc! {
+            "hosts": hosts,
+            "setName": shared.replica_set.clone(),
+            "setVersion": 1,
+        });
+    }
     if legacy {
         reply.insert("ismaster", true);
     } else {
         reply.insert("isWritablePrimary", true);
     }
     let now = DateTime::now();
+    if !standalone {
+        reply.extend(doc! {
+            "secondary": false,
+            "primary": shared.me.clone(),
+            "me": shared.me.clone(),
+            "electionId": shared.election_id,
+            "lastWrite": {
+                "opTime": {"ts": time, "t": 1_i64},
+                "lastWriteDate": now,
+                "majorityOpTime": {"ts": time, "t": 1_i64},
+                "majorityWriteDate": now,
+            },
+        });
+    }
     reply.extend(doc! {
-        "secondary": false,
-        "primary": shared.me.clone(),
-        "me": shared.me.clone(),
-        "electionId": shared.election_id,
-        "lastWrite": {
-            "opTime": {"ts": time, "t": 1_i64},
-            "lastWriteDate": now,
-            "majorityOpTime": {"ts": time, "t": 1_i64},
-            "majorityWriteDate": now,
-        },
         "maxBsonObjectSize": MAX_BSON_OBJECT_SIZE,
         "maxMessageSizeBytes": i32::try_from(MAX_MESSAGE_BYTES).unwrap_or(i32::MAX),
         "maxWriteBatchSize": MAX_WRITE_BATCH_SIZE,
         "localTime": now,
+        // A standalone server has logical sessions too; only transactions need a replica set.
         "logicalSessionTimeoutMinutes": 30,
         "connectionId": ctx.conn.id,
         "minWireVersion": 0,

@@ -1,7 +1,8 @@
 //! Sessions and transactions: `lsid` + `txnNumber` + `autocommit: false` statements applied to
 //! the state at once and undone on abort, their change events recorded at commit with the
 //! session's id and transaction number; retryable writes answered once per `txnNumber`;
-//! `commitTransaction`, `abortTransaction`, `endSessions`.
+//! `commitTransaction`, `abortTransaction`, `endSessions`. A standalone server refuses every
+//! `txnNumber`.
 //!
 //! Isolation is coarser than MongoDB's snapshot reads: other readers see a transaction's writes
 //! before it commits. Writers do not: a document an open transaction wrote is locked, another
@@ -96,6 +97,7 @@ pub(crate) fn begin(ctx: &Ctx<'_>) -> Result<Mode, CommandError> {
         Some(Bson::Int32(n)) => i64::from(*n),
         Some(_) => return Err(CommandError::type_mismatch("txnNumber must be a long")),
     };
+    refuse_on_standalone(ctx)?;
     let session = cmd.session().ok_or_else(|| {
         CommandError::new(50768, "Transaction number requires a session id (lsid)")
     })?;
@@ -139,6 +141,18 @@ pub(crate) fn begin(ctx: &Ctx<'_>) -> Result<Mode, CommandError> {
         session,
         txn_number,
     })
+}
+
+/// A standalone server has no transactions and no retryable writes: MongoDB refuses any command
+/// carrying `txnNumber` before running it.
+fn refuse_on_standalone(ctx: &Ctx<'_>) -> Result<(), CommandError> {
+    if ctx.shared.sim.standalone() {
+        return Err(CommandError::new(
+            20,
+            "Transaction numbers are only allowed on a replica set member or mongos",
+        ));
+    }
+    Ok(())
 }
 
 fn no_such_transaction(txn_number: i64) -> CommandError {
@@ -285,6 +299,9 @@ pub(crate) fn abort_session(ctx: &Ctx<'_>, state: &mut State, session: &SessionI
 }
 
 fn txn_of(ctx: &Ctx<'_>) -> Result<(SessionId, i64), CommandError> {
+    if ctx.cmd.body.contains_key("txnNumber") {
+        refuse_on_standalone(ctx)?;
+    }
     let session = ctx.cmd.session().ok_or_else(|| {
         CommandError::new(
             50768,

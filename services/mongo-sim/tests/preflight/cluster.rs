@@ -60,6 +60,15 @@ impl Cluster {
         }
     }
 
+    /// The connection string as a standalone server is reached: without `replicaSet` (with
+    /// it, the driver would find no member of that set and never select the server).
+    pub(crate) fn standalone_uri(&self) -> String {
+        match &self.wire {
+            None => format!("mongodb://{HOST}/"),
+            Some(wire) => format!("mongodb://{}/", wire.address()),
+        }
+    }
+
     /// The connection string with `user` and `password`.
     pub(crate) fn uri_as(&self, user: &str, password: &str) -> String {
         match &self.wire {

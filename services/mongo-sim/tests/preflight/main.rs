@@ -35,7 +35,9 @@ macro_rules! on_both {
 
 mod collections;
 mod connection_string;
+mod deployment;
 mod member_guard;
+mod metadata;
 mod privileges;
 mod reaching;
 mod runs;

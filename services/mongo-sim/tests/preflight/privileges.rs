@@ -164,3 +164,49 @@ async fn a_user_who_cannot_write_back_is_refused_per_collection(cluster: &Cluste
 }
 
 on_both!(a_user_who_cannot_write_back_is_refused_per_collection);
+
+/// The write-back records its sessions and the documents MongoDB refused in the metadata
+/// collections: a user who may write the synced collection but not those is refused up front,
+/// not at the first write-back.
+async fn a_user_who_cannot_write_the_metadata_collections_is_refused(cluster: &Cluster) {
+    let on = |collection: &str, actions: &[&str]| Privilege {
+        resource: Resource::Namespace {
+            db: DB.to_owned(),
+            collection: collection.to_owned(),
+        },
+        actions: actions.iter().map(|a| (*a).to_owned()).collect(),
+    };
+    cluster.sim.add_user(user(
+        "narrow",
+        "pw",
+        vec![
+            on("", &["listCollections", "createCollection"]),
+            on(
+                "orders",
+                &["find", "changeStream", "insert", "update", "remove"],
+            ),
+        ],
+    ));
+    let report = cluster
+        .run(&request(&cluster.uri_as("narrow", "pw"), &["orders"]))
+        .await;
+
+    let failed = assert_failed(
+        &report,
+        "sync_privileges",
+        Some("orders"),
+        "privileges_missing",
+        &[
+            SESSIONS_COLLECTION,
+            UNSYNCED_DOCUMENTS_COLLECTION,
+            "find, insert, update, remove",
+        ],
+    );
+    assert!(
+        !failed.message.contains("shop.orders"),
+        "nothing is missing on the synced collection itself: {:?}",
+        failed.message
+    );
+}
+
+on_both!(a_user_who_cannot_write_the_metadata_collections_is_refused);

@@ -35,7 +35,7 @@ use crate::error::{ErrorKind, PortError};
 use crate::policy::TargetPolicy;
 use crate::port::{
     ChangeStream, CollectionInfo, MongoPort, PortResult, Privilege, SessionId, StreamStart,
-    WriteSession,
+    Topology, WriteSession,
 };
 use crate::reach::Reachability;
 use catalog::{parse_collection_info, parse_privileges};
@@ -47,7 +47,8 @@ use write::{DriverSession, TxnNumbers};
 pub use connect::DriverConnector;
 pub use errors::classify;
 
-/// NamespaceExists: `create` on a collection that is already there.
+/// NamespaceExists: `create` on a collection that is already there (before MongoDB 7.0, or
+/// with other options).
 const NAMESPACE_EXISTS: i32 = 48;
 
 /// One connected deployment: a driver [`Client`] (cheap to clone, shares its pools).
@@ -142,10 +143,34 @@ impl MongoPort for DriverPort {
         Ok(parse_privileges(&reply))
     }
 
+    async fn topology(&self) -> PortResult<Topology> {
+        self.guard.check()?;
+        let reply = self
+            .client
+            .database("admin")
+            .run_command(doc! { "hello": 1 })
+            .await
+            .map_err(|e| self.guard.classify(e))?;
+        Ok(Topology::from_hello(&reply))
+    }
+
+    /// Since MongoDB 7.0 `create` answers ok for a collection that already exists with the same
+    /// options, so its answer does not tell whether this call created it: the collection is
+    /// looked up first.
     async fn create_collection(&self, db: &str, name: &str) -> PortResult<bool> {
         self.guard.check()?;
-        match self.client.database(db).create_collection(name).await {
+        let database = self.client.database(db);
+        let existing = database
+            .list_collection_names()
+            .filter(doc! { "name": name })
+            .await
+            .map_err(|e| self.guard.classify(e))?;
+        if !existing.is_empty() {
+            return Ok(false);
+        }
+        match database.create_collection(name).await {
             Ok(()) => Ok(true),
+            // Created by someone else since the lookup (or there with other options).
             Err(err) if command_code(&err) == Some(NAMESPACE_EXISTS) => Ok(false),
             Err(err) => Err(self.guard.classify(err)),
         }

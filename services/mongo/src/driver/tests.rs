@@ -145,7 +145,7 @@ fn insert_many_and_bulk_write_use_the_first_write_error() {
 
     let mut bw = BulkWriteError::default();
     bw.write_errors.insert(5, write_error(11000, "dup"));
-    bw.write_errors.insert(2, write_error(10334, "too large"));
+    bw.write_errors.insert(2, write_error(17420, "too large"));
     let e = classify(DriverError::from(DriverErrorKind::BulkWrite(bw)));
     assert_eq!(e.kind, ErrorKind::DocumentTooLarge);
 }

@@ -4,10 +4,15 @@
 //!
 //! This file holds the entry point ([`run`]), the order of the checks and the bound on each step;
 //! the submodules hold the request and report types, the run's bookkeeping, the remediation
-//! texts, the checks themselves and the check of the members a cluster advertises.
+//! texts, the checks themselves (reaching the cluster, the deployment and catalog, the
+//! collections, the privileges and metadata collections) and the check of the members a cluster
+//! advertises.
 
+mod access;
 mod checks;
+mod collections;
 mod members;
+mod reach;
 mod recorder;
 mod remedy;
 mod report;
@@ -27,10 +32,11 @@ pub use report::{CheckResult, CheckStatus, PreflightReport};
 pub use request::{PreflightOptions, PreflightRequest};
 
 /// Every check, in the order they run.
-pub const ORDER: [&str; 11] = [
+pub const ORDER: [&str; 12] = [
     "connection_string",
     "target_allowed",
     "cluster_reachable",
+    "replica_set",
     "list_databases",
     "list_collections",
     "database_exists",
@@ -50,6 +56,10 @@ const PER_COLLECTION: [&str; 4] = [
 
 /// What syncing a collection needs: read it, watch it, and write back to it.
 const SYNC_ACTIONS: [&str; 5] = ["find", "changeStream", "insert", "update", "remove"];
+
+/// What the write-back does to the metadata collections: reads them when it starts, upserts its
+/// session's record and the documents MongoDB refused, updates and deletes them.
+const METADATA_ACTIONS: [&str; 4] = ["find", "insert", "update", "remove"];
 
 async fn bounded<T>(
     limit: Duration,

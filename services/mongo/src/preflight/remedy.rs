@@ -14,8 +14,13 @@ pub(super) const REMEDY_REACH: &str = "Make sure the cluster is running, that it
 this service's outbound addresses, and that TLS settings match the cluster.";
 pub(super) const REMEDY_AUTH: &str = "Check the user name and password (and authSource) in the connection \
 string; the database user must exist on the cluster.";
+pub(super) const REMEDY_REPLICA_SET: &str = "Run MongoDB as a replica set; one member is \
+enough: restart mongod with --replSet rs0 (or replication.replSetName in its configuration file), \
+run rs.initiate() in mongosh, then add ?replicaSet=rs0 to the connection string. Atlas clusters \
+are replica sets already.";
 pub(super) const REMEDY_PRIVILEGES: &str = "Grant the connector's database user the readWrite role on the \
-database (on a sharded cluster, also read on config.collections).";
+database: it covers the synced collections and the connector's __edgebridge_* metadata \
+collections (on a sharded cluster, also read on config.collections).";
 pub(super) const REMEDY_DATABASE: &str = "Create the database in MongoDB (create any collection in it), or \
 correct the `database` field.";
 pub(super) const REMEDY_COLLECTION: &str = "Create the collection in MongoDB with changeStreamPreAndPostImages \

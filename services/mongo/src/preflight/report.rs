@@ -15,7 +15,7 @@ pub enum CheckStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CheckResult {
-    /// Which check: `connection_string`, `target_allowed`, `cluster_reachable`,
+    /// Which check: `connection_string`, `target_allowed`, `cluster_reachable`, `replica_set`,
     /// `list_databases`, `list_collections`, `database_exists`, `collection_exists`,
     /// `collection_not_capped`, `pre_and_post_images`, `sync_privileges`,
     /// `metadata_collections`.
