@@ -1,7 +1,8 @@
 //! The options of a submitted connection string, checked with the rules of the MongoDB Rust driver
 //! this workspace builds: `mongodb` 3.9 with `compat-3-3-0`, `bson-3`, `rustls-tls` and
-//! `dns-resolver` only (so no compression, no SOCKS5 proxy, no `cert-key-password`, no
-//! `aws-auth`, no `gssapi-auth`, no `openssl-tls`). Mirrored from its `ConnectionString::parse`,
+//! `dns-resolver` and `socks5-proxy` (the egress guard's; a string's own proxy options are refused
+//! beyond the driver), so no compression, no `cert-key-password`, no
+//! `aws-auth`, no `gssapi-auth`, no `openssl-tls`. Mirrored from its `ConnectionString::parse`,
 //! `parse_options` and `parse_option_pair` (`src/client/options.rs`), `ClientOptions::parse`
 //! (`src/client/options/parse.rs`), `ClientOptions::validate`, `AuthMechanism::from_str` and
 //! `validate_credential` (`src/client/auth.rs`, `src/client/auth/oidc.rs`), with no DNS lookup:
@@ -291,11 +292,12 @@ impl Seen {
                     "with its TLS library it exists only as part of tlsInsecure",
                 ));
             }
+            // The driver has SOCKS5 proxies, for the egress guard this service puts between it
+            // and every cluster: a tenant's own proxy would go around that guard.
             "proxyhost" | "proxyport" | "proxyusername" | "proxypassword" => {
-                return Err(not_in_this_driver(
-                    name,
-                    "it is built without SOCKS5 proxies",
-                ));
+                return Err(UriError::beyond_driver(format!(
+                    "the option `{name}` is not allowed: this service makes its MongoDB connections through its own egress guard; remove it"
+                )));
             }
             _ => {
                 return Err(not_in_this_driver(

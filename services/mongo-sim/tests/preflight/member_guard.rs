@@ -7,7 +7,7 @@ use std::time::Duration;
 use edgebridge_domain::connection_string::MongoUri;
 use edgebridge_mongo::driver::DriverConnector;
 use edgebridge_mongo::policy::TargetPolicy;
-use edgebridge_mongo::port::{ConnectOptions, MongoConnector, MongoPort, PortResult, StreamStart};
+use edgebridge_mongo::port::{ConnectOptions, MongoPort, PortResult, StreamStart};
 use edgebridge_mongo::preflight::PreflightOptions;
 use edgebridge_mongo::{ErrorKind, PortError};
 use tokio::time::Instant;
@@ -77,9 +77,9 @@ fn assert_refused<T>(what: &str, result: PortResult<T>) {
     }
 }
 
-/// The seed (127.0.0.1 here) is what the operator's connection string names: `connect` does
-/// not check it, so the adapter is connected directly under the public-only policy. The member
-/// the cluster adds by itself in `hello` is checked.
+/// The seed (the wire front on 127.0.0.1) is let through the egress guard by its exact address
+/// (the test seam `connect_allowing`), as a public seed would be; the member the cluster adds by
+/// itself in `hello` is checked and refused.
 #[tokio::test]
 async fn the_driver_adapter_refuses_every_operation_once_a_private_member_is_advertised() {
     let cluster = Cluster::through_the_driver().await;
@@ -89,10 +89,11 @@ async fn the_driver_adapter_refuses_every_operation_once_a_private_member_is_adv
         policy: TargetPolicy::PublicOnly,
         ..ConnectOptions::default()
     };
+    let seed: std::net::SocketAddr = cluster.host().parse().expect("the wire front's address");
     let port = DriverConnector
-        .connect(&uri, &options)
+        .connect_allowing(&uri, &options, &[seed])
         .await
-        .expect("connecting is lazy and does not check the seed");
+        .expect("connecting is lazy");
 
     let refused = first_refusal(port.as_ref()).await;
     assert_eq!(refused.kind, ErrorKind::TargetNotAllowed, "{refused:?}");

@@ -1,8 +1,12 @@
-//! Client building: resolving a connection string's hosts, opening a driver client, and the guard
-//! that applies the outbound target policy to the servers the driver discovers.
+//! Client building: resolving a connection string's hosts and opening a driver client, whose
+//! connections go through the egress guard (`egress`) under the public-only policy, with the
+//! guard's verdicts and the servers' failures kept for its operations (`guard`).
 
-use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
+mod egress;
+mod guard;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use edgebridge_domain::connection_string::{MongoUri, Scheme};
@@ -14,14 +18,16 @@ use mongodb::Client;
 use mongodb::error::{Error as DriverError, ErrorKind as DriverErrorKind};
 use mongodb::event::EventHandler;
 use mongodb::event::sdam::SdamEvent;
-use mongodb::options::{ClientOptions, ServerAddress};
+use mongodb::options::ClientOptions;
 
 use super::DriverPort;
 use super::errors::classify;
 use crate::error::{ErrorKind, PortError};
 use crate::policy::TargetPolicy;
 use crate::port::{ConnectOptions, MongoConnector, MongoPort, PortResult};
-use crate::reach::{self, Reachability};
+use crate::reach;
+use egress::{EgressGuard, EgressRules};
+pub(super) use guard::Guard;
 
 /// MongoDB's port when a connection string names none.
 const DEFAULT_PORT: u16 = 27017;
@@ -56,6 +62,21 @@ impl MongoConnector for DriverConnector {
         uri: &MongoUri,
         options: &ConnectOptions,
     ) -> PortResult<Arc<dyn MongoPort>> {
+        self.connect_allowing(uri, options, &[]).await
+    }
+}
+
+impl DriverConnector {
+    /// [`MongoConnector::connect`], and the egress guard also lets `endpoints` through: exact
+    /// addresses and ports, whatever the policy says of their addresses. The trait's `connect`
+    /// allows none; tests use this to have an allowed server next to a refused one on the same
+    /// loopback interface.
+    pub async fn connect_allowing(
+        &self,
+        uri: &MongoUri,
+        options: &ConnectOptions,
+        endpoints: &[SocketAddr],
+    ) -> PortResult<Arc<dyn MongoPort>> {
         options
             .policy
             .check_options(uri.options())
@@ -68,23 +89,78 @@ impl MongoConnector for DriverConnector {
         client_options.connect_timeout = Some(options.connect_timeout);
         client_options.server_selection_timeout = Some(options.server_selection_timeout);
         client_options.app_name = Some(options.app_name.clone());
-        let guard = Arc::new(Guard::new(options.policy, uri)?);
-        let watcher = guard.clone();
-        client_options.sdam_event_handler = Some(EventHandler::callback(move |event| {
-            match event {
-                SdamEvent::ServerOpening(opening) => watcher.opened(&opening.address),
-                // Kept to say why, should server selection time out.
-                SdamEvent::ServerHeartbeatFailed(failed) => {
-                    watcher.check_failed(&failed.server_address, &failed.failure)
-                }
-                SdamEvent::ServerHeartbeatSucceeded(answered) => {
-                    watcher.check_answered(&answered.server_address)
-                }
-                _ => {}
+        let guard = Arc::new(Guard::new(options.policy, uri)?.allowing(endpoints));
+        let egress = match options.policy {
+            // The operator allows every address: a guard would only copy every byte once more.
+            // The driver resolves and connects by itself, and honours a `proxyHost` option.
+            TargetPolicy::AllowPrivate => None,
+            TargetPolicy::PublicOnly => {
+                Some(route_through_guard(&mut client_options, options, endpoints, &guard).await?)
             }
-        }));
+        };
+        let watcher = Watcher {
+            guard: guard.clone(),
+            _egress: egress,
+        };
+        client_options.sdam_event_handler =
+            Some(EventHandler::callback(move |event| watcher.observe(event)));
         let client = Client::with_options(client_options).map_err(classify)?;
         Ok(Arc::new(DriverPort::with_guard(client, guard)))
+    }
+}
+
+/// Starts an egress guard for one client and makes it the client's proxy.
+async fn route_through_guard(
+    client_options: &mut ClientOptions,
+    options: &ConnectOptions,
+    endpoints: &[SocketAddr],
+    guard: &Arc<Guard>,
+) -> PortResult<EgressGuard> {
+    if client_options.socks5_proxy.is_some() {
+        return Err(PortError::new(
+            ErrorKind::TargetNotAllowed,
+            "the connection string's proxyHost option routes connections through a proxy of its own, which this deployment does not allow; remove the proxy options",
+        ));
+    }
+    let rules = EgressRules {
+        policy: options.policy,
+        allowed_endpoints: endpoints.to_vec(),
+        connect_timeout: options.connect_timeout,
+    };
+    let egress = EgressGuard::start(rules, guard.clone())
+        .await
+        .map_err(|e| {
+            PortError::new(
+                ErrorKind::Network,
+                format!("cannot start the egress guard on 127.0.0.1: {e}"),
+            )
+        })?;
+    client_options.socks5_proxy = Some(egress.proxy());
+    Ok(egress)
+}
+
+/// The client's topology events, and the egress guard its connections go through. The driver
+/// holds its event handler until the client and its server monitors are gone (a monitor
+/// notices within a heartbeat interval of the client's drop), so the guard serves exactly as
+/// long as the driver may still open connections, and stops then.
+struct Watcher {
+    guard: Arc<Guard>,
+    _egress: Option<EgressGuard>,
+}
+
+impl Watcher {
+    fn observe(&self, event: SdamEvent) {
+        match event {
+            SdamEvent::ServerOpening(opening) => self.guard.opened(&opening.address),
+            // Kept to say why, should server selection time out.
+            SdamEvent::ServerHeartbeatFailed(failed) => self
+                .guard
+                .check_failed(&failed.server_address, &failed.failure),
+            SdamEvent::ServerHeartbeatSucceeded(answered) => {
+                self.guard.check_answered(&answered.server_address)
+            }
+            _ => {}
+        }
     }
 }
 
@@ -235,152 +311,4 @@ fn srv_cause(e: &hickory_resolver::net::NetError) -> String {
     } else {
         reach::dns_cause(&e.to_string())
     }
-}
-
-/// The outbound policy for the servers the driver finds by itself: the members a replica set
-/// names in `hello` (and SRV targets). The driver offers no hook to veto a server before it
-/// connects, so a refused member is recorded the moment its monitor opens and every later
-/// operation on this client fails with `TargetNotAllowed`. Network-level egress rules remain
-/// the way to stop the monitor's own connection attempt.
-#[derive(Debug)]
-pub(super) struct Guard {
-    pub(super) policy: TargetPolicy,
-    /// The connection string's hosts, normalized (`host`, port): not re-checked.
-    pub(super) seeds: Vec<(String, u16)>,
-    pub(super) discovered: Mutex<Vec<String>>,
-    pub(super) refused: Mutex<Option<String>>,
-    /// Why servers did not answer their checks.
-    pub(super) reach: Reachability,
-}
-
-impl Guard {
-    pub(super) fn new(policy: TargetPolicy, uri: &MongoUri) -> PortResult<Self> {
-        let seeds = match uri.scheme() {
-            Scheme::Standard => uri
-                .hosts()
-                .iter()
-                .map(|h| split_host(h).map(|(name, port)| (name.to_ascii_lowercase(), port)))
-                .collect::<PortResult<_>>()?,
-            // SRV targets are other names: they are checked like any discovered server.
-            Scheme::Srv => Vec::new(),
-        };
-        Ok(Guard {
-            policy,
-            seeds,
-            discovered: Mutex::new(Vec::new()),
-            refused: Mutex::new(None),
-            reach: Reachability::default(),
-        })
-    }
-
-    fn refuse(&self, why: String) {
-        let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
-        if refused.is_none() {
-            tracing::warn!(reason = %why, "a MongoDB cluster advertised a server the outbound policy refuses");
-            *refused = Some(why);
-        }
-    }
-
-    /// The driver opened a monitor for `address`.
-    pub(super) fn opened(self: &Arc<Self>, address: &ServerAddress) {
-        let Some((name, port, shown)) = tcp_address(address) else {
-            self.refuse("the cluster advertises a Unix domain socket member".to_owned());
-            return;
-        };
-        {
-            let mut seen = self
-                .discovered
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if !seen.contains(&shown) {
-                seen.push(shown.clone());
-            }
-        }
-        if self.policy == TargetPolicy::AllowPrivate || self.seeds.contains(&(name.clone(), port)) {
-            return;
-        }
-        if let Ok(ip) = name.parse::<IpAddr>() {
-            if let Err(why) = self.policy.check(ip) {
-                self.refuse(format!("the cluster advertises the member {shown}, {why}"));
-            }
-            return;
-        }
-        // A name: resolve it off the driver's event path.
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.refuse(format!(
-                "the cluster advertises the member {shown}, which could not be checked"
-            ));
-            return;
-        };
-        let guard = self.clone();
-        runtime.spawn(async move {
-            match tokio::net::lookup_host((name.as_str(), port)).await {
-                Ok(addrs) => {
-                    for addr in addrs {
-                        if let Err(why) = guard.policy.check(addr.ip()) {
-                            guard.refuse(format!(
-                                "the cluster advertises the member {shown}, which resolves to {}, {why}",
-                                addr.ip()
-                            ));
-                            return;
-                        }
-                    }
-                }
-                Err(_) => guard.refuse(format!(
-                    "the cluster advertises the member {shown}, which does not resolve"
-                )),
-            }
-        });
-    }
-
-    /// A server's check failed (it could not be reached, or did not answer in time).
-    fn check_failed(&self, address: &ServerAddress, failure: &DriverError) {
-        if let Some((name, port, shown)) = tcp_address(address) {
-            let seed = self.seeds.contains(&(name, port));
-            self.reach.failed(shown, seed, failure);
-        }
-    }
-
-    fn check_answered(&self, address: &ServerAddress) {
-        if let Some((_, _, shown)) = tcp_address(address) {
-            self.reach.answered(&shown);
-        }
-    }
-
-    /// [`classify`], with what the server checks saw when no server could be selected: "the
-    /// cluster could not be reached" says nothing; "connection refused at host:port" does.
-    pub(super) fn classify(&self, err: DriverError) -> PortError {
-        let selection = matches!(err.kind.as_ref(), DriverErrorKind::ServerSelection { .. });
-        let mut error = classify(err);
-        if selection && let Some(why) = self.reach.explain() {
-            error.message = why;
-        }
-        error
-    }
-
-    pub(super) fn check(&self) -> PortResult<()> {
-        match &*self.refused.lock().unwrap_or_else(PoisonError::into_inner) {
-            Some(why) => Err(PortError::new(ErrorKind::TargetNotAllowed, why.clone())),
-            None => Ok(()),
-        }
-    }
-}
-
-/// `(name, port, "name:port")` of a TCP server address: the name lowercase without IPv6
-/// brackets, the default port written out, IPv6 shown in brackets. `None` for a Unix socket.
-fn tcp_address(address: &ServerAddress) -> Option<(String, u16, String)> {
-    let ServerAddress::Tcp { host, port } = address else {
-        return None;
-    };
-    let port = port.unwrap_or(DEFAULT_PORT);
-    let name = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase();
-    let shown = if name.contains(':') {
-        format!("[{name}]:{port}")
-    } else {
-        format!("{name}:{port}")
-    };
-    Some((name, port, shown))
 }

@@ -171,7 +171,7 @@ fn refuses_what_the_driver_refuses_naming_the_option_and_what_it_takes() {
             "mongodb://h/?tlsCertificateKeyFilePassword=x",
             "`tlsCertificateKeyFilePassword` is not available",
         ),
-        ("mongodb://h/?proxyHost=p", "`proxyHost` is not available"),
+        ("mongodb://h/?proxyHost=p", "`proxyHost` is not allowed"),
         (
             "mongodb://h/?uuidRepresentation=standard",
             "`uuidRepresentation` must be csharpLegacy",
