@@ -1,11 +1,18 @@
 //! Write-back: transactional write sessions, the transaction numbers they track, and the
 //! classification of a failed operation.
+//!
+//! A transaction's operations go out as few write commands as their order allows ([`commands`]):
+//! a batch of upserts on one collection is one `update` command, so a transaction costs a round
+//! trip per command and one for the commit, not one per document. Each command's reply is read
+//! back into the outcome and its write errors into the operation they name ([`replies`]).
+
+mod commands;
+mod replies;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
-use bson::Document;
 use mongodb::error::{
     Error as DriverError, ErrorKind as DriverErrorKind, TRANSIENT_TRANSACTION_ERROR,
     UNKNOWN_TRANSACTION_COMMIT_RESULT,
@@ -15,8 +22,10 @@ use mongodb::{Client, ClientSession, Database};
 
 use super::connect::Guard;
 use super::errors::classify;
-use crate::error::{ErrorClass, ErrorKind, PortError};
+use crate::error::{ErrorKind, PortError};
 use crate::port::{CommitOutcome, PortResult, SessionId, TxnError, WriteOp, WriteSession};
+use commands::{WriteCommand, plan};
+use replies::{Statements, command_error, read_reply};
 
 /// How many times a commit whose outcome is unknown (`UnknownTransactionCommitResult`) is sent
 /// again before giving up. The driver already retries once on its own; commit is idempotent.
@@ -130,6 +139,9 @@ impl WriteSession for DriverSession {
     async fn commit(&mut self, db: &str, ops: &[WriteOp]) -> Result<CommitOutcome, TxnError> {
         self.guard.check()?;
         self.abort_leftover().await;
+        // Encoded and checked before the transaction starts: an operation too large to send
+        // fails on its own, without a round trip.
+        let commands = plan(ops)?;
         self.start().await?;
         let database = self.client.database(db);
         let mut outcome = CommitOutcome {
@@ -139,14 +151,10 @@ impl WriteSession for DriverSession {
             deleted: 0,
             inserted: 0,
         };
-        for (index, op) in ops.iter().enumerate() {
-            if let Err(err) = apply(&database, &mut self.session, op, &mut outcome).await {
+        for command in commands {
+            if let Err(error) = send(&database, &mut self.session, command, &mut outcome).await {
                 self.abort().await;
-                let error = classify_op_error(err);
-                // Only a per-document error is the operation's own fault; a write conflict or a
-                // dropped connection would have failed whichever operation was running.
-                let op_index = (error.class() == ErrorClass::Document).then_some(index);
-                return Err(TxnError { op_index, error });
+                return Err(error);
             }
         }
         self.commit_with_retry().await?;
@@ -154,59 +162,24 @@ impl WriteSession for DriverSession {
     }
 }
 
-/// Runs one operation inside the session's transaction and counts its effect.
-async fn apply(
+/// Runs one write command inside the session's transaction (the driver adds `lsid`,
+/// `txnNumber`, `autocommit`, and `startTransaction` with the read concern on the first) and
+/// counts its effect.
+async fn send(
     database: &Database,
     session: &mut ClientSession,
-    op: &WriteOp,
+    command: WriteCommand,
     outcome: &mut CommitOutcome,
-) -> mongodb::error::Result<()> {
-    let coll = database.collection::<Document>(op.collection());
-    match op {
-        WriteOp::Upsert {
-            filter,
-            replacement,
-            ..
-        } => {
-            let result = coll
-                .replace_one(filter.clone(), replacement)
-                .upsert(true)
-                .session(&mut *session)
-                .await?;
-            outcome.matched += result.matched_count;
-            if result.upserted_id.is_some() {
-                outcome.upserted += 1;
-            }
-        }
-        WriteOp::Update {
-            filter,
-            update,
-            upsert,
-            ..
-        } => {
-            let result = coll
-                .update_one(filter.clone(), update.clone())
-                .upsert(*upsert)
-                .session(&mut *session)
-                .await?;
-            outcome.matched += result.matched_count;
-            if result.upserted_id.is_some() {
-                outcome.upserted += 1;
-            }
-        }
-        WriteOp::Delete { filter, .. } => {
-            let result = coll
-                .delete_one(filter.clone())
-                .session(&mut *session)
-                .await?;
-            outcome.deleted += result.deleted_count;
-        }
-        WriteOp::Insert { document, .. } => {
-            coll.insert_one(document).session(&mut *session).await?;
-            outcome.inserted += 1;
-        }
+) -> Result<(), TxnError> {
+    let sent = Statements::from(&command);
+    match database
+        .run_raw_command(command.body)
+        .session(&mut *session)
+        .await
+    {
+        Ok(reply) => read_reply(sent, &reply, outcome),
+        Err(err) => Err(command_error(sent, err)),
     }
-    Ok(())
 }
 
 /// Like [`classify`], except that a document the driver cannot encode (a key with a NUL byte)
