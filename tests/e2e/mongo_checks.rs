@@ -23,6 +23,8 @@ fn cluster() -> Simulator {
         "retail-demo",
     ));
     sim.create_collection("retail-demo", "orders", CollectionOptions::ready());
+    // Keyed by `orderId` in the specs below: the write-back upserts by it.
+    sim.create_unique_index("retail-demo", "orders", "orderId");
     sim.create_collection("retail-demo", "tasks", CollectionOptions::default());
     sim
 }
@@ -98,7 +100,9 @@ async fn testing_a_ready_spec_passes_every_check_and_creates_the_metadata_collec
             "collection_exists",
             "collection_not_capped",
             "pre_and_post_images",
+            "id_index",
             "sync_privileges",
+            "shard_metadata",
             "metadata_collections"
         ]
     );
@@ -112,6 +116,13 @@ async fn testing_a_ready_spec_passes_every_check_and_creates_the_metadata_collec
             .as_str()
             .unwrap()
             .contains("appuser:****@")
+    );
+    // The spec's ID field reaches the check: it names the unique index on it.
+    assert!(
+        check(&report, "id_index", Some("orders"))["message"]
+            .as_str()
+            .unwrap()
+            .contains("orderId_1")
     );
     let changes = report["changes"].as_array().unwrap();
     assert_eq!(changes.len(), 2, "{report}");

@@ -14,6 +14,7 @@
 
 mod batches;
 mod faults;
+mod guards;
 mod history;
 mod reconfiguration;
 

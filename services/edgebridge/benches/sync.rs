@@ -24,6 +24,9 @@ mod common;
 
 use bson::{Bson, doc};
 use common::port::{Cluster, Port};
+use common::sync_runs::{
+    DEVICE_BATCH, Figures, Load, ms, per_unit_us, percentile, print_side_by_side, wire_round_trips,
+};
 use common::{Bench, env_or};
 use edgebridge_api::config::MongoAccess;
 use edgebridge_api::scheduler::{self, SchedulerConfig};
@@ -38,8 +41,6 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 const TOKEN: &str = "bench-worker-token-0123456789";
-/// Documents per device insert (one DQL statement).
-const DEVICE_BATCH: i64 = 500;
 
 fn now_ms() -> i64 {
     SystemTime::now()
@@ -83,70 +84,6 @@ async fn wait_until(what: &str, limit: Duration, mut done: impl AsyncFnMut() -> 
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     started.elapsed()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-/// Microseconds per unit of work (a document, an event, a write).
-fn per_unit_us(d: Duration, units: i64) -> f64 {
-    d.as_secs_f64() * 1e6 / units.max(1) as f64
-}
-
-/// What one run does.
-#[derive(Debug, Clone, Copy)]
-struct Load {
-    docs: i64,
-    events: i64,
-    rate: u64,
-    secs: u64,
-    writes: i64,
-}
-
-impl Load {
-    fn from_env() -> Load {
-        Load {
-            docs: env_or("SYNC_DOCS", 50_000),
-            events: env_or("SYNC_EVENTS", 20_000),
-            rate: env_or("SYNC_RATE", 2_000),
-            secs: env_or("SYNC_SECS", 5),
-            writes: env_or("SYNC_WRITES", 20_000),
-        }
-    }
-
-    /// Counts divided by `divisor` (the lag's rate and duration stay: it is a rate already);
-    /// device inserts stay whole batches.
-    fn divided(self, divisor: i64) -> Load {
-        let divisor = divisor.max(1);
-        Load {
-            docs: (self.docs / divisor).max(1),
-            events: (self.events / divisor).max(1),
-            writes: (self.writes / divisor).max(DEVICE_BATCH),
-            ..self
-        }
-    }
-}
-
-/// One run's figures.
-#[derive(Debug, Default)]
-struct Figures {
-    docs: i64,
-    copy: Duration,
-    events: i64,
-    stream: Duration,
-    /// Sorted, in ms.
-    lags: Vec<f64>,
-    writes: i64,
-    write_back: Duration,
 }
 
 /// One run's world: the api over its database, the simulator, and how figures are named.
@@ -454,71 +391,6 @@ fn run(port: Port, load: &Load) -> anyhow::Result<Figures> {
     });
     bench.stop();
     result
-}
-
-/// The runs side by side: one row per figure, one column per port.
-fn print_side_by_side(runs: &[(Port, Figures)]) {
-    type Row = (&'static str, fn(&Figures) -> String);
-    let rows: [Row; 12] = [
-        ("initial sync documents", |f| f.docs.to_string()),
-        ("initial sync documents/s", |f| {
-            format!("{:.0}", f.docs as f64 / f.copy.as_secs_f64())
-        }),
-        ("initial sync µs/document", |f| {
-            format!("{:.1}", per_unit_us(f.copy, f.docs))
-        }),
-        ("streaming events", |f| f.events.to_string()),
-        ("streaming events/s", |f| {
-            format!("{:.0}", f.events as f64 / f.stream.as_secs_f64())
-        }),
-        ("streaming µs/event", |f| {
-            format!("{:.1}", per_unit_us(f.stream, f.events))
-        }),
-        ("lag p50 ms", |f| {
-            format!("{:.0}", percentile(&f.lags, 50.0))
-        }),
-        ("lag p99 ms", |f| {
-            format!("{:.0}", percentile(&f.lags, 99.0))
-        }),
-        ("lag max ms", |f| {
-            format!("{:.0}", f.lags.last().copied().unwrap_or(f64::NAN))
-        }),
-        ("write-back writes", |f| f.writes.to_string()),
-        ("write-back writes/s", |f| {
-            format!("{:.0}", f.writes as f64 / f.write_back.as_secs_f64())
-        }),
-        ("write-back µs/write", |f| {
-            format!("{:.1}", per_unit_us(f.write_back, f.writes))
-        }),
-    ];
-    println!();
-    println!("# side by side (runs one after the other in this process)");
-    let mut header = format!("{:<28}", "figure");
-    for (port, _) in runs {
-        header.push_str(&format!("{:>14}", port.label()));
-    }
-    println!("{header}");
-    for (name, value) in rows {
-        let mut line = format!("{name:<28}");
-        for (_, figures) in runs {
-            line.push_str(&format!("{:>14}", value(figures)));
-        }
-        println!("{line}");
-    }
-}
-
-/// `SYNC_WIRE_RTT_MS`: comma-separated round-trip times (ms) of the wire runs.
-fn wire_round_trips() -> anyhow::Result<Vec<Duration>> {
-    let list = std::env::var("SYNC_WIRE_RTT_MS").unwrap_or_else(|_| "0,10".to_owned());
-    list.split(',')
-        .map(str::trim)
-        .filter(|ms| !ms.is_empty())
-        .map(|ms| {
-            ms.parse()
-                .map(Duration::from_millis)
-                .map_err(|_| anyhow::anyhow!("SYNC_WIRE_RTT_MS: {ms:?} is not a number of ms"))
-        })
-        .collect()
 }
 
 fn main() -> anyhow::Result<()> {

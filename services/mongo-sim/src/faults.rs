@@ -1,7 +1,10 @@
 //! Injected faults: what a test queues, and the counters in effect.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, watch};
 
 /// A fault to inject. Faults queue up and fire in order, each on the operations it names.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +39,25 @@ pub(crate) struct Faults {
     pub(crate) queue: VecDeque<Fault>,
     /// Probability (out of 1_000_000) that any operation drops its connection.
     pub(crate) random_drop_ppm: u32,
+    /// An election is under way: no member is primary until then (see
+    /// `Simulator::hold_election`).
+    pub(crate) no_primary_until: Option<Instant>,
+    /// Every election held, for the wire fronts to step down and elect on time (each follows
+    /// it in real time).
+    pub(crate) elections: watch::Sender<Option<Instant>>,
+    /// The secondary of a primary-secondary-arbiter set is down: writes are applied on the
+    /// primary, but nothing a majority must acknowledge is acknowledged.
+    pub(crate) majority_unavailable: bool,
+    /// Woken when the majority is back: the acknowledgements waiting for it go out.
+    pub(crate) majority_restored: Arc<Notify>,
+}
+
+impl Faults {
+    /// Whether an election is under way at this moment.
+    pub(crate) fn electing(&self) -> bool {
+        self.no_primary_until
+            .is_some_and(|until| Instant::now() < until)
+    }
 }
 
 /// Moves the next queued fault into effect when none of its kind is active.

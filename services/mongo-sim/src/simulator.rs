@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use bson::{Bson, Document, Timestamp, doc};
 use edgebridge_mongo::port::{OperationType, PortResult, WriteOp};
@@ -12,7 +13,7 @@ use edgebridge_mongo::{ErrorKind, PortError};
 use crate::faults::{Fault, Faults};
 use crate::order::Key;
 use crate::port::SimConnector;
-use crate::state::{Collection, CollectionOptions, Entry, State};
+use crate::state::{Collection, CollectionOptions, Entry, State, UniqueIndex};
 use crate::users::SimUser;
 use crate::writes::{record, write};
 
@@ -23,6 +24,8 @@ pub struct Simulator {
     /// A standalone server instead of a replica-set primary (see
     /// [`Simulator::set_standalone`]).
     standalone: Arc<AtomicBool>,
+    /// A `mongos` router of a sharded cluster (see [`Simulator::set_mongos`]).
+    mongos: Arc<AtomicBool>,
 }
 
 impl Simulator {
@@ -54,6 +57,7 @@ impl Simulator {
                 appended: Arc::new(tokio::sync::Notify::new()),
             })),
             standalone: Arc::new(AtomicBool::new(false)),
+            mongos: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -112,11 +116,19 @@ impl Simulator {
         self.lock().users.push(user);
     }
 
+    /// Replaces the user of that name (or adds it): its privileges change at once, as a DBA's
+    /// `updateUser` or `revokeRolesFromUser` would change them; open cursors keep theirs.
+    pub fn set_user(&self, user: SimUser) {
+        let mut state = self.lock();
+        state.users.retain(|u| u.name != user.name);
+        state.users.push(user);
+    }
+
     /// With `true`, the deployment is a standalone `mongod` rather than a replica-set primary, as
     /// a customer's development server often is: the wire front's `hello` names no replica set
     /// and it refuses `txnNumber` (transactions, retryable writes) with 20 `IllegalOperation`,
     /// and the port's [`topology`](edgebridge_mongo::port::MongoPort::topology) says
-    /// `Standalone`. Change streams are still served.
+    /// `Standalone`. The wire front refuses change streams as MongoDB does there (40573).
     pub fn set_standalone(&self, standalone: bool) {
         self.standalone.store(standalone, Ordering::SeqCst);
     }
@@ -126,9 +138,52 @@ impl Simulator {
         self.standalone.load(Ordering::SeqCst)
     }
 
+    /// With `true`, the deployment answers as the `mongos` router of a sharded cluster: the wire
+    /// front's `hello` says `msg: "isdbgrid"` and names no replica set, and the port's
+    /// [`topology`](edgebridge_mongo::port::MongoPort::topology) says `Sharded`. Everything else
+    /// is served as before (one shard, the simulator itself).
+    pub fn set_mongos(&self, mongos: bool) {
+        self.mongos.store(mongos, Ordering::SeqCst);
+    }
+
+    /// Whether the deployment answers as a `mongos`.
+    pub(crate) fn mongos(&self) -> bool {
+        self.mongos.load(Ordering::SeqCst)
+    }
+
     /// When false, every connection fails to select a server (cluster down or firewalled).
     pub fn set_reachable(&self, reachable: bool) {
         self.lock().reachable = reachable;
+    }
+
+    /// The primary steps down now and no member is primary for `no_primary_for` (wall-clock
+    /// time: the wire front runs in real time); then an election makes it primary again. Over
+    /// the wire: during the election `hello` answers as a secondary with no primary known,
+    /// writes and commits fail with `NotWritablePrimary`, reads that must go to the primary
+    /// with `NotPrimaryNoSecondaryOk`, open change streams with `InterruptedDueToReplStateChange`,
+    /// and open transactions are aborted; the new primary has a new `electionId`, and both
+    /// changes bump `topologyVersion`. Calling it again during an election extends it.
+    pub fn hold_election(&self, no_primary_for: Duration) {
+        let mut until = Instant::now() + no_primary_for;
+        let mut state = self.lock();
+        if let Some(current) = state.faults.no_primary_until {
+            until = until.max(current);
+        }
+        state.faults.no_primary_until = Some(until);
+        state.faults.elections.send_replace(Some(until));
+    }
+
+    /// With `true`, the secondary of a primary-secondary-arbiter set is down, so no majority
+    /// can acknowledge a write: over the wire, a write or `commitTransaction` with write concern
+    /// `w: "majority"` (or `w` of 2 or more) is applied on the primary, but its answer waits,
+    /// up to `wtimeout` (then `writeConcernError` 64 `WriteConcernTimeout`) or, without one,
+    /// until this is set back to `false`. Other commands answer as usual.
+    pub fn set_majority_unavailable(&self, unavailable: bool) {
+        let mut state = self.lock();
+        state.faults.majority_unavailable = unavailable;
+        if !unavailable {
+            state.faults.majority_restored.notify_waiters();
+        }
     }
 
     /// How many oplog entries are kept; older ones roll off (and resuming before them fails).
@@ -192,7 +247,7 @@ impl Simulator {
 
     pub fn create_unique_index(&self, db: &str, name: &str, field: &str) {
         if let Ok(c) = self.lock().collection(db, name) {
-            c.unique.push(field.to_owned());
+            c.unique.push(UniqueIndex::on(vec![field.to_owned()]));
         }
     }
 

@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use bson::{Document, Timestamp, doc};
+use bson::{Bson, Document, Timestamp, doc};
 use edgebridge_mongo::PortError;
 use edgebridge_mongo::port::{OperationType, PortResult, ResumeToken, SessionId};
 use tokio::sync::Notify;
@@ -39,10 +39,65 @@ impl CollectionOptions {
 pub(crate) struct Collection {
     pub(crate) options: CollectionOptions,
     pub(crate) docs: BTreeMap<Key, Document>,
-    /// Fields with a unique index besides `_id`.
-    pub(crate) unique: Vec<String>,
+    /// Unique indexes besides `_id`, enforced on every write.
+    pub(crate) unique: Vec<UniqueIndex>,
     /// Other indexes created over the wire (`createIndexes`), as specified: listed, not used.
     pub(crate) indexes: Vec<Document>,
+}
+
+/// A unique index besides `_id`: MongoDB refuses a second document with the same values of its
+/// fields. The simulator leaves out documents that lack one of the fields (MongoDB indexes a
+/// missing field as null, so two such documents would collide there).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct UniqueIndex {
+    pub(crate) name: String,
+    pub(crate) fields: Vec<String>,
+}
+
+impl UniqueIndex {
+    /// Named as MongoDB names an ascending index by default: `tenant_1_sku_1`.
+    pub(crate) fn on(fields: Vec<String>) -> Self {
+        let name = fields
+            .iter()
+            .map(|f| format!("{f}_1"))
+            .collect::<Vec<_>>()
+            .join("_");
+        UniqueIndex { name, fields }
+    }
+
+    /// The document's values of the index's fields; `None` when one is missing.
+    fn values<'a>(&self, doc: &'a Document) -> Option<Vec<&'a Bson>> {
+        self.fields.iter().map(|f| doc.get(f)).collect()
+    }
+
+    /// `E11000 ...`: the message MongoDB gives for a duplicate under this index.
+    fn duplicate(&self, ns: Option<&str>, values: &[&Bson]) -> String {
+        match (ns, self.fields.as_slice(), values) {
+            (None, [field], [value]) => format!("E11000 duplicate key error: {field} {value}"),
+            _ => {
+                let pairs: Vec<String> = self
+                    .fields
+                    .iter()
+                    .zip(values)
+                    .map(|(f, v)| format!("{f}: {v}"))
+                    .collect();
+                let collection = ns
+                    .map(|ns| format!(" collection: {ns}"))
+                    .unwrap_or_default();
+                format!(
+                    "E11000 duplicate key error{collection} index: {} dup key: {{ {} }}",
+                    self.name,
+                    pairs.join(", ")
+                )
+            }
+        }
+    }
+}
+
+fn same(a: &[&Bson], b: &[&Bson]) -> bool {
+    a.iter()
+        .zip(b)
+        .all(|(x, y)| crate::order::compare(x, y).is_eq())
 }
 
 impl Collection {
@@ -53,6 +108,38 @@ impl Collection {
             unique: Vec::new(),
             indexes: Vec::new(),
         }
+    }
+
+    /// The message of the first unique index `doc` (the document with `_id` `id`) would break,
+    /// if any.
+    pub(crate) fn unique_conflict(&self, doc: &Document, id: &Key) -> Option<String> {
+        self.unique.iter().find_map(|index| {
+            let values = index.values(doc)?;
+            let taken = self.docs.iter().any(|(k, other)| {
+                k != id && index.values(other).is_some_and(|v| same(&v, &values))
+            });
+            taken.then(|| index.duplicate(None, &values))
+        })
+    }
+
+    /// Adds `index` unless one on the same fields exists (`Ok(false)`). Refused, with the
+    /// message MongoDB gives, while documents already share its values.
+    pub(crate) fn add_unique(&mut self, ns: &str, index: UniqueIndex) -> Result<bool, String> {
+        if self.unique.iter().any(|u| u.fields == index.fields) {
+            return Ok(false);
+        }
+        let mut seen: Vec<Vec<&Bson>> = Vec::new();
+        for doc in self.docs.values() {
+            let Some(values) = index.values(doc) else {
+                continue;
+            };
+            if seen.iter().any(|s| same(s, &values)) {
+                return Err(index.duplicate(Some(ns), &values));
+            }
+            seen.push(values);
+        }
+        self.unique.push(index);
+        Ok(true)
     }
 }
 

@@ -1,4 +1,8 @@
-//! `$set` and `$unset` on a document, with MongoDB's path rules.
+//! `$set` and `$unset` on a document, with MongoDB's path rules; update pipelines in
+//! [`pipeline`].
+
+mod expressions;
+pub(crate) mod pipeline;
 
 use bson::{Bson, Document};
 use edgebridge_mongo::PortError;

@@ -69,6 +69,30 @@ impl SimUser {
         }
     }
 
+    /// A user with exactly these actions on each named collection of `db` (as a custom role
+    /// granting privileges collection by collection).
+    pub fn per_collection(
+        name: &str,
+        password: &str,
+        db: &str,
+        grants: &[(&str, &[&str])],
+    ) -> Self {
+        SimUser {
+            name: name.to_owned(),
+            password: password.to_owned(),
+            privileges: grants
+                .iter()
+                .map(|(collection, actions)| {
+                    let on = Resource::Namespace {
+                        db: db.to_owned(),
+                        collection: (*collection).to_owned(),
+                    };
+                    privilege(on, actions)
+                })
+                .collect(),
+        }
+    }
+
     /// A user with exactly these actions on `db`.
     pub fn with_actions(name: &str, password: &str, db: &str, actions: &[&str]) -> Self {
         SimUser {

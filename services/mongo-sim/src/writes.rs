@@ -2,12 +2,12 @@
 
 use bson::{Bson, Document, doc};
 use edgebridge_mongo::PortError;
-use edgebridge_mongo::port::{OperationType, PortResult, SessionId, WriteOp};
+use edgebridge_mongo::port::{OperationType, PortResult, SessionId, UpdateModification, WriteOp};
 
 use crate::order::{self, Key};
 use crate::schema;
 use crate::state::{Collection, CollectionOptions, Entry, State};
-use crate::update_ops::apply_operators;
+use crate::update_ops::{apply_operators, pipeline};
 
 /// What one write did, before it is recorded in the oplog.
 pub(crate) struct Change {
@@ -71,7 +71,74 @@ pub(crate) fn matches(doc: &Document, filter: &Document) -> bool {
     })
 }
 
-/// Applies one write to the state. `Ok(None)`: nothing changed (a delete that matched nothing).
+/// The key of the document `filter` selects.
+fn existing_key(coll: &Collection, filter: &Document) -> Option<Key> {
+    if let Some(id) = filter.get("_id") {
+        let key = Key(id.clone());
+        return coll
+            .docs
+            .get(&key)
+            .filter(|d| matches(d, filter))
+            .map(|_| key);
+    }
+    coll.docs
+        .iter()
+        .find(|(_, d)| matches(d, filter))
+        .map(|(k, _)| k.clone())
+}
+
+/// Whether `op` selects a stored document: what MongoDB counts as matched, whether the write
+/// then changes it or not.
+pub(crate) fn selects(state: &State, db: &str, op: &WriteOp) -> bool {
+    let (WriteOp::Upsert { filter, .. }
+    | WriteOp::Update { filter, .. }
+    | WriteOp::Delete { filter, .. }) = op
+    else {
+        return false;
+    };
+    state
+        .databases
+        .get(db)
+        .and_then(|d| d.get(op.collection()))
+        .is_some_and(|coll| existing_key(coll, filter).is_some())
+}
+
+/// Whether two documents are the same bytes: how MongoDB tells an update that changes nothing
+/// (no oplog entry, no change event, `nModified` 0). Field order and numeric types count.
+fn same_bytes(a: &Document, b: &Document) -> bool {
+    matches!((a.to_vec(), b.to_vec()), (Ok(x), Ok(y)) if x == y)
+}
+
+fn new_object_id(state: &mut State) -> Bson {
+    let mut bytes = [0u8; 12];
+    bytes[4..].copy_from_slice(&state.new_oid_seq().to_be_bytes());
+    Bson::ObjectId(bson::oid::ObjectId::from_bytes(bytes))
+}
+
+/// A pipeline's document as MongoDB stores it in place of `original`: `_id` first, the
+/// original's when the new document has none (a new ObjectId on an insert without one); a
+/// different `_id` is refused.
+fn replaced(state: &mut State, original: &Document, mut output: Document) -> PortResult<Document> {
+    let id = match (original.get("_id"), output.remove("_id")) {
+        (Some(old), Some(new)) if order::compare(old, &new) != std::cmp::Ordering::Equal => {
+            return Err(PortError::server(
+                66,
+                format!(
+                    "After applying the update, the (immutable) field '_id' was found to have been altered to _id: {new}"
+                ),
+            ));
+        }
+        (_, Some(new)) => new,
+        (Some(old), None) => old.clone(),
+        (None, None) => new_object_id(state),
+    };
+    let mut document = doc! {"_id": id};
+    document.extend(output);
+    Ok(document)
+}
+
+/// Applies one write to the state. `Ok(None)`: nothing changed (a delete or an update that
+/// matched nothing, an update or a replacement that leaves the document as it was).
 pub(crate) fn write(state: &mut State, db: &str, op: &WriteOp) -> PortResult<Option<Change>> {
     let name = op.collection().to_owned();
     if !state
@@ -88,20 +155,6 @@ pub(crate) fn write(state: &mut State, db: &str, op: &WriteOp) -> PortResult<Opt
     }
     let coll = state.collection(db, &name)?;
     let images = coll.options.pre_and_post_images;
-    let existing_key = |coll: &Collection, filter: &Document| -> Option<Key> {
-        if let Some(id) = filter.get("_id") {
-            let key = Key(id.clone());
-            return coll
-                .docs
-                .get(&key)
-                .filter(|d| matches(d, filter))
-                .map(|_| key);
-        }
-        coll.docs
-            .iter()
-            .find(|(_, d)| matches(d, filter))
-            .map(|(k, _)| k.clone())
-    };
     match op {
         WriteOp::Insert { document, .. } => {
             let mut document = document.clone();
@@ -165,8 +218,13 @@ pub(crate) fn write(state: &mut State, db: &str, op: &WriteOp) -> PortResult<Opt
                 ));
             }
             let coll = state.collection(db, &name)?;
-            check_document(coll, &document, found.as_ref())?;
             let pre = found.as_ref().and_then(|k| coll.docs.get(k).cloned());
+            if pre.as_ref().is_some_and(|pre| same_bytes(pre, replacement)) {
+                // MongoDB compares the stored document with the replacement as sent (so one
+                // without `_id` always writes): the same bytes, and nothing is written.
+                return Ok(None);
+            }
+            check_document(coll, &document, found.as_ref())?;
             coll.docs.insert(Key(id.clone()), document.clone());
             Ok(Some(Change {
                 collection: name,
@@ -189,24 +247,44 @@ pub(crate) fn write(state: &mut State, db: &str, op: &WriteOp) -> PortResult<Opt
         } => {
             let found = existing_key(coll, filter);
             let pre = found.as_ref().and_then(|k| coll.docs.get(k).cloned());
-            let mut document = match &pre {
-                Some(doc) => doc.clone(),
-                None if *upsert => {
-                    let mut doc = Document::new();
-                    let id = filter.get("_id").cloned().unwrap_or_else(|| {
-                        let mut bytes = [0u8; 12];
-                        bytes[4..].copy_from_slice(&state.new_oid_seq().to_be_bytes());
-                        Bson::ObjectId(bson::oid::ObjectId::from_bytes(bytes))
-                    });
-                    doc.insert("_id", id);
-                    for (k, v) in filter {
-                        doc.insert(k.clone(), v.clone());
+            if pre.is_none() && !*upsert {
+                return Ok(None);
+            }
+            let document = match update {
+                UpdateModification::Operators(operators) => {
+                    let mut document = match &pre {
+                        Some(doc) => doc.clone(),
+                        None => {
+                            let mut doc = doc! {"_id": match filter.get("_id") {
+                                Some(id) => id.clone(),
+                                None => new_object_id(state),
+                            }};
+                            for (k, v) in filter {
+                                doc.insert(k.clone(), v.clone());
+                            }
+                            doc
+                        }
+                    };
+                    apply_operators(&mut document, operators)?;
+                    if pre.as_ref().is_some_and(|pre| same_bytes(pre, &document)) {
+                        // Every operator was a no-op: MongoDB writes no oplog entry, so no
+                        // change event.
+                        return Ok(None);
                     }
-                    doc
+                    document
                 }
-                None => return Ok(None),
+                UpdateModification::Pipeline(stages) => {
+                    // With no match, MongoDB runs the pipeline on the filter's equality fields.
+                    let original = pre.clone().unwrap_or_else(|| filter.clone());
+                    let output = pipeline::run(&original, stages)?;
+                    if pre.is_some() && same_bytes(&original, &output) {
+                        // MongoDB compares what the pipeline made with the stored document as
+                        // they are: the same bytes, and nothing is written.
+                        return Ok(None);
+                    }
+                    replaced(state, &original, output)?
+                }
             };
-            apply_operators(&mut document, update)?;
             let id = document.get("_id").cloned().unwrap_or(Bson::Null);
             if let Some(key) = &found
                 && order::compare(&key.0, &id) != std::cmp::Ordering::Equal
@@ -215,10 +293,6 @@ pub(crate) fn write(state: &mut State, db: &str, op: &WriteOp) -> PortResult<Opt
                     66,
                     "the (immutable) field '_id' was found to have been altered",
                 ));
-            }
-            if pre.as_ref() == Some(&document) {
-                // Nothing changed: MongoDB writes no oplog entry, so no change event.
-                return Ok(None);
             }
             let coll = state.collection(db, &name)?;
             check_document(coll, &document, found.as_ref())?;
@@ -274,23 +348,10 @@ pub(crate) fn check_document(
             format!("E11000 duplicate key error: _id {}", id.0),
         ));
     }
-    for field in &coll.unique {
-        let Some(value) = doc.get(field) else {
-            continue;
-        };
-        let taken = coll.docs.iter().any(|(k, d)| {
-            Some(k) != Some(&id)
-                && d.get(field)
-                    .is_some_and(|v| order::compare(v, value) == std::cmp::Ordering::Equal)
-        });
-        if taken {
-            return Err(PortError::server(
-                11000,
-                format!("E11000 duplicate key error: {field} {value}"),
-            ));
-        }
+    match coll.unique_conflict(doc, &id) {
+        Some(message) => Err(PortError::server(11000, message)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Takes back a failed transaction's writes: each document as it was before the first of them,

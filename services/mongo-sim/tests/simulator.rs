@@ -552,7 +552,7 @@ async fn update_operators_follow_mongodb() {
     let update = |u: Document| WriteOp::Update {
         collection: COLL.into(),
         filter: doc! {"_id": 1},
-        update: u,
+        update: u.into(),
         upsert: false,
     };
     // Overlapping paths are refused, like MongoDB's "would create a conflict".
@@ -584,7 +584,7 @@ async fn update_operators_follow_mongodb() {
     let insert = |n: i32| WriteOp::Update {
         collection: COLL.into(),
         filter: doc! {"n": n},
-        update: doc! {"$set": {"v": n}},
+        update: doc! {"$set": {"v": n}}.into(),
         upsert: true,
     };
     session
@@ -663,7 +663,7 @@ async fn a_failed_transaction_leaves_no_trace() {
                 WriteOp::Update {
                     collection: "things".to_owned(),
                     filter: doc! { "_id": 1 },
-                    update: doc! { "$set": { "": 1 } },
+                    update: doc! { "$set": { "": 1 } }.into(),
                     upsert: false,
                 },
             ],

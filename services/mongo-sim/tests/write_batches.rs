@@ -84,7 +84,7 @@ fn set(coll: &str, id: impl Into<Bson>, fields: Document, upsert: bool) -> Write
     WriteOp::Update {
         collection: coll.to_owned(),
         filter: doc! {"_id": id.into()},
-        update: doc! {"$set": fields},
+        update: doc! {"$set": fields}.into(),
         upsert,
     }
 }

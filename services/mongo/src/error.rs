@@ -108,8 +108,10 @@ impl ErrorKind {
             // IngressRequestRateLimitExceeded, RateLimitExceeded (both SystemOverloadedError)
             462 | 449 => Throttled,
             // TransactionExceededLifetimeLimitSeconds, TransactionTooLargeForCache,
-            // TransactionTooLarge, BSONObjectTooLarge: smaller batches get through.
-            290 | 388 | 257 | 10334 => BatchTooLarge,
+            // TransactionTooLarge, BSONObjectTooLarge: smaller batches get through. Also
+            // Location7182500: a change event with one field too large even for a fragment of
+            // `$changeStreamSplitLargeEvent`.
+            290 | 388 | 257 | 10334 | 7182500 => BatchTooLarge,
             // AuthenticationFailed
             18 => Authentication,
             // Unauthorized

@@ -82,6 +82,20 @@ pub trait MongoPort: Send + Sync {
     /// `collMod` with `changeStreamPreAndPostImages: {enabled: true}`.
     async fn enable_pre_and_post_images(&self, db: &str, collection: &str) -> PortResult<()>;
 
+    /// `listIndexes`: the collection's indexes, the `_id` index included.
+    async fn list_indexes(&self, db: &str, collection: &str) -> PortResult<Vec<IndexInfo>>;
+
+    /// `createIndexes` with one ascending index on `keys` (in that order), named as MongoDB
+    /// names it by default (`a_1_b_1`); `unique` makes MongoDB refuse a second document with
+    /// the same values, and refuse the index while such documents exist (11000).
+    async fn create_index(
+        &self,
+        db: &str,
+        collection: &str,
+        keys: &[String],
+        unique: bool,
+    ) -> PortResult<()>;
+
     /// Up to `batch_size` documents in `_id` order (MongoDB's comparison order across types),
     /// strictly after `after` when given.
     async fn scan(
@@ -160,6 +174,12 @@ pub trait ChangeStream: Send {
 
     /// The token to resume after everything returned so far (including idle advances).
     fn resume_token(&self) -> Option<ResumeToken>;
+
+    /// Whether an empty answer already waited for news on the server (an awaitable `getMore`):
+    /// the caller then asks again at once instead of pausing.
+    fn awaits(&self) -> bool {
+        false
+    }
 }
 
 /// A session for transactional writes.
@@ -183,13 +203,13 @@ pub enum WriteOp {
         filter: Document,
         replacement: Document,
     },
-    /// Apply `update` (`$set` / `$unset` with dotted paths) to the document matching `filter`;
-    /// with `upsert`, insert one built from the filter when none matches. What a writer uses to
-    /// keep fields the edge never held ([`crate::mapping::MongoDocument::set_update`]).
+    /// Apply `update` to the document matching `filter`; with `upsert`, insert one built from
+    /// the filter's equality fields when none matches. A pipeline is what a writer uses to keep
+    /// fields the edge never held ([`crate::mapping::MongoDocument::merge_update`]).
     Update {
         collection: String,
         filter: Document,
-        update: Document,
+        update: UpdateModification,
         upsert: bool,
     },
     /// Delete the one document matching `filter` (none matching is not an error).
@@ -202,6 +222,29 @@ pub enum WriteOp {
         collection: String,
         document: Document,
     },
+}
+
+/// What an update statement's `u` holds: MongoDB takes either form in the same statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateModification {
+    /// Update operators (`{$set: {...}, $unset: {...}}`, dotted paths): fields changed in place.
+    Operators(Document),
+    /// An update pipeline (MongoDB 4.2+): stages that compute the new document from the current
+    /// one (`$$ROOT`), which then replaces it as a replacement would (its `_id` kept). On an
+    /// upsert with no match the current document is the filter's equality fields.
+    Pipeline(Vec<Document>),
+}
+
+impl From<Document> for UpdateModification {
+    fn from(operators: Document) -> Self {
+        UpdateModification::Operators(operators)
+    }
+}
+
+impl From<Vec<Document>> for UpdateModification {
+    fn from(pipeline: Vec<Document>) -> Self {
+        UpdateModification::Pipeline(pipeline)
+    }
 }
 
 impl WriteOp {
@@ -327,6 +370,20 @@ pub struct CollectionInfo {
     pub capped: bool,
     pub pre_and_post_images: bool,
     pub validator: Option<Document>,
+}
+
+/// What `listIndexes` says of one index: enough to tell whether it keeps a mapping's ID fields
+/// unique.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexInfo {
+    pub name: String,
+    /// The key's fields, in the index's order (directions and index types left out).
+    pub keys: Vec<String>,
+    /// MongoDB refuses two documents with the same key (always true of the `_id` index, which
+    /// `listIndexes` does not mark `unique`).
+    pub unique: bool,
+    /// A partial index (`partialFilterExpression`): unique only among the documents it covers.
+    pub partial: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -192,9 +192,22 @@ async fn a_changed_spec_restarts_the_run_and_a_late_report_shows(pool: PgPool) {
     let s = step(&mut w1).await;
     assert_eq!((s.stopped.len(), s.started.len()), (1, 1));
     let status = fleet.status(id).await;
-    assert_eq!(status["status"], "failed", "tasks has no images: {status}");
+    // `tasks` has no images: it is shown failed while `orders` runs.
+    assert_eq!(status["status"], "running", "{status}");
     assert_eq!(status["collectionStatus"]["tasks"]["phase"], "failed");
-    assert_eq!(status["collectionStatus"]["orders"]["phase"], "pending");
+    assert_eq!(
+        status["collectionStatus"]["tasks"]["code"],
+        "pre_and_post_images_disabled"
+    );
+    assert_eq!(status["health"]["state"], "yellow", "{status}");
+    assert_eq!(status["health"]["code"], "pre_and_post_images_disabled");
+    assert!(
+        status["health"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("except collection `tasks`"),
+        "{status}"
+    );
     // Fix it, restart, then let the run go silent while its worker heartbeats.
     fleet
         .sim

@@ -109,6 +109,7 @@ pub async fn test_connector_spec(
     let request = PreflightRequest {
         connection_string,
         database: spec.database,
+        id_fields: PreflightRequest::id_fields_of(&spec.collections),
         collections: spec.collections.into_keys().collect(),
         auto_configure: spec.auto_configure,
     };
@@ -143,6 +144,7 @@ pub async fn test_connector(
         connection_string: uri.expose().to_owned(),
         database: row.database_name.clone(),
         collections: row.collections.0.keys().cloned().collect(),
+        id_fields: PreflightRequest::id_fields_of(&row.collections.0),
         auto_configure: row.auto_configure,
     };
     Ok(Json(run_checks(&state, request).await?))

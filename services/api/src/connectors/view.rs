@@ -71,6 +71,33 @@ impl ConnectorRow {
     /// it claims to run but delivers nothing. The longest-silent collection is named. The
     /// silence is as last reported (reports come at least every health interval; a connector
     /// that stops reporting is `report_overdue`), so no clock but the worker's measures it.
+    /// A collection that stopped while the others run (dropped, its history lost, the same
+    /// error again and again): the connector runs, but not all of it.
+    fn failed_collection(&self) -> Option<Health> {
+        let (name, report) = self
+            .collection_status
+            .0
+            .iter()
+            .find(|(_, r)| r.phase == CollectionPhase::Failed)?;
+        let code = report
+            .code
+            .clone()
+            .unwrap_or_else(|| "collection_failed".into());
+        let why = self
+            .last_error
+            .as_ref()
+            .filter(|e| e.0.code == code)
+            .map(|e| format!(": {}", e.0.message))
+            .unwrap_or_default();
+        Some(Health {
+            state: HealthState::Yellow,
+            code,
+            reason: format!(
+                "Running, except collection `{name}`, which stopped{why}. See its code and the events for what to do; the other collections sync."
+            ),
+        })
+    }
+
     fn stalled_stream(&self, fleet: &FleetConfig) -> Option<Health> {
         let (name, silent) = self
             .collection_status
@@ -233,6 +260,9 @@ impl ConnectorRow {
             Some("running") => {
                 if let Some(stalled) = self.stalled_stream(fleet) {
                     return (ConnectorStatus::Running, None, stalled);
+                }
+                if let Some(failed) = self.failed_collection() {
+                    return (ConnectorStatus::Running, None, failed);
                 }
                 let recent = self
                     .last_error

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod port;
+/// The sync bench's loads, figures and side-by-side table.
+pub mod sync_runs;
 
 /// The same allocator as the `edgebridge` binary, so the figures are the binary's.
 #[global_allocator]

@@ -9,8 +9,9 @@ use async_trait::async_trait;
 use bson::{Bson, Document};
 use edgebridge_domain::connection_string::{MongoUri, Scheme};
 use edgebridge_mongo::port::{
-    ChangeStream, CollectionInfo, CollectionKind, ConnectOptions, MongoConnector, MongoPort,
-    PortResult, Privilege, Resource, SessionId, StreamStart, Topology, WriteSession, allows,
+    ChangeStream, CollectionInfo, CollectionKind, ConnectOptions, IndexInfo, MongoConnector,
+    MongoPort, PortResult, Privilege, Resource, SessionId, StreamStart, Topology, WriteSession,
+    allows,
 };
 use edgebridge_mongo::{ErrorKind, PortError};
 
@@ -21,6 +22,7 @@ use crate::port::stream::{SimStream, history_lost};
 use crate::simulator::Simulator;
 use crate::state::{Collection, CollectionOptions};
 
+mod indexes;
 pub(crate) mod session;
 pub(crate) mod stream;
 
@@ -265,7 +267,9 @@ impl MongoPort for SimPort {
 
     async fn topology(&self) -> PortResult<Topology> {
         self.begin("hello".into()).await?;
-        Ok(if self.sim.standalone() {
+        Ok(if self.sim.mongos() {
+            Topology::Sharded
+        } else if self.sim.standalone() {
             Topology::Standalone
         } else {
             Topology::ReplicaSet {
@@ -316,6 +320,20 @@ impl MongoPort for SimPort {
             .options
             .pre_and_post_images = true;
         Ok(())
+    }
+
+    async fn list_indexes(&self, db: &str, collection: &str) -> PortResult<Vec<IndexInfo>> {
+        indexes::list(self, db, collection).await
+    }
+
+    async fn create_index(
+        &self,
+        db: &str,
+        collection: &str,
+        keys: &[String],
+        unique: bool,
+    ) -> PortResult<()> {
+        indexes::create(self, db, collection, keys, unique).await
     }
 
     async fn scan(

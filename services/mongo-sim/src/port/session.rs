@@ -7,7 +7,7 @@ use edgebridge_mongo::port::{
 use edgebridge_mongo::{ErrorClass, ErrorKind, PortError};
 
 use crate::port::{SimPort, not_primary};
-use crate::writes::{record, undo, write};
+use crate::writes::{record, selects, undo, write};
 
 pub(crate) struct SimSession {
     pub(crate) port: SimPort,
@@ -76,25 +76,23 @@ impl WriteSession for SimSession {
                     ),
                 });
             }
+            // Matched counts a document the write selects whether or not it changes it, as
+            // MongoDB's `n` does.
+            let matched = selects(&state, db, op);
             match write(&mut state, db, op) {
                 Ok(change) => {
                     match (&change, op) {
-                        (Some(c), WriteOp::Upsert { .. })
+                        (Some(c), WriteOp::Upsert { .. } | WriteOp::Update { .. })
                             if c.operation == OperationType::Insert =>
                         {
                             outcome.upserted += 1
                         }
-                        (Some(c), WriteOp::Update { .. })
-                            if c.operation == OperationType::Insert =>
-                        {
-                            outcome.upserted += 1
-                        }
-                        (Some(_), WriteOp::Upsert { .. } | WriteOp::Update { .. }) => {
+                        (_, WriteOp::Upsert { .. } | WriteOp::Update { .. }) if matched => {
                             outcome.matched += 1
                         }
                         (Some(_), WriteOp::Delete { .. }) => outcome.deleted += 1,
                         (Some(_), WriteOp::Insert { .. }) => outcome.inserted += 1,
-                        (None, _) => {}
+                        _ => {}
                     }
                     changes.push(change);
                 }

@@ -11,7 +11,7 @@ use super::cursors::open_documents;
 use super::dispatch::{Ctx, integer, type_name};
 use super::errors::{CommandError, CommandResult};
 use super::query;
-use crate::state::{Collection, CollectionOptions};
+use crate::state::{Collection, CollectionOptions, UniqueIndex};
 
 /// A collection's UUID: stable for its namespace under the seed.
 fn uuid(seed: u64, db: &str, name: &str) -> Binary {
@@ -274,32 +274,19 @@ pub(crate) fn create_indexes(ctx: &mut Ctx<'_>) -> CommandResult {
         })?;
         let unique = matches!(spec.get("unique"), Some(Bson::Boolean(true)));
         if unique {
-            let mut fields = key.keys();
-            let (Some(field), None) = (fields.next(), fields.next()) else {
+            if spec.contains_key("partialFilterExpression") {
                 return Err(CommandError::new(
                     67,
-                    "the simulator enforces unique indexes on one field only",
+                    "the simulator does not model partial unique indexes",
                 ));
-            };
-            if !coll.unique.contains(field) {
-                let field = field.clone();
-                // Refuse when existing documents already collide, as the server does.
-                let mut seen: Vec<&Bson> = Vec::new();
-                for doc in coll.docs.values() {
-                    if let Some(value) = doc.get(&field) {
-                        if seen.iter().any(|v| crate::order::compare(v, value).is_eq()) {
-                            return Err(CommandError::new(
-                                11000,
-                                format!(
-                                    "E11000 duplicate key error collection: {db}.{name} index: {index_name} dup key: {{ {field}: {value} }}"
-                                ),
-                            ));
-                        }
-                        seen.push(value);
-                    }
-                }
-                coll.unique.push(field);
             }
+            let index = UniqueIndex {
+                name: index_name,
+                fields: key.keys().cloned().collect(),
+            };
+            // Refused while existing documents already collide, as the server does.
+            coll.add_unique(&format!("{db}.{name}"), index)
+                .map_err(|message| CommandError::new(11000, message))?;
         } else if !coll
             .indexes
             .iter()
@@ -329,8 +316,13 @@ pub(crate) fn list_indexes(ctx: &mut Ctx<'_>) -> CommandResult {
             .and_then(|d| d.get(&name))
             .ok_or_else(|| CommandError::new(26, format!("ns does not exist: {db}.{name}")))?;
         let mut all = vec![id_index()];
-        all.extend(coll.unique.iter().map(|field| {
-            doc! {"v": 2, "key": {field.clone(): 1}, "name": format!("{field}_1"), "unique": true}
+        all.extend(coll.unique.iter().map(|index| {
+            let key: Document = index
+                .fields
+                .iter()
+                .map(|f| (f.clone(), Bson::Int32(1)))
+                .collect();
+            doc! {"v": 2, "key": key, "name": index.name.clone(), "unique": true}
         }));
         all.extend(coll.indexes.iter().cloned());
         all

@@ -5,7 +5,8 @@ use std::collections::{HashMap, VecDeque};
 
 use bson::{Bson, Document, doc};
 
-use super::changes::{self, ChangeCursor};
+use super::change_batches;
+use super::changes::ChangeCursor;
 use super::dispatch::{Ctx, integer, millis};
 use super::errors::{CommandError, CommandResult};
 use super::hello::MAX_BSON_OBJECT_SIZE;
@@ -14,7 +15,7 @@ use super::lock;
 pub(crate) enum CursorKind {
     /// Documents still to send, computed when the query ran.
     Documents(VecDeque<Document>),
-    Change(ChangeCursor),
+    Change(Box<ChangeCursor>),
 }
 
 pub(crate) struct Cursor {
@@ -169,7 +170,7 @@ pub(crate) async fn get_more(ctx: &mut Ctx<'_>) -> CommandResult {
             Ok(cursor_reply(reply_id, &ns, "nextBatch", batch))
         }
         CursorKind::Change(stream) => {
-            let outcome = changes::next_batch(ctx, stream, batch_size, max_await).await;
+            let outcome = change_batches::next_batch(ctx, stream, batch_size, max_await).await;
             match outcome {
                 Ok(batch) => {
                     let reply_id = if batch.closed { 0 } else { id };

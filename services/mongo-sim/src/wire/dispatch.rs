@@ -9,7 +9,7 @@ use edgebridge_mongo::port::{Privilege, Resource, SessionId, allows};
 
 use super::connection::Conn;
 use super::errors::{CommandError, CommandResult};
-use super::{Shared, admin, catalog, changes, cursors, find, hello, txn, writes};
+use super::{Shared, admin, catalog, changes, cursors, find, hello, replication, txn, writes};
 use crate::faults::take_queued;
 
 /// One command as the client sent it.
@@ -224,6 +224,7 @@ pub(crate) async fn run(ctx: &mut Ctx<'_>) -> Document {
             if !reply.contains_key("ok") {
                 reply.insert("ok", 1.0);
             }
+            replication::acknowledge(ctx, &mut reply).await;
             reply
         }
         Err(error) => error.to_document(),
@@ -258,6 +259,7 @@ async fn execute(ctx: &mut Ctx<'_>) -> CommandResult {
         if ctx.drop_reply {
             return Ok(Document::new());
         }
+        replication::require_primary(ctx)?;
     }
     match name.as_str() {
         "hello" | "isMaster" | "ismaster" => hello::hello(ctx).await,

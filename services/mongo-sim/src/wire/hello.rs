@@ -25,8 +25,9 @@ pub(crate) async fn hello(ctx: &mut Ctx<'_>) -> CommandResult {
         })?;
         let same_process = version.get_object_id("processId").ok() == Some(ctx.shared.process_id);
         let counter = version.get_i64("counter").unwrap_or(-1);
+        // Created before the counter is read, so a change right after the read still wakes it.
+        let changed = ctx.shared.topology_changed.notified();
         if same_process && counter == ctx.shared.topology_counter() {
-            let changed = ctx.shared.topology_changed.notified();
             let _ = tokio::time::timeout(max_await.min(Duration::from_secs(60)), changed).await;
         }
     }
@@ -38,13 +39,17 @@ pub(crate) async fn hello(ctx: &mut Ctx<'_>) -> CommandResult {
     };
     // A standalone `mongod` says nothing of a replica set: no set name, hosts, primary,
     // election or replication progress (drivers then see a standalone server).
-    let standalone = shared.sim.standalone();
+    let standalone = shared.sim.standalone() || shared.sim.mongos();
     let mut reply = doc! {
         "topologyVersion": {
             "processId": shared.process_id,
             "counter": shared.topology_counter(),
         },
     };
+    // A router names no replica set either, and says what it is.
+    if shared.sim.mongos() {
+        reply.insert("msg", "isdbgrid");
+    }
     if !standalone {
         let mut hosts = vec![Bson::String(shared.me.clone())];
         hosts.extend(members.into_iter().map(Bson::String));
@@ -54,25 +59,34 @@ pub(crate) async fn hello(ctx: &mut Ctx<'_>) -> CommandResult {
             "setVersion": 1,
         });
     }
+    // During an election (`Simulator::hold_election`) this member is a secondary that knows
+    // of no primary.
+    let primary = shared.is_primary();
     if legacy {
-        reply.insert("ismaster", true);
+        reply.insert("ismaster", primary);
     } else {
-        reply.insert("isWritablePrimary", true);
+        reply.insert("isWritablePrimary", primary);
     }
     let now = DateTime::now();
     if !standalone {
-        reply.extend(doc! {
-            "secondary": false,
-            "primary": shared.me.clone(),
-            "me": shared.me.clone(),
-            "electionId": shared.election_id,
-            "lastWrite": {
-                "opTime": {"ts": time, "t": 1_i64},
+        reply.insert("secondary", !primary);
+        if primary {
+            reply.insert("primary", shared.me.clone());
+        }
+        reply.insert("me", shared.me.clone());
+        if primary {
+            reply.insert("electionId", shared.election_id());
+        }
+        let term = shared.term();
+        reply.insert(
+            "lastWrite",
+            doc! {
+                "opTime": {"ts": time, "t": term},
                 "lastWriteDate": now,
-                "majorityOpTime": {"ts": time, "t": 1_i64},
+                "majorityOpTime": {"ts": time, "t": term},
                 "majorityWriteDate": now,
             },
-        });
+        );
     }
     reply.extend(doc! {
         "maxBsonObjectSize": MAX_BSON_OBJECT_SIZE,

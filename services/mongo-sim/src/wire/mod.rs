@@ -9,27 +9,34 @@
 //! a slow server answers late.
 //!
 //! Modules: framing (`message`), one task per connection (`connection`), the command table
-//! (`dispatch`), `hello` and the topology (`hello`), authentication (`scram`), and the commands
+//! (`dispatch`), `hello` and the topology (`hello`), elections and write acknowledgement
+//! (`elections`, `replication`), authentication (`scram`), and the commands
 //! by kind: server and catalog (`admin`, `catalog`), reads and cursors (`find`, `cursors`,
-//! `query`), writes and transactions (`writes`, `txn`), change streams (`changes`).
+//! `query`), writes and transactions (`writes`, `txn`), change streams (`changes`, their batches
+//! `change_batches`, events `change_events` and large events' fragments `event_fragments`).
 
 mod admin;
 mod catalog;
+mod change_batches;
+mod change_events;
 mod changes;
 mod connection;
 mod cursors;
 mod dispatch;
+mod elections;
 mod errors;
+mod event_fragments;
 mod find;
 mod hello;
 mod message;
 mod query;
+mod replication;
 mod scram;
 mod txn;
 mod writes;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -71,7 +78,11 @@ pub(crate) struct Shared {
     /// This server's `host:port`, as `hello` names it.
     pub(crate) me: String,
     pub(crate) process_id: ObjectId,
-    pub(crate) election_id: ObjectId,
+    /// The replica set's election term: each election held makes a new one (and a new
+    /// `electionId`).
+    term: AtomicI64,
+    /// Stepped down for an election not yet over (see `elections`).
+    stepped_down: AtomicBool,
     topology_counter: AtomicI64,
     pub(crate) topology_changed: Notify,
     round_trip_nanos: AtomicU64,
@@ -139,7 +150,8 @@ impl WireServer {
             me: address.to_string(),
             replica_set: options.replica_set,
             process_id: object_id(seed, 1),
-            election_id: object_id(seed, 2),
+            term: AtomicI64::new(1),
+            stepped_down: AtomicBool::new(false),
             topology_counter: AtomicI64::new(0),
             topology_changed: Notify::new(),
             round_trip_nanos: AtomicU64::new(nanos(options.round_trip)),
@@ -153,6 +165,7 @@ impl WireServer {
             sim,
         });
         tokio::spawn(accept_loop(listener, Arc::clone(&shared)));
+        tokio::spawn(elections::follow(Arc::clone(&shared)));
         Ok(WireServer { address, shared })
     }
 

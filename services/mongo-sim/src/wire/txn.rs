@@ -31,6 +31,15 @@ pub(crate) struct Sessions {
     map: HashMap<SessionId, SessionEntry>,
 }
 
+impl Sessions {
+    /// Aborts every open transaction (the primary stepped down).
+    pub(crate) fn abort_all(&mut self, state: &mut State) {
+        for entry in self.map.values_mut() {
+            abort_open(state, entry);
+        }
+    }
+}
+
 #[derive(Default)]
 struct SessionEntry {
     /// The highest `txnNumber` the session has used.
@@ -109,6 +118,9 @@ pub(crate) fn begin(ctx: &Ctx<'_>) -> Result<Mode, CommandError> {
         });
     }
     let start = cmd.flag("startTransaction");
+    // Sim state first, then sessions (the lock order everywhere): starting a newer transaction
+    // may have to undo the older one's writes.
+    let mut state = ctx.shared.sim.lock();
     let mut sessions = lock(&ctx.shared.sessions);
     let entry = sessions.map.entry(session.clone()).or_default();
     if txn_number < entry.txn_number {
@@ -128,6 +140,9 @@ pub(crate) fn begin(ctx: &Ctx<'_>) -> Result<Mode, CommandError> {
             )
             .label(TRANSIENT_TRANSACTION_ERROR));
         }
+        // A newer transaction on the session aborts the one still open, as MongoDB does: its
+        // writes vanish and the documents it held are free again.
+        abort_open(&mut state, entry);
         entry.txn_number = txn_number;
         entry.txn = TxnState::Open(OpenTxn {
             started: Instant::now(),
@@ -276,7 +291,11 @@ pub(crate) fn add_change(
     group.changes.push(change);
 }
 
+/// Undoes the session's open transaction, if it has one (a committed one stays committed).
 fn abort_open(state: &mut State, entry: &mut SessionEntry) {
+    if !matches!(entry.txn, TxnState::Open(_)) {
+        return;
+    }
     if let TxnState::Open(txn) = std::mem::replace(&mut entry.txn, TxnState::Aborted) {
         for group in txn.groups.iter().rev() {
             undo(

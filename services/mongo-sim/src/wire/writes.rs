@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use bson::{Bson, Document, doc};
-use edgebridge_mongo::port::{OperationType, WriteOp};
+use edgebridge_mongo::port::{OperationType, UpdateModification, WriteOp};
 
 use super::dispatch::{Ctx, integer};
 use super::errors::{
@@ -46,6 +46,7 @@ enum Statement {
 enum UpdateKind {
     Replace(Document),
     Operators(Document),
+    Pipeline(Vec<Document>),
 }
 
 fn too_large(size: usize) -> CommandError {
@@ -94,12 +95,18 @@ fn parse_statements(ctx: &Ctx<'_>) -> Result<Vec<Statement>, CommandError> {
                         UpdateKind::Operators(u.clone())
                     }
                     Some(Bson::Document(u)) => UpdateKind::Replace(u.clone()),
-                    Some(Bson::Array(_)) => {
-                        return Err(CommandError::new(
-                            72,
-                            "the simulator does not run pipeline-style updates",
-                        ));
-                    }
+                    Some(Bson::Array(stages)) => UpdateKind::Pipeline(
+                        stages
+                            .iter()
+                            .map(|stage| match stage {
+                                Bson::Document(stage) => Ok(stage.clone()),
+                                _ => Err(CommandError::new(
+                                    14,
+                                    "Each element of the 'pipeline' array must be an object",
+                                )),
+                            })
+                            .collect::<Result<_, _>>()?,
+                    ),
                     _ => {
                         return Err(CommandError::new(
                             40414,
@@ -348,7 +355,13 @@ fn update_op(collection: &str, filter: Document, update: &UpdateKind, upsert: bo
         UpdateKind::Operators(update) => WriteOp::Update {
             collection: collection.to_owned(),
             filter,
-            update: update.clone(),
+            update: UpdateModification::Operators(update.clone()),
+            upsert,
+        },
+        UpdateKind::Pipeline(stages) => WriteOp::Update {
+            collection: collection.to_owned(),
+            filter,
+            update: UpdateModification::Pipeline(stages.clone()),
             upsert,
         },
     }

@@ -5,10 +5,11 @@ use edgebridge_mongo::port::Privilege;
 use edgebridge_mongo::preflight::{CheckResult, CheckStatus, ORDER, PreflightReport};
 use edgebridge_mongo_sim::SimUser;
 
-pub(crate) const PER_COLLECTION: [&str; 4] = [
+pub(crate) const PER_COLLECTION: [&str; 5] = [
     "collection_exists",
     "collection_not_capped",
     "pre_and_post_images",
+    "id_index",
     "sync_privileges",
 ];
 

@@ -69,6 +69,15 @@ impl Cluster {
         }
     }
 
+    /// The connection string with `user` and `password` as a `mongos` is reached: without
+    /// `replicaSet` (a router belongs to no replica set).
+    pub(crate) fn router_uri_as(&self, user: &str, password: &str) -> String {
+        match &self.wire {
+            None => format!("mongodb://{user}:{password}@{HOST}/"),
+            Some(wire) => format!("mongodb://{user}:{password}@{}/", wire.address()),
+        }
+    }
+
     /// The connection string with `user` and `password`.
     pub(crate) fn uri_as(&self, user: &str, password: &str) -> String {
         match &self.wire {
@@ -172,6 +181,7 @@ pub(crate) fn request(uri: &str, collections: &[&str]) -> PreflightRequest {
         connection_string: uri.to_owned(),
         database: DB.to_owned(),
         collections: collections.iter().map(|c| (*c).to_owned()).collect(),
+        id_fields: Default::default(),
         auto_configure: false,
     }
 }

@@ -153,3 +153,56 @@ async fn a_private_address_is_allowed_under_the_allow_private_policy() {
     );
     assert_all_passed(&report);
 }
+
+/// A connection string's own proxy would take the connections around this deployment's egress
+/// guard: refused where options are checked, with what to remove, before anything connects.
+#[tokio::test]
+async fn a_proxy_of_the_connection_string_s_own_is_an_option_not_allowed() {
+    let cluster = Cluster::in_process();
+    let sim = &cluster.sim;
+    let report = cluster
+        .run(&request(
+            "mongodb://u:p@cluster0.example.com/?proxyHost=proxy.example.com&proxyPort=1080&proxyPassword=hunter2",
+            &["orders"],
+        ))
+        .await;
+
+    let failed = assert_failed(
+        &report,
+        "target_allowed",
+        None,
+        "option_not_allowed",
+        &["proxyHost"],
+    );
+    assert!(
+        failed
+            .remediation
+            .as_deref()
+            .is_some_and(|r| r.contains("proxyHost") && r.contains("egress guard")),
+        "{failed:#?}"
+    );
+    assert!(!failed.message.contains("hunter2"), "{failed:?}");
+    assert_passed_before(&report, "target_allowed");
+    assert_skipped_after(&report, "target_allowed", &["orders"]);
+    assert!(
+        sim.operations().is_empty(),
+        "nothing is sent: {:?}",
+        sim.operations()
+    );
+
+    // A self-hosted deployment may route through a proxy.
+    let options = PreflightOptions {
+        policy: TargetPolicy::AllowPrivate,
+        ..Default::default()
+    };
+    let report = cluster
+        .run_with(
+            &request(
+                "mongodb://cluster0.example.com/?proxyHost=proxy.example.com",
+                &["orders"],
+            ),
+            &options,
+        )
+        .await;
+    assert_all_passed(&report);
+}

@@ -36,8 +36,11 @@ macro_rules! on_both {
 mod collections;
 mod connection_string;
 mod deployment;
+mod id_index;
 mod member_guard;
 mod metadata;
 mod privileges;
 mod reaching;
+mod read_preference;
 mod runs;
+mod sharding;

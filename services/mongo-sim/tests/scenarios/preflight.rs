@@ -18,6 +18,7 @@ async fn preflight_ready(d: &dyn Deployment) {
         connection_string: d.connection_string(),
         database: db.to_owned(),
         collections: vec!["orders".to_owned()],
+        id_fields: Default::default(),
         auto_configure: false,
     };
     let options = PreflightOptions {

@@ -268,7 +268,10 @@ async fn write_back_keeps_unreplicated_fields(d: &dyn Deployment) {
             &[WriteOp::Update {
                 collection: "files".into(),
                 filter: back.filter.clone(),
-                update: back.set_update().expect("every name is addressable"),
+                update: back
+                    .merge_update()
+                    .expect("every name is addressable")
+                    .into(),
                 upsert: true,
             }],
         )

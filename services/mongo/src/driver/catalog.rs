@@ -1,10 +1,11 @@
-//! Reply parsing: `listCollections` entries and `connectionStatus` privileges as the port's types.
+//! Reply parsing: `listCollections` and `listIndexes` entries and `connectionStatus` privileges
+//! as the port's types.
 
 use std::collections::BTreeSet;
 
 use bson::{Bson, Document};
 
-use crate::port::{CollectionInfo, CollectionKind, Privilege, Resource};
+use crate::port::{CollectionInfo, CollectionKind, IndexInfo, Privilege, Resource};
 
 /// One `listCollections` entry. `None` for entries of a type this port does not know.
 pub(super) fn parse_collection_info(doc: &Document) -> Option<CollectionInfo> {
@@ -40,6 +41,31 @@ pub(super) fn parse_collection_info(doc: &Document) -> Option<CollectionInfo> {
         pre_and_post_images,
         validator,
     })
+}
+
+/// One `listIndexes` entry. `None` without a name or key.
+pub(super) fn parse_index_info(doc: &Document) -> Option<IndexInfo> {
+    let name = doc.get_str("name").ok()?.to_owned();
+    let keys: Vec<String> = doc.get_document("key").ok()?.keys().cloned().collect();
+    // The `_id` index is unique without saying so.
+    let unique = doc.get("unique").is_some_and(truthy) || keys == ["_id"];
+    Some(IndexInfo {
+        name,
+        keys,
+        unique,
+        partial: doc.contains_key("partialFilterExpression"),
+    })
+}
+
+/// An index option as old servers and shells may store it: `true`, or `1`.
+fn truthy(value: &Bson) -> bool {
+    match value {
+        Bson::Boolean(b) => *b,
+        Bson::Int32(i) => *i != 0,
+        Bson::Int64(i) => *i != 0,
+        Bson::Double(d) => *d != 0.0,
+        _ => false,
+    }
 }
 
 /// `authInfo.authenticatedUserPrivileges` of a `connectionStatus` reply. Entries on resources
@@ -85,4 +111,33 @@ fn parse_resource(resource: &Document) -> Option<Resource> {
         db: db.to_owned(),
         collection: collection.to_owned(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::doc;
+
+    use super::parse_index_info;
+
+    #[test]
+    fn indexes_say_their_fields_and_whether_they_keep_them_unique() {
+        let id = parse_index_info(&doc! {"v": 2, "key": {"_id": 1}, "name": "_id_"}).unwrap();
+        assert!(id.unique, "the _id index is unique without saying so");
+        let compound = parse_index_info(
+            &doc! {"v": 2, "key": {"tenant": 1, "sku": -1}, "name": "tenant_1_sku_-1", "unique": true},
+        )
+        .unwrap();
+        assert_eq!(compound.keys, ["tenant", "sku"]);
+        assert!(compound.unique && !compound.partial);
+        let partial = parse_index_info(&doc! {
+            "v": 2, "key": {"sku": 1}, "name": "sku_1", "unique": 1,
+            "partialFilterExpression": {"deleted": false},
+        })
+        .unwrap();
+        assert!(partial.unique && partial.partial);
+        let plain =
+            parse_index_info(&doc! {"v": 2, "key": {"sku": "hashed"}, "name": "sku_hashed"});
+        assert!(!plain.unwrap().unique);
+        assert_eq!(parse_index_info(&doc! {"key": {"a": 1}}), None);
+    }
 }

@@ -15,6 +15,7 @@
 
 mod catalog;
 mod connect;
+mod deadline;
 mod errors;
 mod scan;
 mod stream;
@@ -22,30 +23,48 @@ mod stream;
 mod tests;
 mod write;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use async_trait::async_trait;
 use bson::{Bson, Document, doc};
 use futures_util::TryStreamExt;
+use mongodb::IndexModel;
 use mongodb::error::{Error as DriverError, ErrorKind as DriverErrorKind};
-use mongodb::options::{FullDocumentBeforeChangeType, FullDocumentType, Hint};
+use mongodb::options::{FullDocumentBeforeChangeType, FullDocumentType, IndexOptions};
 use mongodb::{Client, Collection};
 
 use crate::error::{ErrorKind, PortError};
 use crate::policy::TargetPolicy;
 use crate::port::{
-    ChangeStream, CollectionInfo, MongoPort, PortResult, Privilege, SessionId, StreamStart,
-    Topology, WriteSession,
+    ChangeStream, CollectionInfo, IndexInfo, MongoPort, PortResult, Privilege, SessionId,
+    StreamStart, Topology, WriteSession,
 };
 use crate::reach::Reachability;
-use catalog::{parse_collection_info, parse_privileges};
+use catalog::{parse_collection_info, parse_index_info, parse_privileges};
 use connect::Guard;
-use scan::trim_scan_batch;
+use deadline::deadline;
+use scan::{scan_options, trim_scan_batch};
+use std::time::Duration;
 use stream::{DriverStream, to_driver_token};
 use write::{DriverSession, TxnNumbers};
 
 pub use connect::DriverConnector;
 pub use errors::classify;
+
+/// How long a change stream's `getMore` waits for news before answering empty (the driver's
+/// default is the server's, a second: a stream's idle position and its cancellation would lag).
+const STREAM_AWAIT: Duration = Duration::from_millis(500);
+
+/// The longest any one operation may take before it is reported stuck (a server that accepted
+/// the connection and never answers: no socket timeout would end the wait).
+const OPERATION_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A ping that takes longer than this counts as failed (the supervisor's health check).
+const PING_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Location40324: "Unrecognized pipeline stage name".
+const UNRECOGNIZED_STAGE: i32 = 40324;
 
 /// NamespaceExists: `create` on a collection that is already there (before MongoDB 7.0, or
 /// with other options).
@@ -57,6 +76,9 @@ pub struct DriverPort {
     client: Client,
     txn_numbers: Arc<TxnNumbers>,
     guard: Arc<Guard>,
+    /// Whether change streams ask for events over 16 MiB in fragments (MongoDB 7.0+, and 6.0.9+;
+    /// turned off for good by a server that does not know the stage).
+    split_events: Arc<AtomicBool>,
 }
 
 impl DriverPort {
@@ -76,6 +98,7 @@ impl DriverPort {
             client,
             txn_numbers: Arc::default(),
             guard,
+            split_events: Arc::new(AtomicBool::new(true)),
         }
     }
 
@@ -96,11 +119,14 @@ impl MongoPort for DriverPort {
 
     async fn ping(&self) -> PortResult<()> {
         self.guard.check()?;
-        self.client
-            .database("admin")
-            .run_command(doc! { "ping": 1 })
-            .await
-            .map_err(|e| self.guard.classify(e))?;
+        let admin = self.client.database("admin");
+        deadline(
+            PING_DEADLINE,
+            "a ping",
+            admin.run_command(doc! { "ping": 1 }),
+        )
+        .await?
+        .map_err(|e| self.guard.classify(e))?;
         Ok(())
     }
 
@@ -189,6 +215,45 @@ impl MongoPort for DriverPort {
         Ok(())
     }
 
+    async fn list_indexes(&self, db: &str, collection: &str) -> PortResult<Vec<IndexInfo>> {
+        self.guard.check()?;
+        // Plain documents, as for collections: the driver's `IndexModel` would fail on an
+        // index option it does not model, and only the key and two options matter here.
+        let docs: Vec<Document> = self
+            .collection(db, collection)
+            .list_indexes()
+            .await
+            .map_err(|e| self.guard.classify(e))?
+            .with_type::<Document>()
+            .try_collect()
+            .await
+            .map_err(|e| self.guard.classify(e))?;
+        Ok(docs.iter().filter_map(parse_index_info).collect())
+    }
+
+    async fn create_index(
+        &self,
+        db: &str,
+        collection: &str,
+        keys: &[String],
+        unique: bool,
+    ) -> PortResult<()> {
+        self.guard.check()?;
+        let mut key = Document::new();
+        for field in keys {
+            key.insert(field.clone(), 1);
+        }
+        let index = IndexModel::builder()
+            .keys(key)
+            .options(IndexOptions::builder().unique(unique).build())
+            .build();
+        self.collection(db, collection)
+            .create_index(index)
+            .await
+            .map_err(|e| self.guard.classify(e))?;
+        Ok(())
+    }
+
     /// `{_id: {$gt: after}}` would only match `_id`s of `after`'s BSON type (type bracketing),
     /// so the scan walks the `_id` index instead: `min` is an inclusive index bound in MongoDB's
     /// cross-type order, and the one document equal to `after` is dropped afterwards.
@@ -208,31 +273,30 @@ impl MongoPort for DriverPort {
             Some(_) => batch_size.saturating_add(1),
             None => batch_size,
         };
-        let coll = self.collection(db, collection);
-        let mut find = coll
-            .find(Document::new())
-            .sort(doc! { "_id": 1 })
-            .hint(Hint::Keys(doc! { "_id": 1 }))
-            .batch_size(fetch)
-            .limit(i64::from(fetch));
-        if let Some(after) = after {
-            find = find.min(doc! { "_id": after.clone() });
-        }
-        let docs: Vec<Document> = find
-            .await
-            .map_err(|e| self.guard.classify(e))?
-            .try_collect()
-            .await
+        let read = async {
+            self.collection(db, collection)
+                .find(Document::new())
+                .with_options(scan_options(after, fetch))
+                .await?
+                .try_collect::<Vec<Document>>()
+                .await
+        };
+        let docs = deadline(OPERATION_DEADLINE, "a scan batch", read)
+            .await?
             .map_err(|e| self.guard.classify(e))?;
         Ok(trim_scan_batch(docs, after, batch_size))
     }
 
     async fn estimated_count(&self, db: &str, collection: &str) -> PortResult<u64> {
         self.guard.check()?;
-        self.collection(db, collection)
-            .estimated_document_count()
-            .await
-            .map_err(|e| self.guard.classify(e))
+        let coll = self.collection(db, collection);
+        deadline(
+            OPERATION_DEADLINE,
+            "a document count",
+            coll.estimated_document_count(),
+        )
+        .await?
+        .map_err(|e| self.guard.classify(e))
     }
 
     async fn watch(
@@ -243,20 +307,42 @@ impl MongoPort for DriverPort {
     ) -> PortResult<Box<dyn ChangeStream>> {
         self.guard.check()?;
         let coll = self.collection(db, collection);
-        let watch = coll
-            .watch()
-            .full_document(FullDocumentType::Required)
-            .full_document_before_change(FullDocumentBeforeChangeType::Required);
-        let watch = match start {
-            StreamStart::Now => watch,
-            StreamStart::After(token) => watch.start_after(to_driver_token(&token)?),
-            StreamStart::AtOperationTime(ts) => watch.start_at_operation_time(ts),
+        let open = |split: bool| {
+            let stages = split.then(|| doc! {"$changeStreamSplitLargeEvent": {}});
+            let watch = coll
+                .watch()
+                .pipeline(stages)
+                .full_document(FullDocumentType::Required)
+                .full_document_before_change(FullDocumentBeforeChangeType::Required)
+                .max_await_time(STREAM_AWAIT);
+            let watch = match &start {
+                StreamStart::Now => Ok(watch),
+                StreamStart::After(token) => to_driver_token(token).map(|t| watch.start_after(t)),
+                StreamStart::AtOperationTime(ts) => Ok(watch.start_at_operation_time(*ts)),
+            };
+            let guard = &self.guard;
+            async move {
+                deadline(OPERATION_DEADLINE, "aggregate $changeStream", watch?)
+                    .await?
+                    .map_err(|e| guard.classify(e))
+            }
         };
-        let stream = watch.await.map_err(|e| self.guard.classify(e))?;
-        Ok(Box::new(DriverStream {
-            inner: stream,
-            guard: self.guard.clone(),
-        }))
+        let split = self.split_events.load(Ordering::Relaxed);
+        let stream = match open(split).await {
+            Ok(stream) => stream,
+            // A server before 6.0.9 does not know the stage: streams go on without it (an event
+            // over 16 MiB then stops the collection with `change_event_too_large`).
+            Err(e) if split && e.code == Some(UNRECOGNIZED_STAGE) => {
+                self.split_events.store(false, Ordering::Relaxed);
+                open(false).await?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(Box::new(DriverStream::new(
+            stream.with_type::<Document>(),
+            self.guard.clone(),
+            STREAM_AWAIT + OPERATION_DEADLINE,
+        )))
     }
 
     async fn start_session(&self) -> PortResult<Box<dyn WriteSession>> {

@@ -1,6 +1,28 @@
-//! Scan batches: trimming a batch read from the `_id` index, and `_id` equality as that index sees it.
+//! Scan batches: the find that reads one, trimming a batch read from the `_id` index, and `_id`
+//! equality as that index sees it.
 
-use bson::{Bson, Document};
+use bson::{Bson, Document, doc};
+use mongodb::options::{FindOptions, Hint, ReadPreference, SelectionCriteria};
+
+/// The options of the find that reads one batch of `fetch` documents from the `_id` index,
+/// from `after` (inclusive: see [`trim_scan_batch`]).
+///
+/// Always from the primary, whatever `readPreference` the connection string asks for: the
+/// change stream picks up where the scan's snapshot ends, and a secondary lagging behind would
+/// hand the scan documents older than changes the stream then never replays.
+pub(super) fn scan_options(after: Option<&Bson>, fetch: u32) -> FindOptions {
+    let mut options = FindOptions::builder()
+        .sort(doc! { "_id": 1 })
+        .hint(Hint::Keys(doc! { "_id": 1 }))
+        .batch_size(fetch)
+        .limit(i64::from(fetch))
+        .selection_criteria(SelectionCriteria::ReadPreference(ReadPreference::Primary))
+        .build();
+    if let Some(after) = after {
+        options.min = Some(doc! { "_id": after.clone() });
+    }
+    options
+}
 
 /// Drops the document equal to `after` (the inclusive `min` bound) and anything past
 /// `batch_size`.
@@ -50,4 +72,30 @@ fn integer_equals_double(i: i64, d: f64) -> bool {
     // 2^63 is exactly representable; every integral double in [-2^63, 2^63) fits in an i64.
     const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
     d.fract() == 0.0 && (-TWO_POW_63..TWO_POW_63).contains(&d) && d as i64 == i
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::{Bson, doc};
+    use mongodb::options::{Hint, ReadPreference, SelectionCriteria};
+
+    use super::scan_options;
+
+    #[test]
+    fn a_scan_reads_from_the_primary_along_the_id_index() {
+        let options = scan_options(Some(&Bson::Int32(7)), 101);
+        assert!(
+            matches!(
+                options.selection_criteria,
+                Some(SelectionCriteria::ReadPreference(ReadPreference::Primary))
+            ),
+            "{:?}",
+            options.selection_criteria
+        );
+        assert_eq!(options.min, Some(doc! {"_id": 7}));
+        assert_eq!(options.sort, Some(doc! {"_id": 1}));
+        assert!(matches!(options.hint, Some(Hint::Keys(ref k)) if *k == doc! {"_id": 1}));
+        assert_eq!((options.batch_size, options.limit), (Some(101), Some(101)));
+        assert_eq!(scan_options(None, 5).min, None);
+    }
 }

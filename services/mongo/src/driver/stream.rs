@@ -1,6 +1,7 @@
 //! Change streams on the driver's stream, and resume tokens between the driver's type and ours.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bson::{Bson, Document, RawDocumentBuf};
@@ -35,38 +36,153 @@ fn token_error(err: bson::error::Error) -> PortError {
     )
 }
 
+/// Most fragments one split event may have (each under 16 MiB: an event of a document with its
+/// pre- and post-image takes at most three).
+const MAX_FRAGMENTS: i32 = 8;
+
 /// A collection change stream on the driver's stream. Iterated only through `next_if_any`, never
 /// as a `futures::Stream`: the driver's `resume_token` and `is_alive` panic while a `Stream`
 /// poll is in flight, and `next_if_any` never leaves one behind.
+///
+/// Events are read as raw documents: an event over 16 MiB comes split into fragments
+/// (`$changeStreamSplitLargeEvent`, each with a `splitEvent: {fragment, of}`), which the typed
+/// event cannot hold. The fragments are joined back into one event, and while only some of them
+/// are here the stream's position stays before the event: resuming from a fragment's token would
+/// start in the middle of it.
 pub(super) struct DriverStream {
-    pub(super) inner: DriverChangeStream<ChangeStreamEvent<Document>>,
+    pub(super) inner: DriverChangeStream<Document>,
     pub(super) guard: Arc<Guard>,
+    /// The longest a `getMore` waits for news, and the deadline of one read beyond it.
+    pub(super) deadline: Duration,
+    /// The fragments of a split event read so far.
+    pub(super) fragments: Vec<Document>,
+    /// The position before the split event being joined.
+    pub(super) before_split: Option<DriverResumeToken>,
+}
+
+impl DriverStream {
+    pub(super) fn new(
+        inner: DriverChangeStream<Document>,
+        guard: Arc<Guard>,
+        deadline: Duration,
+    ) -> Self {
+        DriverStream {
+            inner,
+            guard,
+            deadline,
+            fragments: Vec::new(),
+            before_split: None,
+        }
+    }
+
+    /// Takes one fragment; the whole event once its last fragment is here.
+    fn join(&mut self, fragment: Document, split: &Document) -> PortResult<Option<Document>> {
+        let number = split_number(split.get("fragment"));
+        let of = split_number(split.get("of"));
+        let broken = |why: &str| {
+            PortError::new(
+                ErrorKind::Other,
+                format!("a split change event could not be joined: {why}"),
+            )
+        };
+        if !(1..=MAX_FRAGMENTS).contains(&of) || !(1..=of).contains(&number) {
+            return Err(broken(&format!("fragment {number} of {of}")));
+        }
+        if number as usize != self.fragments.len() + 1 {
+            return Err(broken(&format!(
+                "fragment {number} came after {} fragment(s)",
+                self.fragments.len()
+            )));
+        }
+        self.fragments.push(fragment);
+        if number < of {
+            return Ok(None);
+        }
+        // The event's position is its last fragment's: resuming there goes on after the event.
+        let mut event = Document::new();
+        for mut part in self.fragments.drain(..) {
+            part.remove("splitEvent");
+            event.extend(part);
+        }
+        self.before_split = None;
+        Ok(Some(event))
+    }
+}
+
+fn split_number(value: Option<&Bson>) -> i32 {
+    match value {
+        Some(Bson::Int32(n)) => *n,
+        Some(Bson::Int64(n)) => i32::try_from(*n).unwrap_or(-1),
+        _ => -1,
+    }
 }
 
 #[async_trait]
 impl ChangeStream for DriverStream {
     async fn next(&mut self) -> PortResult<Option<ChangeEvent>> {
-        self.guard.check()?;
-        match self
-            .inner
-            .next_if_any()
-            .await
-            .map_err(|e| self.guard.classify(e))?
-        {
-            Some(event) => convert_event(event).map(Some),
-            // An empty batch: the stream's token has moved to the postBatchResumeToken.
-            None if self.inner.is_alive() => Ok(None),
-            // The server closed the cursor (after an invalidate event): without this the caller
-            // would spin on empty answers forever.
-            None => Err(PortError::new(
-                ErrorKind::Other,
-                "the server closed the change stream",
-            )),
+        loop {
+            self.guard.check()?;
+            if self.fragments.is_empty() {
+                self.before_split = self.inner.resume_token();
+            }
+            let read = tokio::time::timeout(self.deadline, self.inner.next_if_any()).await;
+            let answer = match read {
+                Ok(answer) => answer.map_err(|e| self.guard.classify(e))?,
+                Err(_) => {
+                    return Err(PortError::new(
+                        ErrorKind::Timeout,
+                        format!(
+                            "MongoDB did not answer the change stream's getMore within {} s",
+                            self.deadline.as_secs()
+                        ),
+                    ));
+                }
+            };
+            let Some(doc) = answer else {
+                if self.inner.is_alive() {
+                    // An empty batch: the stream's token has moved to the postBatchResumeToken.
+                    return Ok(None);
+                }
+                // The server closed the cursor (after an invalidate event): without this the
+                // caller would spin on empty answers forever.
+                return Err(PortError::new(
+                    ErrorKind::Other,
+                    "the server closed the change stream",
+                ));
+            };
+            let doc = match doc.get_document("splitEvent") {
+                Ok(split) => {
+                    let split = split.clone();
+                    match self.join(doc, &split)? {
+                        Some(event) => event,
+                        None => continue,
+                    }
+                }
+                Err(_) if !self.fragments.is_empty() => {
+                    return Err(PortError::new(
+                        ErrorKind::Other,
+                        "a split change event could not be joined: an event came between its fragments",
+                    ));
+                }
+                Err(_) => doc,
+            };
+            let event: ChangeStreamEvent<Document> =
+                bson::deserialize_from_document(doc).map_err(|e| {
+                    PortError::new(
+                        ErrorKind::Other,
+                        format!("a change event could not be read: {e}"),
+                    )
+                })?;
+            return convert_event(event).map(Some);
         }
     }
 
     fn resume_token(&self) -> Option<ResumeToken> {
-        let token = self.inner.resume_token()?;
+        let token = if self.fragments.is_empty() {
+            self.inner.resume_token()?
+        } else {
+            self.before_split.clone()?
+        };
         match from_driver_token(&token) {
             Ok(token) => Some(token),
             Err(err) => {
@@ -74,6 +190,10 @@ impl ChangeStream for DriverStream {
                 None
             }
         }
+    }
+
+    fn awaits(&self) -> bool {
+        true
     }
 }
 

@@ -11,13 +11,14 @@ mod replies;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use mongodb::error::{
     Error as DriverError, ErrorKind as DriverErrorKind, TRANSIENT_TRANSACTION_ERROR,
     UNKNOWN_TRANSACTION_COMMIT_RESULT,
 };
-use mongodb::options::{ReadConcern, WriteConcern};
+use mongodb::options::{Acknowledgment, ReadConcern, WriteConcern};
 use mongodb::{Client, ClientSession, Database};
 
 use super::connect::Guard;
@@ -30,6 +31,18 @@ use replies::{Statements, command_error, read_reply};
 /// How many times a commit whose outcome is unknown (`UnknownTransactionCommitResult`) is sent
 /// again before giving up. The driver already retries once on its own; commit is idempotent.
 const COMMIT_RETRIES: u32 = 3;
+
+/// How long a commit waits for a majority of the replica set to acknowledge it. Without a limit,
+/// a set whose majority is down (primary, secondary and arbiter with the secondary gone) holds a
+/// commit forever while `ping` still passes; past it the server answers WriteConcernTimeout
+/// (64) and the outcome counts as unknown: the commit is sent again, then the write-back backs off
+/// and says so.
+const COMMIT_WTIMEOUT: Duration = Duration::from_secs(10);
+
+/// The longest one transaction (its commands, the commit and its retries) may take: four
+/// commits waiting out [`COMMIT_WTIMEOUT`], and well under MongoDB's 60 s transaction lifetime
+/// limit for the rest.
+const COMMIT_DEADLINE: Duration = Duration::from_secs(90);
 
 /// The last transaction number used on each server session of one client.
 ///
@@ -89,7 +102,12 @@ impl DriverSession {
         self.session
             .start_transaction()
             .read_concern(ReadConcern::snapshot())
-            .write_concern(WriteConcern::majority())
+            .write_concern(
+                WriteConcern::builder()
+                    .w(Acknowledgment::Majority)
+                    .w_timeout(COMMIT_WTIMEOUT)
+                    .build(),
+            )
             .await
             .map_err(|e| self.guard.classify(e))?;
         self.in_transaction = true;
@@ -136,7 +154,27 @@ impl WriteSession for DriverSession {
         &self.id
     }
 
+    /// Bounded by [`COMMIT_DEADLINE`]: a transaction stuck past it is abandoned (the next
+    /// commit aborts it first) and reported with an unknown outcome.
     async fn commit(&mut self, db: &str, ops: &[WriteOp]) -> Result<CommitOutcome, TxnError> {
+        match tokio::time::timeout(COMMIT_DEADLINE, self.commit_in_time(db, ops)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                let mut error = super::deadline::stuck(COMMIT_DEADLINE, "a transaction");
+                // It may have been applied: the writer must not assume either way.
+                error.kind = ErrorKind::CommitOutcomeUnknown;
+                Err(error.into())
+            }
+        }
+    }
+}
+
+impl DriverSession {
+    async fn commit_in_time(
+        &mut self,
+        db: &str,
+        ops: &[WriteOp],
+    ) -> Result<CommitOutcome, TxnError> {
         self.guard.check()?;
         self.abort_leftover().await;
         // Encoded and checked before the transaction starts: an operation too large to send

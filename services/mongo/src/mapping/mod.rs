@@ -8,8 +8,11 @@
 //!   edge document's metadata slot so the way back restores the original types.
 //! * **EJSON mode** ([`ejson`]): canonical Extended JSON both ways, exact.
 //! * **Counters**: settable-counter paths come out of the body as counter resets.
+//! * **Kept values**: what the edge cannot carry stays in MongoDB through the write-back's update
+//!   pipeline ([`merge`]).
 
 pub mod ejson;
+pub mod merge;
 pub mod native;
 
 use bson::{Bson, Document};
@@ -120,75 +123,9 @@ pub struct MongoDocument {
     /// The whole document (without `_id` unless the mapping is `["_id"]`), for a replace.
     pub document: Document,
     /// Fields MongoDB holds that were never replicated (unsupported types), as path segments: a
-    /// writer must keep them rather than replace them away ([`MongoDocument::set_update`]).
+    /// writer must keep them rather than replace them away ([`MongoDocument::merge_update`]).
     pub preserve: Vec<Vec<String>>,
     pub warnings: Vec<Diagnostic>,
-}
-
-impl MongoDocument {
-    /// An update (`{"$set": {...}}`) writing every field of [`MongoDocument::document`] while
-    /// keeping the [`MongoDocument::preserve`] fields MongoDB holds: a field with nothing to keep
-    /// inside is set whole; one with something to keep is set member by member (array elements
-    /// by index). Fields deleted on the edge are not unset here: the writer knows which they are.
-    ///
-    /// `None` when a field on the way to a kept value cannot be named in a dotted path (its name
-    /// holds a `.`, starts with `$` or is empty), and for a top-level name like that: write the
-    /// replacement document then.
-    pub fn set_update(&self) -> Option<Document> {
-        let mut set = Document::new();
-        for (name, value) in &self.document {
-            set_preserving(&mut set, std::slice::from_ref(name), value, &self.preserve)?;
-        }
-        let mut update = Document::new();
-        update.insert("$set", set);
-        Some(update)
-    }
-}
-
-fn addressable(name: &str) -> bool {
-    !name.is_empty() && !name.contains('.') && !name.starts_with('$')
-}
-
-fn set_preserving(
-    set: &mut Document,
-    path: &[String],
-    value: &Bson,
-    preserve: &[Vec<String>],
-) -> Option<()> {
-    if !path.last().is_some_and(|name| addressable(name)) {
-        return None;
-    }
-    if preserve.iter().any(|p| p.as_slice() == path) {
-        return Some(()); // MongoDB's value stays.
-    }
-    let below = preserve
-        .iter()
-        .any(|p| p.len() > path.len() && p.starts_with(path));
-    if !below {
-        set.insert(path.join("."), value.clone());
-        return Some(());
-    }
-    let mut child = path.to_vec();
-    match value {
-        Bson::Document(members) => {
-            for (name, member) in members {
-                child.push(name.clone());
-                set_preserving(set, &child, member, preserve)?;
-                child.pop();
-            }
-        }
-        Bson::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                child.push(i.to_string());
-                set_preserving(set, &child, item, preserve)?;
-                child.pop();
-            }
-        }
-        _ => {
-            set.insert(path.join("."), value.clone());
-        }
-    }
-    Some(())
 }
 
 /// Converts the number at `path` in `doc` to the counter type `tag` (`int`, `long`, `double`).

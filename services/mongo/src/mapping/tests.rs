@@ -272,10 +272,11 @@ fn unsupported_types_are_dropped_reported_and_preserved() {
     let preserve: Vec<String> = back.preserve.iter().map(|p| p.join(".")).collect();
     assert_eq!(preserve, ["blob", "code", "list.1", "min"]);
     assert!(back.warnings.is_empty(), "{:?}", back.warnings);
-    // The update a writer sends keeps MongoDB's values of those fields.
+    // The update a writer sends writes the edge's fields and keeps MongoDB's values of those.
+    let pipeline = back.merge_update().unwrap();
     assert_eq!(
-        back.set_update(),
-        Some(doc! {"$set": {"_id": 1, "list.0": 1, "list.2": 3, "keep": "yes"}})
+        merge::carried_document(&pipeline),
+        Some(doc! {"_id": 1, "list": [1, Bson::Null, 3], "keep": "yes"})
     );
     // The array shrank on the edge: its kept element cannot be written around any more.
     let mut shrunk = edge.body.clone();
@@ -288,44 +289,13 @@ fn unsupported_types_are_dropped_reported_and_preserved() {
     );
     assert_eq!(back.warnings[0].code, "unsupported_value_lost");
     assert_eq!(back.warnings[0].path, "list");
+    let pipeline = back.merge_update().unwrap();
     assert_eq!(
-        back.set_update()
-            .unwrap()
-            .get_document("$set")
+        pipeline[0]
+            .get_document("$replaceWith")
             .unwrap()
             .get("list"),
-        Some(&Bson::Array(vec![Bson::Int32(1), Bson::Null]))
-    );
-}
-
-#[test]
-fn set_update_gives_up_where_a_name_cannot_be_a_dotted_path() {
-    let cfg = native(IdFields::MatchId);
-    let bin = Bson::Binary(Binary {
-        subtype: BinarySubtype::Generic,
-        bytes: vec![7],
-    });
-    let edge = to_edge(&doc! {"_id": 1, "a.b": 1, "c": {"d.e": bin, "f": 2}}, &cfg).unwrap();
-    let back = to_mongo(&edge.body, edge.types.as_ref(), &cfg).unwrap();
-    assert_eq!(back.set_update(), None);
-}
-
-#[test]
-fn set_update_sets_whole_fields_unless_something_inside_is_kept() {
-    let cfg = native(IdFields::MatchId);
-    let bin = Bson::Binary(Binary {
-        subtype: BinarySubtype::Generic,
-        bytes: vec![7],
-    });
-    let doc = doc! {"_id": 1, "a": {"b": bin, "c": 2}, "d": {"e": 1}};
-    let edge = to_edge(&doc, &cfg).unwrap();
-    let mut body = edge.body.clone();
-    body["a"]["c"] = json!(5);
-    let back = to_mongo(&body, edge.types.as_ref(), &cfg).unwrap();
-    assert_eq!(back.preserve, vec![vec!["a".to_owned(), "b".to_owned()]]);
-    assert_eq!(
-        back.set_update(),
-        Some(doc! {"$set": {"_id": 1, "a.c": 5, "d": {"e": 1}}})
+        Some(&Bson::Document(doc! {"$literal": [1, Bson::Null]}))
     );
 }
 

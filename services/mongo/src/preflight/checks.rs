@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use edgebridge_domain::connection_string::MongoUri;
 
-use super::access::{metadata_collections, sync_privileges};
+use super::access::{metadata_collections, privileges, shard_metadata, sync_privileges};
 use super::collections::check_collections;
 use super::reach::reach;
 use super::recorder::Run;
@@ -23,26 +23,29 @@ pub(super) async fn run_checks(
     let Some((uri, port)) = reach(connector, request, options, run).await else {
         return;
     };
-    if !replica_set(&*port, &uri, request, options, run).await {
+    let Some(topology) = replica_set(&*port, &uri, request, options, run).await else {
         return;
-    }
+    };
     let Some(infos) = catalog(&*port, request, options, run).await else {
         return;
     };
     let available = check_collections(&*port, request, options, run, &infos).await;
-    sync_privileges(&*port, request, options, run, &available).await;
+    let privileges = privileges(&*port, options).await;
+    sync_privileges(request, run, &available, privileges.as_deref());
+    shard_metadata(&topology, run, privileges.as_deref());
     metadata_collections(&*port, request, options, run).await;
 }
 
 /// Check 4, a replica set or a sharded cluster: a standalone server has neither change streams
-/// nor transactions, and the connector would fail on its first stream or write-back.
+/// nor transactions, and the connector would fail on its first stream or write-back. Which one
+/// it is when it passes.
 async fn replica_set(
     port: &dyn MongoPort,
     uri: &MongoUri,
     request: &PreflightRequest,
     options: &PreflightOptions,
     run: &mut Run,
-) -> bool {
+) -> Option<Topology> {
     let t = Instant::now();
     let hosts = uri.hosts().join(",");
     let failure = match bounded(options.step_timeout, "hello", port.topology()).await {
@@ -53,7 +56,7 @@ async fn replica_set(
                 format!("MongoDB at {hosts} is a member of the replica set {name}."),
                 t,
             );
-            return true;
+            return Some(Topology::ReplicaSet { name });
         }
         Ok(Topology::Sharded) => {
             run.pass(
@@ -62,7 +65,7 @@ async fn replica_set(
                 format!("MongoDB at {hosts} is a sharded cluster (mongos)."),
                 t,
             );
-            return true;
+            return Some(Topology::Sharded);
         }
         Ok(Topology::Standalone) => (
             "replica_set_required",
@@ -90,7 +93,7 @@ async fn replica_set(
         &request.collections,
         "MongoDB is not a replica set or a sharded cluster",
     );
-    false
+    None
 }
 
 /// 5-7. The user may list databases and collections, and the database exists. Its collections

@@ -1,10 +1,11 @@
 //! The collections to sync, each on its own: it exists and is a collection, it is not capped, it
-//! records pre- and post-images (or `autoConfigure` turns them on). A collection that fails one
-//! of these does not stop the others.
+//! records pre- and post-images (or `autoConfigure` turns them on), and its ID fields have a
+//! unique index (see `indexes`). A collection that fails one of these does not stop the others.
 
 use std::time::Instant;
 
 use super::checks::cause;
+use super::indexes::id_index;
 use super::recorder::Run;
 use super::remedy::{REMEDY_CAPPED, REMEDY_COLLECTION, REMEDY_VIEW, remedy_images};
 use super::{PreflightOptions, PreflightRequest, bounded};
@@ -22,6 +23,7 @@ pub(super) async fn check_collections<'a>(
     let available = collection_exists(request, run, infos);
     collection_not_capped(request, run, &available);
     pre_and_post_images(port, request, options, run, &available).await;
+    id_index(port, request, options, run, &available).await;
     available
 }
 

@@ -1,16 +1,18 @@
 //! The checks a connector passes before it starts, and on demand ("test connection", also for an
 //! unsaved spec). Each failure has a stable code, a message that names the object, and a
-//! remediation. A failed check skips the checks that depend on it, and says so.
+//! remediation. A failed check skips the checks that depend on it, and says so. A warning has a
+//! code and a remediation too, but the connector still runs.
 //!
 //! This file holds the entry point ([`run`]), the order of the checks and the bound on each step;
 //! the submodules hold the request and report types, the run's bookkeeping, the remediation
 //! texts, the checks themselves (reaching the cluster, the deployment and catalog, the
-//! collections, the privileges and metadata collections) and the check of the members a cluster
-//! advertises.
+//! collections, the ID fields' unique indexes, the privileges and metadata collections) and the
+//! check of the members a cluster advertises.
 
 mod access;
 mod checks;
 mod collections;
+mod indexes;
 mod members;
 mod reach;
 mod recorder;
@@ -32,7 +34,7 @@ pub use report::{CheckResult, CheckStatus, PreflightReport};
 pub use request::{PreflightOptions, PreflightRequest};
 
 /// Every check, in the order they run.
-pub const ORDER: [&str; 12] = [
+pub const ORDER: [&str; 14] = [
     "connection_string",
     "target_allowed",
     "cluster_reachable",
@@ -43,14 +45,17 @@ pub const ORDER: [&str; 12] = [
     "collection_exists",
     "collection_not_capped",
     "pre_and_post_images",
+    "id_index",
     "sync_privileges",
+    "shard_metadata",
     "metadata_collections",
 ];
 
-const PER_COLLECTION: [&str; 4] = [
+const PER_COLLECTION: [&str; 5] = [
     "collection_exists",
     "collection_not_capped",
     "pre_and_post_images",
+    "id_index",
     "sync_privileges",
 ];
 
@@ -95,7 +100,10 @@ pub async fn run(
         run.out_of_time(&request.collections, options.total_timeout);
     }
     PreflightReport {
-        ok: run.checks.iter().all(|c| c.status == CheckStatus::Passed),
+        ok: run
+            .checks
+            .iter()
+            .all(|c| matches!(c.status, CheckStatus::Passed | CheckStatus::Warning)),
         checks: run.checks,
         changes: run.changes,
         duration_ms: started.elapsed().as_millis() as u64,

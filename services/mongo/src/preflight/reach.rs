@@ -6,16 +6,22 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use edgebridge_domain::connection_string::MongoUri;
+use percent_encoding::percent_decode_str;
 
 use super::checks::cause;
 use super::members::refused_member;
 use super::recorder::Run;
 use super::remedy::{
-    REMEDY_AUTH, REMEDY_OPTION, REMEDY_POLICY, REMEDY_REACH, REMEDY_RESOLVE, REMEDY_STRING,
+    REMEDY_AUTH, REMEDY_OPTION, REMEDY_POLICY, REMEDY_PROXY, REMEDY_REACH, REMEDY_RESOLVE,
+    REMEDY_STRING,
 };
 use super::{PreflightOptions, PreflightRequest, bounded};
 use crate::error::{ErrorKind, PortError};
+use crate::policy::TargetPolicy;
 use crate::port::{ConnectOptions, MongoConnector, MongoPort};
+
+/// The driver's proxy options, lowercase.
+const PROXY_OPTIONS: [&str; 4] = ["proxyhost", "proxyport", "proxyusername", "proxypassword"];
 
 /// Checks 1-3. The parsed connection string and a connected port when they pass; `None` when
 /// one failed (and every later check was skipped).
@@ -78,6 +84,17 @@ async fn target_allowed(
         run.skip_rest("target_allowed", &request.collections, because);
         false
     };
+    if let Some(name) = own_proxy_option(uri, options.policy) {
+        return refuse(
+            run,
+            "option_not_allowed",
+            format!(
+                "The connection string is not allowed here: its option `{name}` routes connections through a proxy of its own, around this deployment's egress guard."
+            ),
+            REMEDY_PROXY,
+            "the connection string uses an option this deployment does not allow",
+        );
+    }
     if let Err(why) = options.policy.check_options(uri.options()) {
         return refuse(
             run,
@@ -130,6 +147,20 @@ async fn target_allowed(
         t,
     );
     true
+}
+
+/// The first of the connection string's own proxy options, as written, when the policy routes
+/// every connection through this service's egress guard (public only): the driver adapter
+/// refuses such a string when it connects, and preflight says so where options are checked,
+/// with what to remove. A self-hosted deployment (allow-private) may use a proxy.
+fn own_proxy_option(uri: &MongoUri, policy: TargetPolicy) -> Option<String> {
+    if policy == TargetPolicy::AllowPrivate {
+        return None;
+    }
+    uri.options()
+        .iter()
+        .map(|(name, _)| percent_decode_str(name).decode_utf8_lossy().into_owned())
+        .find(|name| PROXY_OPTIONS.contains(&name.to_ascii_lowercase().as_str()))
 }
 
 /// 3. Reachable, credentials accepted, and no member the cluster advertises is refused.

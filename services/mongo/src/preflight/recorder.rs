@@ -51,6 +51,29 @@ impl Run {
         });
     }
 
+    /// Something to fix that does not stop the connector: reported with a code and a
+    /// remediation like a failure, but the run stays ok.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn warn(
+        &mut self,
+        check: &'static str,
+        collection: Option<&str>,
+        code: &'static str,
+        message: String,
+        remediation: impl Into<String>,
+        started: Instant,
+    ) {
+        self.checks.push(CheckResult {
+            check,
+            status: CheckStatus::Warning,
+            collection: collection.map(str::to_owned),
+            code: Some(code),
+            message,
+            remediation: Some(remediation.into()),
+            duration_ms: started.elapsed().as_millis() as u64,
+        });
+    }
+
     pub(super) fn skip(&mut self, check: &'static str, collection: Option<&str>, because: &str) {
         self.checks.push(CheckResult {
             check,

@@ -1,6 +1,9 @@
 //! What a run is asked to check, and the operator's limits and policy for it.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
+
+use edgebridge_domain::CollectionMapping;
 
 use crate::policy::TargetPolicy;
 use crate::port::ConnectOptions;
@@ -12,8 +15,24 @@ pub struct PreflightRequest {
     pub connection_string: String,
     pub database: String,
     pub collections: Vec<String>,
-    /// Enable pre- and post-images where missing (needs `collMod`).
+    /// Each collection's ID fields (its mapping's `fields`): the write-back upserts by them.
+    /// A collection missing here is keyed by `_id`. See [`PreflightRequest::id_fields_of`].
+    pub id_fields: BTreeMap<String, Vec<String>>,
+    /// Enable pre- and post-images where missing (needs `collMod`), and create the unique index
+    /// on ID fields other than `_id` (needs `createIndex`).
     pub auto_configure: bool,
+}
+
+impl PreflightRequest {
+    /// The ID fields of each collection of a connector's mappings.
+    pub fn id_fields_of(
+        mappings: &BTreeMap<String, CollectionMapping>,
+    ) -> BTreeMap<String, Vec<String>> {
+        mappings
+            .iter()
+            .map(|(name, mapping)| (name.clone(), mapping.fields.clone()))
+            .collect()
+    }
 }
 
 /// Limits and policy set by the operator.
@@ -37,6 +56,7 @@ impl std::fmt::Debug for PreflightRequest {
             )
             .field("database", &self.database)
             .field("collections", &self.collections)
+            .field("id_fields", &self.id_fields)
             .field("auto_configure", &self.auto_configure)
             .finish()
     }

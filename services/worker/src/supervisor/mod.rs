@@ -12,6 +12,9 @@
 mod report;
 mod running;
 mod start;
+mod tasks;
+
+pub use tasks::RetrySettings;
 
 use crate::client::ApiClient;
 use crate::pipeline::PipelineSettings;
@@ -40,6 +43,8 @@ pub struct SupervisorSettings {
     /// Shortest time between two reports while the pipelines make progress.
     pub report_interval: Duration,
     pub pipeline: PipelineSettings,
+    /// How a failed pipeline or write-back is restarted on its own.
+    pub retry: RetrySettings,
 }
 
 impl Default for SupervisorSettings {
@@ -51,6 +56,7 @@ impl Default for SupervisorSettings {
             retry_max: Duration::from_secs(300),
             report_interval: Duration::from_secs(2),
             pipeline: PipelineSettings::default(),
+            retry: RetrySettings::default(),
         }
     }
 }

@@ -2,10 +2,11 @@
 
 use super::report::{Reporter, event, fail};
 use super::start::{Outcome, REMEDY_UNREACHABLE};
+use super::tasks::{Guard, Launcher, Start, Verdict, WRITE_BACK};
 use super::{Context, Stop};
 use crate::client::ClientError;
-use crate::pipeline::{Pipeline, PipelineError, SharedProgress};
-use crate::writeback::{self, Sessions, WriteBack};
+use crate::pipeline::{PipelineError, SharedProgress};
+use crate::writeback::{self, Recorded, Sessions};
 use chrono::Utc;
 use edgebridge_domain::fleet::{
     CollectionPhase, ConnectorAssignmentSpec, EventLevel, LifecycleState, ReportedError,
@@ -14,10 +15,7 @@ use edgebridge_mongo::port::MongoPort;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-/// The write-back's name among the supervisor's tasks (no collection has it: `$` is not allowed
-/// in collection names).
-const WRITE_BACK: &str = "$writeBack";
+use std::time::Duration;
 
 /// While running: the collections' pipelines run; the cluster is pinged every
 /// `health_interval`; a report goes out every `report_interval` when the pipelines moved on (and
@@ -29,6 +27,7 @@ pub(super) async fn watch_cluster(
     spec: &ConnectorAssignmentSpec,
     reporter: &mut Reporter,
     port: Arc<dyn MongoPort>,
+    unavailable: &BTreeMap<String, String>,
 ) -> Result<Outcome, Stop> {
     let checkpoints = match ctx.client.checkpoints(spec.connector_id, spec.epoch).await {
         Ok(c) => c,
@@ -68,41 +67,34 @@ pub(super) async fn watch_cluster(
     };
     let sessions: Sessions = Arc::new(std::sync::RwLock::new(recorded.sessions));
     let progress: SharedProgress = Default::default();
-    let mut pipelines = tokio::task::JoinSet::new();
-    let write_back = WriteBack {
-        client: ctx.client.clone(),
-        connector_id: spec.connector_id,
-        epoch: spec.epoch,
+    let launcher = Launcher {
+        ctx,
+        spec,
         port: port.clone(),
-        database: spec.database.clone(),
-        collections: spec.collections.clone(),
-        settings: ctx.settings.pipeline.clone(),
         progress: progress.clone(),
-        sessions: sessions.clone(),
-        stale_sessions: recorded.stale,
-        unsynced: recorded.unsynced,
+        sessions,
     };
-    pipelines.spawn(async move { (WRITE_BACK.to_owned(), write_back.run().await) });
-    for (name, mapping) in &spec.collections {
-        let pipeline = Pipeline {
-            client: ctx.client.clone(),
-            connector_id: spec.connector_id,
-            epoch: spec.epoch,
-            port: port.clone(),
-            database: spec.database.clone(),
-            collection: name.clone(),
-            mapping: mapping.clone(),
-            settings: ctx.settings.pipeline.clone(),
-            progress: progress.clone(),
-            on_history_lost: spec.on_history_lost,
-            last: Default::default(),
-            sessions: sessions.clone(),
-        };
-        let checkpoint = checkpoints.get(name).cloned();
-        let name = name.clone();
-        pipelines.spawn(async move { (name, pipeline.run(checkpoint).await) });
+    // Collections the checks found unusable (dropped, renamed, images off): shown failed with
+    // their code while the others and the write-back run.
+    let mut failed: BTreeMap<String, String> = unavailable.clone();
+    if let Ok(mut all) = progress.lock() {
+        for name in unavailable.keys() {
+            all.entry(name.clone()).or_default().phase = Some(CollectionPhase::Failed);
+        }
     }
-    let mut failed: BTreeMap<String, String> = BTreeMap::new();
+    let recorded = Recorded {
+        sessions: Default::default(),
+        ..recorded
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    launcher.write_back(&mut tasks, Some(recorded), Duration::ZERO);
+    for name in spec.collections.keys() {
+        if !unavailable.contains_key(name) {
+            let start = Start::At(checkpoints.get(name).cloned());
+            launcher.collection(&mut tasks, name, start, Duration::ZERO);
+        }
+    }
+    let mut guard = Guard::default();
     let mut failures = 0u32;
     let tick = ctx
         .settings
@@ -115,7 +107,7 @@ pub(super) async fn watch_cluster(
         let mut events = Vec::new();
         tokio::select! {
             _ = tokio::time::sleep(tick) => {}
-            ended = pipelines.join_next(), if !pipelines.is_empty() => {
+            ended = tasks.join_next(), if !tasks.is_empty() => {
                 let Some(ended) = ended else { continue };
                 let (name, result) = match ended {
                     Ok(r) => r,
@@ -124,20 +116,50 @@ pub(super) async fn watch_cluster(
                         return Ok(Outcome::Healthy);
                     }
                 };
-                match result {
-                    Err(PipelineError::Fenced) => return Err(Stop::Fenced),
-                    Err(PipelineError::Collection { code, message, remediation }) => {
+                let who = if name == WRITE_BACK { "The write-back".to_owned() } else { format!("Collection {name}") };
+                let mut stop = |code: &'static str, message: String, remediation: &str, events: &mut Vec<_>| {
+                    if name != WRITE_BACK {
                         if let Ok(mut all) = progress.lock() {
                             all.entry(name.clone()).or_default().phase = Some(CollectionPhase::Failed);
                         }
                         failed.insert(name.clone(), code.into());
-                        reporter.last_error = Some(ReportedError { code: code.into(), message: message.clone(), remediation: remediation.into(), at: Utc::now() });
-                        events.push(event(EventLevel::Error, code, message, json!({"collection": name})));
                     }
-                    Err(PipelineError::Failed { code, message, remediation }) => {
-                        let message = if name == WRITE_BACK { message } else { format!("Collection {name}: {message}") };
-                        fail(reporter, code, message, remediation).await?;
-                        return Ok(Outcome::Healthy);
+                    reporter.last_error = Some(ReportedError { code: code.into(), message: message.clone(), remediation: remediation.into(), at: Utc::now() });
+                    events.push(event(EventLevel::Error, code, message, json!({"collection": name, "remediation": remediation})));
+                };
+                match result {
+                    Err(PipelineError::Fenced) => return Err(Stop::Fenced),
+                    Err(PipelineError::Collection { code, message, remediation } | PipelineError::HistoryLost { code, message, remediation }) => {
+                        stop(code, message, remediation, &mut events);
+                    }
+                    Err(e @ PipelineError::Failed { .. }) => {
+                        let transient = e.is_transient();
+                        let PipelineError::Failed { code, message, remediation } = e else { unreachable!() };
+                        let position = position_of(ctx, spec, &name).await?;
+                        match guard.judge(&ctx.settings.retry, &name, code, transient, position) {
+                            Verdict::Retry { after, first } => {
+                                if first {
+                                    let message = format!("{who}: {message}; it starts again by itself in {} ms.", after.as_millis());
+                                    reporter.last_error = Some(ReportedError { code: code.into(), message: message.clone(), remediation: remediation.into(), at: Utc::now() });
+                                    events.push(event(EventLevel::Warn, code, message, json!({"collection": name, "transient": transient})));
+                                }
+                                if name == WRITE_BACK {
+                                    launcher.write_back(&mut tasks, None, after);
+                                } else {
+                                    launcher.collection(&mut tasks, &name, Start::Stored, after);
+                                }
+                            }
+                            Verdict::Stop => {
+                                let n = ctx.settings.retry.same_failures;
+                                let message = format!("{who}: {message}. The same error came {n} times in a row at the same position, so it stopped; the rest of the connector goes on.");
+                                stop(code, message, remediation, &mut events);
+                            }
+                            Verdict::FailConnector => {
+                                let window = ctx.settings.retry.failover_window.as_secs();
+                                fail(reporter, code, format!("{who}: {message} (failing for over {window} s)"), remediation).await?;
+                                return Ok(Outcome::Healthy);
+                            }
+                        }
                     }
                     Ok(()) => {}
                 }
@@ -246,5 +268,33 @@ pub(super) async fn watch_cluster(
             reported = state;
             last_report = tokio::time::Instant::now();
         }
+    }
+}
+
+/// Where a failed task would resume (its checkpoint, or the write-back's feed position), as the
+/// guard compares it: the same error there again means no progress.
+async fn position_of(
+    ctx: &Context,
+    spec: &ConnectorAssignmentSpec,
+    task: &str,
+) -> Result<String, Stop> {
+    let (id, epoch) = (spec.connector_id, spec.epoch);
+    let answer = if task == WRITE_BACK {
+        ctx.client
+            .write_back_position(id, epoch)
+            .await
+            .map(|p| p.cursor.unwrap_or_default())
+    } else {
+        ctx.client.checkpoints(id, epoch).await.map(|mut all| {
+            all.remove(task)
+                .and_then(|cp| serde_json::to_string(&cp).ok())
+                .unwrap_or_default()
+        })
+    };
+    match answer {
+        Ok(position) => Ok(position),
+        Err(ClientError::Fenced(_) | ClientError::Expired(_)) => Err(Stop::Fenced),
+        // Unknown: counted as one position (the api is down, which the window bounds).
+        Err(_) => Ok("unknown".to_owned()),
     }
 }

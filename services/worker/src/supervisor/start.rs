@@ -165,10 +165,12 @@ async fn attempt(
         connection_string: spec.connection_string.clone(),
         database: spec.database.clone(),
         collections: reporter.collections.clone(),
+        id_fields: PreflightRequest::id_fields_of(&spec.collections),
         auto_configure: spec.auto_configure,
     };
     let report = preflight::run(ctx.mongo.as_ref(), &request, &ctx.preflight).await;
-    if let Some(failure) = report.first_failure() {
+    let unavailable = unavailable_collections(&report, &reporter.collections);
+    if let Some(failure) = report.first_failure().filter(|_| unavailable.is_none()) {
         reporter.bump("preflightFailures");
         let code = failure.code.unwrap_or("preflight_failed");
         let message = failure.message.clone();
@@ -245,7 +247,30 @@ async fn attempt(
             return Ok(Outcome::Failed);
         }
     };
-    let mut events = vec![event(
+    let unavailable = unavailable.unwrap_or_default();
+    let mut events: Vec<_> = report
+        .checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Failed)
+        .map(|c| {
+            let remediation = c.remediation.clone().unwrap_or_default();
+            event(
+                EventLevel::Error,
+                c.code.unwrap_or("preflight_failed"),
+                format!("{} The other collections start.", c.message),
+                json!({"check": c.check, "collection": c.collection, "remediation": remediation}),
+            )
+        })
+        .collect();
+    if let Some(failure) = report.first_failure() {
+        reporter.last_error = Some(ReportedError {
+            code: failure.code.unwrap_or("preflight_failed").to_owned(),
+            message: failure.message.clone(),
+            remediation: failure.remediation.clone().unwrap_or_default(),
+            at: Utc::now(),
+        });
+    }
+    events.push(event(
         EventLevel::Info,
         "connector_started",
         format!(
@@ -253,7 +278,7 @@ async fn attempt(
             report.duration_ms
         ),
         json!({"changes": report.changes}),
-    )];
+    ));
     for change in &report.changes {
         events.push(event(
             EventLevel::Info,
@@ -262,15 +287,44 @@ async fn attempt(
             json!({}),
         ));
     }
+    let mut phases = reporter.phases(CollectionPhase::Ready);
+    for (name, code) in &unavailable {
+        phases.insert(
+            name.clone(),
+            CollectionReport {
+                phase: CollectionPhase::Failed,
+                code: Some(code.clone()),
+                silent_ms: None,
+            },
+        );
+    }
     reporter
-        .send(
-            LifecycleState::Running,
-            reporter.phases(CollectionPhase::Ready),
-            events,
-        )
+        .send(LifecycleState::Running, phases, events)
         .await?;
     settled(&ctx.progress);
-    watch_cluster(ctx, spec, reporter, port).await
+    watch_cluster(ctx, spec, reporter, port, &unavailable).await
+}
+
+/// When every failed check concerns one collection and some collections passed: those
+/// collections (with the code of their first failure), which the connector runs without. A
+/// collection dropped or renamed while the connector was stopped must not stop the others.
+fn unavailable_collections(
+    report: &preflight::PreflightReport,
+    collections: &[String],
+) -> Option<BTreeMap<String, String>> {
+    let mut unavailable = BTreeMap::new();
+    for check in report
+        .checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Failed)
+    {
+        let collection = check.collection.clone()?;
+        unavailable
+            .entry(collection)
+            .or_insert_with(|| check.code.unwrap_or("preflight_failed").to_owned());
+    }
+    let runnable = collections.iter().any(|c| !unavailable.contains_key(c));
+    (!unavailable.is_empty() && runnable).then_some(unavailable)
 }
 
 pub(super) const REMEDY_UNREACHABLE: &str = "Check that the cluster is up and that its network access list admits Edgebridge's workers; the connector retries by itself.";

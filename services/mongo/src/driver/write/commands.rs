@@ -10,7 +10,7 @@ use mongodb::error::{Error as DriverError, ErrorKind as DriverErrorKind};
 
 use super::classify_op_error;
 use crate::error::{ErrorKind, PortError};
-use crate::port::{TxnError, WriteOp};
+use crate::port::{TxnError, UpdateModification, WriteOp};
 
 /// MongoDB's `maxBsonObjectSize`: no document may be larger.
 pub(super) const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
@@ -35,7 +35,7 @@ pub(super) const MAX_COMMAND_BYTES: usize = 8 * 1024 * 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum CommandKind {
     /// `update` with `updates: [{q, u, upsert, multi: false}]`: upserts (a replacement `u`) and
-    /// updates (an operator `u`).
+    /// updates (an operator document or a pipeline `u`).
     Update,
     /// `delete` with `deletes: [{q, limit: 1}]`.
     Delete,
@@ -166,21 +166,27 @@ fn statement(op: &WriteOp) -> Result<RawDocumentBuf, PortError> {
             upsert,
             ..
         } => {
-            match first_key(update) {
-                None => return Err(invalid("the update document is empty")),
-                Some(k) if !k.starts_with('$') => {
-                    return Err(invalid(
-                        "the update document must only contain update operators ($set, $unset)",
-                    ));
+            let mut statement = rawdoc! { "q": encode(filter)? };
+            match update {
+                UpdateModification::Operators(operators) => {
+                    match first_key(operators) {
+                        None => return Err(invalid("the update document is empty")),
+                        Some(k) if !k.starts_with('$') => {
+                            return Err(invalid(
+                                "the update document must only contain update operators ($set, $unset)",
+                            ));
+                        }
+                        Some(_) => {}
+                    }
+                    statement.append(cstr!("u"), document(operators)?);
                 }
-                Some(_) => {}
+                UpdateModification::Pipeline(stages) => {
+                    statement.append(cstr!("u"), pipeline(stages)?);
+                }
             }
-            rawdoc! {
-                "q": encode(filter)?,
-                "u": document(update)?,
-                "upsert": *upsert,
-                "multi": false,
-            }
+            statement.append(cstr!("upsert"), *upsert);
+            statement.append(cstr!("multi"), false);
+            statement
         }
         WriteOp::Delete { filter, .. } => rawdoc! { "q": encode(filter)?, "limit": 1 },
         WriteOp::Insert { document: d, .. } => document(d)?,
@@ -211,6 +217,22 @@ fn document(document: &Document) -> Result<RawDocumentBuf, PortError> {
     Ok(raw)
 }
 
+/// An update pipeline as the statement's `u` array. It counts in the statement's bytes (bounded
+/// by [`MAX_STATEMENT_BYTES`], and by the command's in a run): a merge update carries the whole
+/// document it writes, plus its expressions.
+fn pipeline(stages: &[Document]) -> Result<RawArrayBuf, PortError> {
+    let mut array = RawArrayBuf::new();
+    for stage in stages {
+        if stage.len() != 1 || first_key(stage).is_none_or(|k| !k.starts_with('$')) {
+            return Err(invalid(
+                "each stage of an update pipeline must be one `$`-named stage",
+            ));
+        }
+        array.push(encode(stage)?);
+    }
+    Ok(array)
+}
+
 /// BSON bytes; a document BSON cannot hold (a key with a NUL byte) is the document's fault.
 fn encode(document: &Document) -> Result<RawDocumentBuf, PortError> {
     RawDocumentBuf::try_from(document)
@@ -225,4 +247,64 @@ fn too_large(what: &str, size: usize) -> PortError {
              (16 MiB): it cannot be written until it is made smaller"
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use bson::{Bson, doc};
+
+    use super::*;
+
+    fn merge(id: i32, payload: usize) -> WriteOp {
+        WriteOp::Update {
+            collection: "items".to_owned(),
+            filter: doc! {"_id": id},
+            update: UpdateModification::Pipeline(vec![doc! {"$replaceWith": {
+                "_id": {"$literal": id},
+                "payload": {"$literal": "x".repeat(payload)},
+                "blob": {"$getField": {"field": {"$literal": "blob"}, "input": "$$ROOT"}},
+            }}]),
+            upsert: true,
+        }
+    }
+
+    #[test]
+    fn a_pipeline_goes_as_the_statements_u_array() {
+        let commands = plan(&[merge(1, 3)]).expect("plans");
+        let body = Document::try_from(commands[0].body.as_ref()).expect("decodes");
+        let statement = body.get_array("updates").expect("updates")[0]
+            .as_document()
+            .expect("a statement")
+            .clone();
+        let Some(Bson::Array(u)) = statement.get("u") else {
+            panic!("u is not an array: {statement}");
+        };
+        assert_eq!(u.len(), 1);
+        assert_eq!(statement.get("upsert"), Some(&Bson::Boolean(true)));
+    }
+
+    #[test]
+    fn a_pipelines_bytes_count_in_its_command_and_its_statement() {
+        // Two 5 MiB pipelines do not share an 8 MiB command.
+        let big = 5 * 1024 * 1024;
+        let commands = plan(&[merge(1, big), merge(2, big)]).expect("plans");
+        assert_eq!(commands.len(), 2);
+        // One over the statement limit fails at its own index before anything is sent.
+        let err = plan(&[merge(1, 3), merge(2, MAX_STATEMENT_BYTES)]).expect_err("too large");
+        assert_eq!(err.op_index, Some(1));
+        assert_eq!(err.error.kind, ErrorKind::DocumentTooLarge);
+    }
+
+    #[test]
+    fn a_stage_that_is_not_one_named_stage_is_the_operations_fault() {
+        let op = WriteOp::Update {
+            collection: "items".to_owned(),
+            filter: doc! {"_id": 1},
+            update: UpdateModification::Pipeline(vec![doc! {"a": 1}]),
+            upsert: false,
+        };
+        let err = plan(&[op]).expect_err("refused");
+        assert_eq!(err.op_index, Some(0));
+        assert_eq!(err.error.kind, ErrorKind::InvalidDocument);
+    }
 }

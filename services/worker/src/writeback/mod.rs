@@ -13,20 +13,29 @@
 //! pipeline. Its record goes once a later write of it succeeds. Transient errors are retried
 //! with backoff.
 
+//!
+//! Split: `records` (the session and unsynced-document records in MongoDB, and the edge feed the
+//! write-back reads), `plan` (an edge change as a MongoDB write, and batches bounded in
+//! documents and bytes).
+
+mod plan;
+mod records;
+
+pub use records::{Recorded, load_recorded};
+
 use crate::client::ApiClient;
-use crate::pipeline::{PipelineError, PipelineSettings, SharedProgress, while_unavailable};
-use bson::spec::BinarySubtype;
-use bson::{Binary, Bson, Document, doc};
+use crate::pipeline::{PipelineError, PipelineSettings, SharedProgress};
+use bson::{Bson, doc};
 use edgebridge_domain::CollectionMapping;
-use edgebridge_domain::fleet::{
-    CollectionPhase, EventLevel, FeedChange, ReportedEvent, WriteBackPosition,
-};
+use edgebridge_domain::fleet::{CollectionPhase, EventLevel, FeedChange, ReportedEvent};
 use edgebridge_domain::names::{SESSIONS_COLLECTION, UNSYNCED_DOCUMENTS_COLLECTION};
-use edgebridge_mongo::error::{ErrorKind, PortError};
-use edgebridge_mongo::mapping::{MappingConfig, to_mongo};
+use edgebridge_mongo::error::ErrorKind;
+use edgebridge_mongo::mapping::MappingConfig;
 use edgebridge_mongo::port::{MongoPort, SessionId, TxnError, WriteOp, WriteSession};
+use plan::{chunks, document_of, plan, refusal_code, write_back_failed};
+use records::{Feed, session_binary, unsynced_record};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -40,84 +49,6 @@ const MAX_RECORDED_DOCUMENT: usize = 1024 * 1024;
 
 /// Commits tried for one batch before the connector fails (and restarts after a backoff).
 const MAX_ATTEMPTS: u32 = 8;
-
-/// What a run needs from the metadata collections before anything streams.
-#[derive(Debug, Default)]
-pub struct Recorded {
-    /// Sessions of this connector whose events may still be in a stream.
-    pub sessions: HashSet<SessionId>,
-    /// Session records older than the retention: deleted by this run's first commit.
-    pub stale: Vec<Bson>,
-    /// Ids of this connector's unsynced-document records.
-    pub unsynced: BTreeSet<String>,
-}
-
-/// Reads the connector's session and unsynced-document records. A missing collection holds
-/// none.
-pub async fn load_recorded(
-    port: &dyn MongoPort,
-    database: &str,
-    connector_id: Uuid,
-    retention: Duration,
-) -> Result<Recorded, PortError> {
-    let connector = connector_id.to_string();
-    let mut recorded = Recorded::default();
-    let cutoff = bson::DateTime::from_millis(
-        bson::DateTime::now()
-            .timestamp_millis()
-            .saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX)),
-    );
-    for doc in scan_all(port, database, SESSIONS_COLLECTION).await? {
-        if doc.get_str("connectorId").ok() != Some(connector.as_str()) {
-            continue;
-        }
-        let Some(Bson::Binary(bin)) = doc.get("_id") else {
-            continue;
-        };
-        // Kept while in use: every transaction of the session renews `usedAt`.
-        let used = doc
-            .get_datetime("usedAt")
-            .or_else(|_| doc.get_datetime("startedAt"))
-            .copied()
-            .unwrap_or(cutoff);
-        if used < cutoff {
-            recorded.stale.push(Bson::Binary(bin.clone()));
-        } else {
-            recorded.sessions.insert(SessionId(bin.bytes.clone()));
-        }
-    }
-    let prefix = format!("{connector}:");
-    for doc in scan_all(port, database, UNSYNCED_DOCUMENTS_COLLECTION).await? {
-        if let Ok(id) = doc.get_str("_id")
-            && id.starts_with(&prefix)
-        {
-            recorded.unsynced.insert(id.to_owned());
-        }
-    }
-    Ok(recorded)
-}
-
-async fn scan_all(
-    port: &dyn MongoPort,
-    database: &str,
-    collection: &str,
-) -> Result<Vec<Document>, PortError> {
-    let mut out = Vec::new();
-    let mut after: Option<Bson> = None;
-    loop {
-        let batch = match port.scan(database, collection, after.as_ref(), 1000).await {
-            Ok(batch) => batch,
-            Err(e) if e.kind == ErrorKind::NamespaceNotFound => return Ok(out),
-            Err(e) => return Err(e),
-        };
-        let full = batch.len() == 1000;
-        after = batch.last().and_then(|d| d.get("_id")).cloned();
-        out.extend(batch);
-        if !full || after.is_none() {
-            return Ok(out);
-        }
-    }
-}
 
 pub struct WriteBack {
     pub client: ApiClient,
@@ -218,51 +149,46 @@ impl WriteBack {
             .cursor;
         let mut saved = cursor.clone();
         let mut last_save = Instant::now();
+        let feed = self.feed();
+        let mut page = feed.fetch(cursor.as_deref()).await?;
         loop {
-            let page = self.fetch(cursor.as_deref()).await?;
-            let wrote = !page.changes.is_empty();
-            if wrote {
-                self.write(session.as_mut(), &configs, page.changes).await?;
-            }
             if page.next_cursor.is_some() {
-                cursor = page.next_cursor;
+                cursor = page.next_cursor.take();
             }
+            let changes = std::mem::take(&mut page.changes);
+            let wrote = !changes.is_empty();
             // After a commit at once; past changes it had nothing to do for, now and then
             // (taking them again costs nothing).
-            if cursor != saved && (wrote || last_save.elapsed() >= self.settings.idle_checkpoint) {
-                self.save(cursor.clone()).await?;
+            let save =
+                cursor != saved && (wrote || last_save.elapsed() >= self.settings.idle_checkpoint);
+            // The next page is read while this one is written to MongoDB and its position
+            // saved: the api's round trips overlap MongoDB's.
+            let (next, written) = tokio::join!(feed.fetch(cursor.as_deref()), async {
+                if wrote {
+                    self.write(session.as_mut(), &configs, changes).await?;
+                }
+                if save {
+                    feed.save(cursor.clone()).await?;
+                }
+                Ok::<(), PipelineError>(())
+            });
+            written?;
+            if save {
                 saved = cursor.clone();
                 last_save = Instant::now();
             }
+            page = next?;
         }
     }
 
-    async fn fetch(
-        &self,
-        after: Option<&str>,
-    ) -> Result<edgebridge_domain::fleet::FeedPage, PipelineError> {
-        while_unavailable(self.connector_id, "reading the edge feed", || {
-            self.client.changes(
-                self.connector_id,
-                self.epoch,
-                after,
-                self.settings.write_back_batch,
-                self.settings.feed_wait_secs,
-            )
-        })
-        .await
-    }
-
-    async fn save(&self, cursor: Option<String>) -> Result<(), PipelineError> {
-        let position = WriteBackPosition {
+    fn feed(&self) -> Feed {
+        Feed {
+            client: self.client.clone(),
+            connector_id: self.connector_id,
             epoch: self.epoch,
-            cursor,
-        };
-        while_unavailable(self.connector_id, "saving the write-back position", || {
-            self.client
-                .save_write_back_position(self.connector_id, &position)
-        })
-        .await
+            limit: self.settings.write_back_batch,
+            wait_secs: self.settings.feed_wait_secs,
+        }
     }
 
     /// Writes the documents of a page: the last change of each decides (each carries the
@@ -312,16 +238,25 @@ impl WriteBack {
                 }),
             }
         }
-        // Batches of one transaction each; the refused documents' records go with the first.
-        let batch = self.settings.write_back_batch.max(1) as usize;
-        let mut rest = planned.into_iter();
+        // Batches of one transaction each, bounded in documents and bytes; the refused
+        // documents' records go with the first. A batch MongoDB finds too large (past the
+        // transaction's time or cache limits) goes again in halves.
+        let mut pending: VecDeque<Vec<Planned>> = chunks(planned, self.settings.write_back_batch);
         loop {
-            let chunk: Vec<Planned> = rest.by_ref().take(batch).collect();
-            if chunk.is_empty() && refused.is_empty() {
+            let chunk = pending.pop_front().unwrap_or_default();
+            if chunk.is_empty() && refused.is_empty() && pending.is_empty() {
                 break;
             }
-            self.commit_batch(session, chunk, std::mem::take(&mut refused))
-                .await?;
+            if let Some((mut too_large, records)) = self
+                .commit_batch(session, chunk, std::mem::take(&mut refused))
+                .await?
+            {
+                refused = records;
+                tracing::info!(connector_id = %self.connector_id, documents = too_large.len(), "the write-back's batch was too large for one transaction; halving it");
+                let second = too_large.split_off(too_large.len() / 2);
+                pending.push_front(second);
+                pending.push_front(too_large);
+            }
         }
         Ok(())
     }
@@ -329,12 +264,15 @@ impl WriteBack {
     /// One transaction: the documents, the records of those refused, and the removal of the
     /// records of documents now written. A document MongoDB refuses is moved to the records and
     /// the rest is tried again.
+    ///
+    /// `Some` gives back a batch of two or more documents that was too large for one
+    /// transaction (nothing of it written), with the records still to write.
     async fn commit_batch(
         &mut self,
         session: &mut dyn WriteSession,
         mut data: Vec<Planned>,
         mut refused: Vec<Refused>,
-    ) -> Result<(), PipelineError> {
+    ) -> Result<Option<(Vec<Planned>, Vec<Refused>)>, PipelineError> {
         let mut attempts = 0u32;
         let mut wait = Duration::from_millis(100);
         loop {
@@ -355,13 +293,13 @@ impl WriteBack {
                 });
             }
             if ops.is_empty() {
-                return Ok(());
+                return Ok(None);
             }
             // The session's record says it is in use (its echoes stay recognised).
             ops.push(WriteOp::Update {
                 collection: SESSIONS_COLLECTION.to_owned(),
                 filter: doc! {"_id": session_binary(session.id())},
-                update: doc! {"$set": {"usedAt": bson::DateTime::now()}},
+                update: doc! {"$set": {"usedAt": bson::DateTime::now()}}.into(),
                 upsert: false,
             });
             match session.commit(&self.database, &ops).await {
@@ -373,7 +311,27 @@ impl WriteBack {
                         self.unsynced.insert(r.record_id.clone());
                     }
                     self.note(&data, &refused);
-                    return Ok(());
+                    return Ok(None);
+                }
+                Err(TxnError { error, .. })
+                    if error.kind == ErrorKind::BatchTooLarge && data.len() > 1 =>
+                {
+                    return Ok(Some((data, refused)));
+                }
+                Err(TxnError { error, .. })
+                    if error.kind == ErrorKind::BatchTooLarge && data.len() == 1 =>
+                {
+                    // One document alone is too much for a transaction: it is that document's.
+                    let p = data.remove(0);
+                    refused.push(Refused {
+                        collection: p.collection,
+                        id: p.id,
+                        record_id: p.record_id,
+                        document: document_of(&p.op),
+                        code: "document_too_large".to_owned(),
+                        message: error.to_string(),
+                        without_document: true,
+                    });
                 }
                 Err(TxnError {
                     op_index: Some(i),
@@ -464,133 +422,5 @@ impl WriteBack {
                 });
             }
         }
-    }
-}
-
-fn write_back_failed(error: PortError) -> PipelineError {
-    match PipelineError::from(error) {
-        PipelineError::Failed {
-            code,
-            message,
-            remediation,
-        } => PipelineError::Failed {
-            code: if code == "not_authorized" {
-                "write_back_not_authorized"
-            } else {
-                code
-            },
-            message: format!("Writing edge changes to MongoDB failed: {message}"),
-            remediation: if code == "not_authorized" {
-                "Grant the connector's database user insert, update and remove on the synced collections and the __edgebridge_* metadata collections."
-            } else {
-                remediation
-            },
-        },
-        other => other,
-    }
-}
-
-fn refusal_code(error: &PortError) -> &'static str {
-    match error.kind {
-        ErrorKind::SchemaValidation => "schema_validation",
-        ErrorKind::DuplicateKey => "duplicate_key",
-        ErrorKind::DocumentTooLarge => "document_too_large",
-        ErrorKind::InvalidDocument => "invalid_document",
-        _ => "refused",
-    }
-}
-
-fn session_binary(id: &SessionId) -> Bson {
-    Bson::Binary(Binary {
-        subtype: BinarySubtype::Uuid,
-        bytes: id.0.clone(),
-    })
-}
-
-/// The MongoDB write of one edge change: an upsert keyed by the mapped fields (keeping what
-/// MongoDB holds and the edge never had), or a delete.
-fn plan(change: &FeedChange, config: &MappingConfig) -> Result<WriteOp, (String, String)> {
-    let refused = |d: edgebridge_mongo::mapping::Diagnostic| {
-        (
-            d.code.to_owned(),
-            format!("{} (at `{}`)", d.message, d.path),
-        )
-    };
-    match &change.document {
-        Some(body) => {
-            let mongo = to_mongo(body, change.types.as_ref(), config).map_err(refused)?;
-            if mongo.preserve.is_empty() {
-                return Ok(WriteOp::Upsert {
-                    collection: change.collection.clone(),
-                    filter: mongo.filter,
-                    replacement: mongo.document,
-                });
-            }
-            // MongoDB holds values the edge never had: set what the edge has around them. A
-            // replacement would drop them, so a document that cannot be written that way is
-            // left alone (and recorded) instead.
-            match mongo.set_update() {
-                Some(update) => Ok(WriteOp::Update {
-                    collection: change.collection.clone(),
-                    filter: mongo.filter,
-                    update,
-                    upsert: true,
-                }),
-                None => Err((
-                    "field_not_addressable".to_owned(),
-                    "MongoDB holds values of types the edge does not carry in this document, and a field on the way to them has a name an update cannot address (empty, with a `.`, or starting with `$`); writing the whole document would drop those values".to_owned(),
-                )),
-            }
-        }
-        None => {
-            let mut id_only = Map::new();
-            id_only.insert("_id".to_owned(), change.id.clone());
-            let mongo = to_mongo(&id_only, change.types.as_ref(), config).map_err(refused)?;
-            Ok(WriteOp::Delete {
-                collection: change.collection.clone(),
-                filter: mongo.filter,
-            })
-        }
-    }
-}
-
-/// The edge document a planned write carries, for its record (as Extended JSON).
-fn document_of(op: &WriteOp) -> Option<Map<String, Value>> {
-    let doc = match op {
-        WriteOp::Upsert { replacement, .. } => replacement.clone(),
-        WriteOp::Update { update, .. } => update.get_document("$set").ok()?.clone(),
-        _ => return None,
-    };
-    match Bson::Document(doc).into_relaxed_extjson() {
-        Value::Object(m) => Some(m),
-        _ => None,
-    }
-}
-
-/// The unsynced-document record (one per document: a later refusal replaces it).
-fn unsynced_record(connector_id: Uuid, r: &Refused) -> WriteOp {
-    let document = r
-        .document
-        .as_ref()
-        .filter(|_| !r.without_document)
-        .and_then(|d| serde_json::to_string(d).ok())
-        .filter(|json| json.len() <= MAX_RECORDED_DOCUMENT);
-    let mut record = doc! {
-        "_id": &r.record_id,
-        "connectorId": connector_id.to_string(),
-        "collection": &r.collection,
-        "edgeId": r.id.to_string(),
-        "code": &r.code,
-        "error": &r.message,
-        "at": bson::DateTime::now(),
-    };
-    match document {
-        Some(json) => record.insert("document", json),
-        None => record.insert("documentOmitted", true),
-    };
-    WriteOp::Upsert {
-        collection: UNSYNCED_DOCUMENTS_COLLECTION.to_owned(),
-        filter: doc! {"_id": &r.record_id},
-        replacement: record,
     }
 }
