@@ -8,6 +8,7 @@
 //! the shipped driver adapter against the simulator's wire front. Both serve one simulator, so
 //! what MongoDB holds is read from it directly either way.
 
+mod limits;
 mod resync;
 
 use crate::fleet::{Fleet, Port, both_ports};

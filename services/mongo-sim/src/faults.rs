@@ -37,6 +37,9 @@ pub(crate) struct Faults {
     pub(crate) commit_unknown: u32,
     pub(crate) duplicate_events: u32,
     pub(crate) queue: VecDeque<Fault>,
+    /// Most documents one transaction may change before its commit fails with 388
+    /// `TransactionTooLargeForCache` (see [`crate::Simulator::set_transaction_limit`]).
+    pub(crate) transaction_limit: Option<usize>,
     /// Probability (out of 1_000_000) that any operation drops its connection.
     pub(crate) random_drop_ppm: u32,
     /// An election is under way: no member is primary until then (see
@@ -82,4 +85,17 @@ pub(crate) fn take_queued(faults: &mut Faults) {
         Some(Fault::DuplicateEvents { count }) => faults.duplicate_events = count,
         _ => {}
     }
+}
+
+/// The error of a transaction that changed more documents than the cache holds, if it did.
+pub(crate) fn too_large_for_cache(faults: &Faults, changes: usize) -> Option<(i32, String)> {
+    let limit = faults.transaction_limit?;
+    (changes > limit).then(|| {
+        (
+            388,
+            format!(
+                "TransactionTooLargeForCache: the transaction changed {changes} documents; the storage engine cache holds {limit} (simulated)"
+            ),
+        )
+    })
 }

@@ -173,6 +173,13 @@ impl Simulator {
         state.faults.elections.send_replace(Some(until));
     }
 
+    /// With `Some(n)`, a transaction that changes more than `n` documents fails at its commit
+    /// with 388 `TransactionTooLargeForCache` and nothing of it is applied, as a server whose
+    /// storage engine cache cannot hold the transaction answers (both ports).
+    pub fn set_transaction_limit(&self, documents: Option<usize>) {
+        self.lock().faults.transaction_limit = documents;
+    }
+
     /// With `true`, the secondary of a primary-secondary-arbiter set is down, so no majority
     /// can acknowledge a write: over the wire, a write or `commitTransaction` with write concern
     /// `w: "majority"` (or `w` of 2 or more) is applied on the primary, but its answer waits,

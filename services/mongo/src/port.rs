@@ -43,6 +43,9 @@ pub struct ConnectOptions {
     /// Which connection-string options a connection may use (see
     /// [`TargetPolicy::check_options`]); enforced by every connector.
     pub policy: TargetPolicy,
+    /// How long a transaction's commit waits for a majority to acknowledge it (`wtimeout`);
+    /// past it the outcome is unknown and the commit is sent again.
+    pub commit_wtimeout: Duration,
 }
 
 impl Default for ConnectOptions {
@@ -52,6 +55,7 @@ impl Default for ConnectOptions {
             server_selection_timeout: Duration::from_secs(5),
             app_name: "edgebridge".to_owned(),
             policy: TargetPolicy::PublicOnly,
+            commit_wtimeout: Duration::from_secs(10),
         }
     }
 }

@@ -307,3 +307,31 @@ async fn an_election_is_ridden_out_without_a_connector_failure(pool: PgPool) {
         "no failure, only retries: {events:?}"
     );
 }
+
+both_ports! {
+    /// A collection mapped by `sku` without a unique index on it: the connector runs, and its
+    /// events say what preflight warned about (each upsert would scan the collection, and a
+    /// concurrent insert could duplicate a document) with the `createIndex` to run.
+    async fn a_missing_unique_index_on_the_id_fields_is_a_warning_event(pool: PgPool, port: Port) {
+        let fleet = Fleet::on(pool, port).await;
+        fleet.sim.create_collection(DB, "products", CollectionOptions::ready());
+        fleet.sim.insert(DB, "products", doc! {"_id": 1, "sku": "a-1"}).unwrap();
+        let spec = json!({
+            "name": "skus",
+            "connectionString": fleet.uri(),
+            "database": DB,
+            "collections": {"products": {"fields": ["sku"], "initialSync": true}},
+        });
+        let id = crate::helpers::id_of(&fleet.app.create_connector(&spec).await);
+        let _w1 = start_worker(&fleet, "w1").await;
+        until_streaming(&fleet, id).await;
+        let path = format!("{}/events?q=id_index_missing", fleet.app.connector_path(fleet.app.app_id, id));
+        let body: Value = fleet.app.get(&path, &fleet.app.owner_key).await.json().await.unwrap();
+        let event = &body["items"][0];
+        assert_eq!(event["level"], "warn", "{body}");
+        let remediation = event["context"]["remediation"].as_str().unwrap_or_default();
+        assert!(remediation.contains("createIndex"), "{body}");
+        assert!(remediation.contains("unique: true"), "{body}");
+        assert_eq!(started(&events(&fleet, id).await), 1);
+    }
+}

@@ -6,6 +6,7 @@ use edgebridge_mongo::port::{
 };
 use edgebridge_mongo::{ErrorClass, ErrorKind, PortError};
 
+use crate::faults::too_large_for_cache;
 use crate::port::{SimPort, not_primary};
 use crate::writes::{record, selects, undo, write};
 
@@ -102,6 +103,10 @@ impl WriteSession for SimSession {
                     return Err(TxnError { op_index, error });
                 }
             }
+        }
+        if let Some((code, message)) = too_large_for_cache(&state.faults, changes.len()) {
+            undo(&mut state, db, &changes, &created, db_existed);
+            return Err(PortError::server(code, message).into());
         }
         for change in changes {
             record(&mut state, db, change, Some(&self.id), Some(txn_number));

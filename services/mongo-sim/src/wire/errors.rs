@@ -128,6 +128,7 @@ pub(crate) fn code_name(code: i32) -> String {
         13435 => "NotPrimaryNoSecondaryOk",
         11602 => "InterruptedDueToReplStateChange",
         10334 => "BSONObjectTooLarge",
+        388 => "TransactionTooLargeForCache",
         11000 => "DuplicateKey",
         other => return format!("Location{other}"),
     };

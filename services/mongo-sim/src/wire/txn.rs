@@ -19,6 +19,7 @@ use super::errors::{
     CommandError, CommandResult, RETRYABLE_WRITE_ERROR, TRANSIENT_TRANSACTION_ERROR,
 };
 use super::lock;
+use crate::faults::too_large_for_cache;
 use crate::order::Key;
 use crate::state::State;
 use crate::writes::{Change, record, undo};
@@ -383,10 +384,18 @@ pub(crate) fn commit(ctx: &mut Ctx<'_>) -> CommandResult {
         TxnState::Aborted | TxnState::None => return Err(no_such_transaction(txn_number)),
         TxnState::Open(_) => {}
     }
+    let changed = match &entry.txn {
+        TxnState::Open(txn) => txn.groups.iter().map(|g| g.changes.len()).sum(),
+        _ => 0,
+    };
     drop(sessions);
     if let Some(error) = step_down(ctx, &mut state) {
         abort_session(ctx, &mut state, &session);
         return Err(error.label(RETRYABLE_WRITE_ERROR));
+    }
+    if let Some((code, message)) = too_large_for_cache(&state.faults, changed) {
+        abort_session(ctx, &mut state, &session);
+        return Err(CommandError::new(code, message));
     }
     let mut sessions = lock(&ctx.shared.sessions);
     let Some(entry) = sessions.map.get_mut(&session) else {

@@ -105,7 +105,9 @@ impl DriverConnector {
         client_options.sdam_event_handler =
             Some(EventHandler::callback(move |event| watcher.observe(event)));
         let client = Client::with_options(client_options).map_err(classify)?;
-        Ok(Arc::new(DriverPort::with_guard(client, guard)))
+        let mut port = DriverPort::with_guard(client, guard);
+        port.commit_wtimeout = options.commit_wtimeout;
+        Ok(Arc::new(port))
     }
 }
 

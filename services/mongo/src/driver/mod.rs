@@ -37,8 +37,8 @@ use mongodb::{Client, Collection};
 use crate::error::{ErrorKind, PortError};
 use crate::policy::TargetPolicy;
 use crate::port::{
-    ChangeStream, CollectionInfo, IndexInfo, MongoPort, PortResult, Privilege, SessionId,
-    StreamStart, Topology, WriteSession,
+    ChangeStream, CollectionInfo, ConnectOptions, IndexInfo, MongoPort, PortResult, Privilege,
+    SessionId, StreamStart, Topology, WriteSession,
 };
 use crate::reach::Reachability;
 use catalog::{parse_collection_info, parse_index_info, parse_privileges};
@@ -79,6 +79,8 @@ pub struct DriverPort {
     /// Whether change streams ask for events over 16 MiB in fragments (MongoDB 7.0+, and 6.0.9+;
     /// turned off for good by a server that does not know the stage).
     split_events: Arc<AtomicBool>,
+    /// The `wtimeout` of a transaction's majority commit.
+    commit_wtimeout: Duration,
 }
 
 impl DriverPort {
@@ -99,6 +101,7 @@ impl DriverPort {
             txn_numbers: Arc::default(),
             guard,
             split_events: Arc::new(AtomicBool::new(true)),
+            commit_wtimeout: ConnectOptions::default().commit_wtimeout,
         }
     }
 
@@ -364,6 +367,7 @@ impl MongoPort for DriverPort {
             txn_number,
             txn_numbers: Arc::clone(&self.txn_numbers),
             in_transaction: false,
+            commit_wtimeout: self.commit_wtimeout,
         }))
     }
 }

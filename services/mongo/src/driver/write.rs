@@ -32,17 +32,9 @@ use replies::{Statements, command_error, read_reply};
 /// again before giving up. The driver already retries once on its own; commit is idempotent.
 const COMMIT_RETRIES: u32 = 3;
 
-/// How long a commit waits for a majority of the replica set to acknowledge it. Without a limit,
-/// a set whose majority is down (primary, secondary and arbiter with the secondary gone) holds a
-/// commit forever while `ping` still passes; past it the server answers WriteConcernTimeout
-/// (64) and the outcome counts as unknown: the commit is sent again, then the write-back backs off
-/// and says so.
-const COMMIT_WTIMEOUT: Duration = Duration::from_secs(10);
-
-/// The longest one transaction (its commands, the commit and its retries) may take: four
-/// commits waiting out [`COMMIT_WTIMEOUT`], and well under MongoDB's 60 s transaction lifetime
-/// limit for the rest.
-const COMMIT_DEADLINE: Duration = Duration::from_secs(90);
+/// The longest one transaction's commands may take besides its commits (each bounded by the
+/// `wtimeout`): well under MongoDB's 60 s transaction lifetime limit is what they get anyway.
+const COMMANDS_DEADLINE: Duration = Duration::from_secs(50);
 
 /// The last transaction number used on each server session of one client.
 ///
@@ -79,6 +71,11 @@ pub(super) struct DriverSession {
     /// A transaction was started and neither committed nor aborted yet: only true between calls
     /// when a `commit` future was dropped midway.
     pub(super) in_transaction: bool,
+    /// How long a commit waits for a majority (`wtimeout`). Without a limit, a set whose
+    /// majority is down (primary, secondary and arbiter with the secondary gone) holds a commit
+    /// forever while `ping` still passes; past it the server answers WriteConcernTimeout (64),
+    /// the outcome counts as unknown and the commit is sent again, then the writer backs off.
+    pub(super) commit_wtimeout: Duration,
 }
 
 impl DriverSession {
@@ -105,7 +102,7 @@ impl DriverSession {
             .write_concern(
                 WriteConcern::builder()
                     .w(Acknowledgment::Majority)
-                    .w_timeout(COMMIT_WTIMEOUT)
+                    .w_timeout(self.commit_wtimeout)
                     .build(),
             )
             .await
@@ -154,13 +151,14 @@ impl WriteSession for DriverSession {
         &self.id
     }
 
-    /// Bounded by [`COMMIT_DEADLINE`]: a transaction stuck past it is abandoned (the next
-    /// commit aborts it first) and reported with an unknown outcome.
+    /// Bounded: a transaction stuck past its commits' `wtimeout`s and [`COMMANDS_DEADLINE`] is
+    /// abandoned (the next commit aborts it first) and reported with an unknown outcome.
     async fn commit(&mut self, db: &str, ops: &[WriteOp]) -> Result<CommitOutcome, TxnError> {
-        match tokio::time::timeout(COMMIT_DEADLINE, self.commit_in_time(db, ops)).await {
+        let limit = self.commit_wtimeout * (COMMIT_RETRIES + 1) + COMMANDS_DEADLINE;
+        match tokio::time::timeout(limit, self.commit_in_time(db, ops)).await {
             Ok(outcome) => outcome,
             Err(_) => {
-                let mut error = super::deadline::stuck(COMMIT_DEADLINE, "a transaction");
+                let mut error = super::deadline::stuck(limit, "a transaction");
                 // It may have been applied: the writer must not assume either way.
                 error.kind = ErrorKind::CommitOutcomeUnknown;
                 Err(error.into())

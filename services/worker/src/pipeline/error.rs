@@ -41,13 +41,6 @@ pub enum PipelineError {
     },
 }
 
-impl PipelineError {
-    /// A failure that may pass by itself (see [`TRANSIENT_CODES`]).
-    pub fn is_transient(&self) -> bool {
-        matches!(self, PipelineError::Failed { code, .. } if TRANSIENT_CODES.contains(code))
-    }
-}
-
 /// Why a stream cannot go on, by the server's code: (code, remediation).
 fn history_lost(e: &PortError) -> (&'static str, &'static str) {
     match (e.kind, e.code) {

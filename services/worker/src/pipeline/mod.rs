@@ -23,8 +23,8 @@ mod readahead;
 mod scan;
 mod stream;
 
-pub use error::PipelineError;
 pub(crate) use error::while_unavailable;
+pub use error::{PipelineError, TRANSIENT_CODES};
 
 use crate::writeback::Sessions;
 use bson::Document;

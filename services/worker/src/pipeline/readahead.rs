@@ -32,7 +32,6 @@ pub(super) struct ReadAhead {
     reader: JoinHandle<()>,
     /// The position after everything taken from the queue.
     token: Option<ResumeToken>,
-    awaits: bool,
 }
 
 impl ReadAhead {
@@ -64,7 +63,6 @@ impl ReadAhead {
             items,
             reader,
             token,
-            awaits,
         }
     }
 
@@ -101,11 +99,6 @@ impl ReadAhead {
     /// The position after everything taken so far.
     pub(super) fn resume_token(&self) -> Option<ResumeToken> {
         self.token.clone()
-    }
-
-    /// Whether an idle answer already waited on the server.
-    pub(super) fn awaits(&self) -> bool {
-        self.awaits
     }
 }
 

@@ -121,10 +121,8 @@ impl Pipeline {
                         self.apply(Vec::new(), &checkpoint).await?;
                         carried = checkpoint.resume_token.clone();
                     }
-                    if !stream.awaits() {
-                        // The reader paces itself; this only keeps an idle loop from spinning.
-                        tokio::time::sleep(self.settings.idle_pause).await;
-                    }
+                    // No pause here: the reader paces an idle stream (the server's awaitable
+                    // `getMore`, or `idle_pause` between the port's immediate answers).
                 }
             }
         }

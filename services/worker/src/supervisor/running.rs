@@ -5,7 +5,7 @@ use super::start::{Outcome, REMEDY_UNREACHABLE};
 use super::tasks::{Guard, Launcher, Start, Verdict, WRITE_BACK};
 use super::{Context, Stop};
 use crate::client::ClientError;
-use crate::pipeline::{PipelineError, SharedProgress};
+use crate::pipeline::{PipelineError, SharedProgress, TRANSIENT_CODES};
 use crate::writeback::{self, Recorded, Sessions};
 use chrono::Utc;
 use edgebridge_domain::fleet::{
@@ -17,11 +17,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// While running: the collections' pipelines run; the cluster is pinged every
-/// `health_interval`; a report goes out every `report_interval` when the pipelines moved on (and
-/// every `health_interval` regardless: the supervisor's sign of life). A few failed pings in a
-/// row, or a pipeline failure, fail the connector (it restarts from the checkpoints after a
-/// backoff); a collection that cannot be synced at all is shown failed while the others run.
+/// While running: the collections' pipelines and the write-back run as tasks; the cluster is
+/// pinged every `health_interval`; a report goes out every `report_interval` when the pipelines
+/// moved on (and every `health_interval` regardless: the supervisor's sign of life). A failed
+/// task starts again on its own, as the [`Guard`] decides: a collection that cannot be synced
+/// (or an error that keeps coming back at the same position) is shown failed while the others
+/// run. A few failed pings in a row, or transient failures past the failover window, fail the
+/// connector (it restarts from the checkpoints after a backoff).
 pub(super) async fn watch_cluster(
     ctx: &Context,
     spec: &ConnectorAssignmentSpec,
@@ -65,7 +67,12 @@ pub(super) async fn watch_cluster(
             return Ok(Outcome::Failed);
         }
     };
-    let sessions: Sessions = Arc::new(std::sync::RwLock::new(recorded.sessions));
+    let Recorded {
+        sessions,
+        stale,
+        unsynced,
+    } = recorded;
+    let sessions: Sessions = Arc::new(std::sync::RwLock::new(sessions));
     let progress: SharedProgress = Default::default();
     let launcher = Launcher {
         ctx,
@@ -84,7 +91,8 @@ pub(super) async fn watch_cluster(
     }
     let recorded = Recorded {
         sessions: Default::default(),
-        ..recorded
+        stale,
+        unsynced,
     };
     let mut tasks = tokio::task::JoinSet::new();
     launcher.write_back(&mut tasks, Some(recorded), Duration::ZERO);
@@ -132,9 +140,8 @@ pub(super) async fn watch_cluster(
                     Err(PipelineError::Collection { code, message, remediation } | PipelineError::HistoryLost { code, message, remediation }) => {
                         stop(code, message, remediation, &mut events);
                     }
-                    Err(e @ PipelineError::Failed { .. }) => {
-                        let transient = e.is_transient();
-                        let PipelineError::Failed { code, message, remediation } = e else { unreachable!() };
+                    Err(PipelineError::Failed { code, message, remediation }) => {
+                        let transient = TRANSIENT_CODES.contains(&code);
                         let position = position_of(ctx, spec, &name).await?;
                         match guard.judge(&ctx.settings.retry, &name, code, transient, position) {
                             Verdict::Retry { after, first } => {

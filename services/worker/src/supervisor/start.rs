@@ -279,6 +279,21 @@ async fn attempt(
         ),
         json!({"changes": report.changes}),
     ));
+    // What the checks warn about (a missing unique index on the ID fields): the connector runs,
+    // and the user sees what to do.
+    for check in report
+        .checks
+        .iter()
+        .filter(|c| c.status == CheckStatus::Warning)
+    {
+        let remediation = check.remediation.clone().unwrap_or_default();
+        events.push(event(
+            EventLevel::Warn,
+            check.code.unwrap_or("preflight_warning"),
+            check.message.clone(),
+            json!({"check": check.check, "collection": check.collection, "remediation": remediation}),
+        ));
+    }
     for change in &report.changes {
         events.push(event(
             EventLevel::Info,

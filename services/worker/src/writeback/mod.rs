@@ -29,7 +29,7 @@ use bson::{Bson, doc};
 use edgebridge_domain::CollectionMapping;
 use edgebridge_domain::fleet::{CollectionPhase, EventLevel, FeedChange, ReportedEvent};
 use edgebridge_domain::names::{SESSIONS_COLLECTION, UNSYNCED_DOCUMENTS_COLLECTION};
-use edgebridge_mongo::error::ErrorKind;
+use edgebridge_mongo::error::{ErrorKind, PortError};
 use edgebridge_mongo::mapping::MappingConfig;
 use edgebridge_mongo::port::{MongoPort, SessionId, TxnError, WriteOp, WriteSession};
 use plan::{chunks, document_of, plan, refusal_code, write_back_failed};
@@ -46,6 +46,10 @@ pub type Sessions = Arc<RwLock<HashSet<SessionId>>>;
 /// Largest edge document kept whole in an unsynced record (JSON bytes); a larger one is
 /// recorded without it.
 const MAX_RECORDED_DOCUMENT: usize = 1024 * 1024;
+
+/// The write-back's own entry in the shared progress (for its events; `$` is in no collection
+/// name).
+const WRITE_BACK_PROGRESS: &str = "$writeBack";
 
 /// Commits tried for one batch before the connector fails (and restarts after a backoff).
 const MAX_ATTEMPTS: u32 = 8;
@@ -366,6 +370,11 @@ impl WriteBack {
                 Err(TxnError { error, .. }) if error.is_transient() && attempts < MAX_ATTEMPTS => {
                     attempts += 1;
                     tracing::warn!(connector_id = %self.connector_id, %error, attempt = attempts, "write-back commit failed; retrying");
+                    if attempts == 1 {
+                        // Said at once, not after the retries: a commit MongoDB cannot finish
+                        // (no majority, no primary) is what the user must see.
+                        self.warn_retrying(&error, data.len());
+                    }
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(10));
                 }
@@ -392,6 +401,25 @@ impl WriteBack {
                 }
                 Err(TxnError { error, .. }) => return Err(write_back_failed(error)),
             }
+        }
+    }
+
+    /// A warning event: a commit failed and is being retried.
+    fn warn_retrying(&self, error: &PortError, documents: usize) {
+        let Ok(mut all) = self.progress.lock() else {
+            return;
+        };
+        let progress = all.entry(WRITE_BACK_PROGRESS.to_owned()).or_default();
+        if progress.events.len() < 20 {
+            progress.events.push(ReportedEvent {
+                level: EventLevel::Warn,
+                code: "write_back_retrying".into(),
+                message: format!(
+                    "Writing {documents} edge document(s) to MongoDB failed: {error}. The write-back retries with backoff; if MongoDB keeps failing it stops and says so."
+                ),
+                context: serde_json::json!({"kind": format!("{:?}", error.kind)}),
+                at: chrono::Utc::now(),
+            });
         }
     }
 
