@@ -16,7 +16,7 @@
 //! figures keep their names), then through the driver adapter (the official `mongodb` crate)
 //! over TCP to the simulator's wire front at each round-trip time of `SYNC_WIRE_RTT_MS`
 //! (default `0,10`; empty for none), printed as `wire_10ms.<name>`. The wire runs copy, stream
-//! and write back `SYNC_WIRE_DIVISOR` (default 5) times fewer documents; per-document times
+//! and write back `SYNC_WIRE_DIVISOR` (default 1: as many; more to shorten a run) times fewer documents; per-document times
 //! (`*_per_document`, `*_per_event`, `*_per_write`) compare across the sizes. A table puts the
 //! runs side by side at the end.
 
@@ -394,8 +394,9 @@ fn run(port: Port, load: &Load) -> anyhow::Result<Figures> {
 }
 
 fn main() -> anyhow::Result<()> {
+    common::allocator::tune();
     let load = Load::from_env();
-    let wire_load = load.divided(env_or("SYNC_WIRE_DIVISOR", 5));
+    let wire_load = load.divided(env_or("SYNC_WIRE_DIVISOR", 1));
     let mut runs = vec![(Port::InProcess, run(Port::InProcess, &load)?)];
     for round_trip in wire_round_trips()? {
         let port = Port::Wire { round_trip };

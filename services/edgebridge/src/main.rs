@@ -1,6 +1,7 @@
 //! `edgebridge`: one binary, several roles. Configuration comes from the environment (secrets only
 //! from the environment, never from flags, so they do not show in process listings).
 
+mod allocator;
 mod database;
 mod dev;
 mod limits;
@@ -124,6 +125,7 @@ enum KeysCommand {
 }
 
 fn main() -> ExitCode {
+    allocator::tune();
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -6,9 +6,12 @@ pub mod port;
 /// The sync bench's loads, figures and side-by-side table.
 pub mod sync_runs;
 
-/// The same allocator as the `edgebridge` binary, so the figures are the binary's.
+/// The same allocator as the `edgebridge` binary, tuned as it is, so the figures are the binary's.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[path = "../../src/allocator.rs"]
+pub mod allocator;
 
 use edgebridge_api::auth::jwt::JwtKeys;
 use edgebridge_api::crypto::Keyring;

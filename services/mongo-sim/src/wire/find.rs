@@ -26,8 +26,17 @@ fn document_option(ctx: &Ctx<'_>, field: &str) -> Result<Document, CommandError>
     }
 }
 
-/// The collection's documents in `_id` order, from `min` (an inclusive `_id` bound) on.
-fn documents(ctx: &Ctx<'_>, db: &str, collection: &str, min: Option<&Bson>) -> Vec<Document> {
+/// The collection's documents in `_id` order, from `min` (an inclusive `_id` bound) on, that
+/// match `filter`; with `first`, only that many (what a query in `_id` order with a limit reads:
+/// the index is walked, not the whole collection copied).
+fn documents(
+    ctx: &Ctx<'_>,
+    db: &str,
+    collection: &str,
+    min: Option<&Bson>,
+    filter: &Document,
+    first: Option<usize>,
+) -> Vec<Document> {
     let state = ctx.shared.sim.lock();
     let Some(coll) = state.databases.get(db).and_then(|d| d.get(collection)) else {
         return Vec::new();
@@ -38,7 +47,10 @@ fn documents(ctx: &Ctx<'_>, db: &str, collection: &str, min: Option<&Bson>) -> V
     };
     coll.docs
         .range((start, Bound::Unbounded))
-        .map(|(_, d)| d.clone())
+        .map(|(_, d)| d)
+        .filter(|d| query::matches(d, filter))
+        .take(first.unwrap_or(usize::MAX))
+        .cloned()
         .collect()
 }
 
@@ -75,14 +87,16 @@ fn sort(docs: &mut [Document], spec: &Document) -> Result<(), CommandError> {
 }
 
 fn path_value(doc: &Document, path: &str) -> Bson {
-    let mut current = Bson::Document(doc.clone());
-    for segment in path.split('.') {
-        current = match current {
-            Bson::Document(inner) => inner.get(segment).cloned().unwrap_or(Bson::Null),
-            _ => Bson::Null,
-        };
+    let mut current = doc;
+    let mut segments = path.split('.').peekable();
+    while let Some(segment) = segments.next() {
+        match current.get(segment) {
+            Some(value) if segments.peek().is_none() => return value.clone(),
+            Some(Bson::Document(inner)) => current = inner,
+            _ => return Bson::Null,
+        }
     }
-    current
+    Bson::Null
 }
 
 fn positive(ctx: &Ctx<'_>, field: &str) -> Result<Option<i64>, CommandError> {
@@ -123,11 +137,17 @@ pub(crate) fn find(ctx: &mut Ctx<'_>) -> CommandResult {
     let limit = positive(ctx, "limit")?.unwrap_or(0);
     let batch_size = positive(ctx, "batchSize")?;
     let single_batch = ctx.cmd.flag("singleBatch") || limit < 0;
-    let mut docs: Vec<Document> = documents(ctx, &db, &collection, min_id.as_ref())
-        .into_iter()
-        .filter(|d| query::matches(d, &filter))
-        .collect();
-    if !sort_spec.is_empty() {
+    // In `_id` order already (the index's): no sort needed, and a limit stops the walk.
+    let by_id = sort_spec.is_empty()
+        || (sort_spec.len() == 1 && sort_spec.get("_id").and_then(integer) == Some(1));
+    let first = match (by_id, limit.unsigned_abs()) {
+        (true, n) if n > 0 => usize::try_from(n)
+            .ok()
+            .and_then(|n| n.checked_add(usize::try_from(skip).ok()?)),
+        _ => None,
+    };
+    let mut docs = documents(ctx, &db, &collection, min_id.as_ref(), &filter, first);
+    if !by_id {
         sort(&mut docs, &sort_spec)?;
     }
     let docs: VecDeque<Document> = docs
@@ -171,10 +191,7 @@ pub(crate) fn count(ctx: &mut Ctx<'_>) -> CommandResult {
             .and_then(|d| d.get(&collection))
             .map_or(0, |c| c.docs.len())
     } else {
-        documents(ctx, &db, &collection, None)
-            .iter()
-            .filter(|d| query::matches(d, &filter))
-            .count()
+        documents(ctx, &db, &collection, None, &filter, None).len()
     };
     let mut n = (matched as u64).saturating_sub(skip.unsigned_abs());
     if limit > 0 {
@@ -201,7 +218,7 @@ pub(crate) fn aggregate(ctx: &mut Ctx<'_>) -> CommandResult {
             "BSON field 'aggregate.pipeline' is missing but a required field",
         ));
     };
-    let mut docs = documents(ctx, &db, &collection, None);
+    let mut docs = documents(ctx, &db, &collection, None, &Document::new(), None);
     for stage in pipeline {
         let Bson::Document(stage) = stage else {
             return Err(CommandError::type_mismatch(

@@ -342,7 +342,7 @@ impl MongoPort for DriverPort {
             Err(e) => return Err(e),
         };
         Ok(Box::new(DriverStream::new(
-            stream.with_type::<Document>(),
+            stream.with_type::<bson::RawDocumentBuf>(),
             self.guard.clone(),
             STREAM_AWAIT + OPERATION_DEADLINE,
         )))

@@ -50,7 +50,7 @@ const MAX_FRAGMENTS: i32 = 8;
 /// are here the stream's position stays before the event: resuming from a fragment's token would
 /// start in the middle of it.
 pub(super) struct DriverStream {
-    pub(super) inner: DriverChangeStream<Document>,
+    pub(super) inner: DriverChangeStream<RawDocumentBuf>,
     pub(super) guard: Arc<Guard>,
     /// The longest a `getMore` waits for news, and the deadline of one read beyond it.
     pub(super) deadline: Duration,
@@ -62,7 +62,7 @@ pub(super) struct DriverStream {
 
 impl DriverStream {
     pub(super) fn new(
-        inner: DriverChangeStream<Document>,
+        inner: DriverChangeStream<RawDocumentBuf>,
         guard: Arc<Guard>,
         deadline: Duration,
     ) -> Self {
@@ -138,7 +138,7 @@ impl ChangeStream for DriverStream {
                     ));
                 }
             };
-            let Some(doc) = answer else {
+            let Some(raw) = answer else {
                 if self.inner.is_alive() {
                     // An empty batch: the stream's token has moved to the postBatchResumeToken.
                     return Ok(None);
@@ -150,29 +150,36 @@ impl ChangeStream for DriverStream {
                     "the server closed the change stream",
                 ));
             };
-            let doc = match doc.get_document("splitEvent") {
-                Ok(split) => {
-                    let split = split.clone();
-                    match self.join(doc, &split)? {
-                        Some(event) => event,
+            let unreadable = |e: bson::error::Error| {
+                PortError::new(
+                    ErrorKind::Other,
+                    format!("a change event could not be read: {e}"),
+                )
+            };
+            // Most events are whole: read straight from their bytes. A fragment is taken apart
+            // as a document and joined with the others.
+            let event: ChangeStreamEvent<Document> = match raw.get("splitEvent") {
+                Ok(Some(_)) => {
+                    let fragment = Document::try_from(raw).map_err(unreadable)?;
+                    let split = fragment
+                        .get_document("splitEvent")
+                        .cloned()
+                        .unwrap_or_default();
+                    match self.join(fragment, &split)? {
+                        Some(event) => {
+                            bson::deserialize_from_document(event).map_err(unreadable)?
+                        }
                         None => continue,
                     }
                 }
-                Err(_) if !self.fragments.is_empty() => {
+                _ if !self.fragments.is_empty() => {
                     return Err(PortError::new(
                         ErrorKind::Other,
                         "a split change event could not be joined: an event came between its fragments",
                     ));
                 }
-                Err(_) => doc,
+                _ => bson::deserialize_from_slice(raw.as_bytes()).map_err(unreadable)?,
             };
-            let event: ChangeStreamEvent<Document> =
-                bson::deserialize_from_document(doc).map_err(|e| {
-                    PortError::new(
-                        ErrorKind::Other,
-                        format!("a change event could not be read: {e}"),
-                    )
-                })?;
             return convert_event(event).map(Some);
         }
     }

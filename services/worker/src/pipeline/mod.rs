@@ -82,7 +82,7 @@ impl Default for PipelineSettings {
             stream_linger: Duration::from_millis(20),
             idle_pause: Duration::from_millis(100),
             idle_checkpoint: Duration::from_secs(5),
-            write_back_batch: 500,
+            write_back_batch: 1000,
             feed_wait_secs: 10,
             session_retention: Duration::from_secs(7 * 24 * 3600),
         }

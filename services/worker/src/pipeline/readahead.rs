@@ -8,8 +8,10 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-/// Events read ahead at most (a bound on memory besides the batch being built).
-const AHEAD: usize = 256;
+/// Events read ahead at most: a bound on memory of the order of the batch being built (a
+/// stream batch holds up to 4,000), and enough that the next `getMore` goes out while the
+/// pipeline still has a round trip's worth of events to apply.
+const AHEAD: usize = 4096;
 
 enum Item {
     /// An event, and the stream's position after it.
@@ -44,7 +46,12 @@ impl ReadAhead {
         let reader = tokio::spawn(async move {
             loop {
                 let item = match stream.next().await {
-                    Ok(Some(event)) => Item::Event(Box::new(event), stream.resume_token()),
+                    // The event's own token: where to resume after it (the stream's may be a
+                    // batch's later position, never needed to resume after this event).
+                    Ok(Some(event)) => {
+                        let token = Some(event.token.clone());
+                        Item::Event(Box::new(event), token)
+                    }
                     Ok(None) => Item::Idle(stream.resume_token()),
                     Err(e) => Item::Failed(e),
                 };

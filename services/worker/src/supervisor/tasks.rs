@@ -110,6 +110,7 @@ impl Launcher<'_> {
             sessions: self.sessions.clone(),
             stale_sessions: Vec::new(),
             unsynced: Default::default(),
+            renewed: None,
         };
         tasks.spawn(async move {
             tokio::time::sleep(delay).await;

@@ -51,6 +51,10 @@ const MAX_RECORDED_DOCUMENT: usize = 1024 * 1024;
 /// name).
 const WRITE_BACK_PROGRESS: &str = "$writeBack";
 
+/// How often a session's record is renewed (`usedAt`) while it writes: far inside the
+/// retention, so a session in use is never taken for a stale one.
+const SESSION_RENEWAL: Duration = Duration::from_secs(3600);
+
 /// Commits tried for one batch before the connector fails (and restarts after a backoff).
 const MAX_ATTEMPTS: u32 = 8;
 
@@ -68,6 +72,8 @@ pub struct WriteBack {
     pub stale_sessions: Vec<Bson>,
     /// This connector's unsynced-document records.
     pub unsynced: BTreeSet<String>,
+    /// When this run last renewed its session's record.
+    pub renewed: Option<Instant>,
 }
 
 /// One document's write, planned.
@@ -134,6 +140,7 @@ impl WriteBack {
             });
         }
         self.commit_metadata(session.as_mut(), &record).await?;
+        self.renewed = Some(Instant::now());
 
         // Not before every collection streams: an initial sync makes MongoDB's copy of each
         // document win over what the edge held before the connector (an edge document MongoDB
@@ -299,15 +306,25 @@ impl WriteBack {
             if ops.is_empty() {
                 return Ok(None);
             }
-            // The session's record says it is in use (its echoes stay recognised).
-            ops.push(WriteOp::Update {
-                collection: SESSIONS_COLLECTION.to_owned(),
-                filter: doc! {"_id": session_binary(session.id())},
-                update: doc! {"$set": {"usedAt": bson::DateTime::now()}}.into(),
-                upsert: false,
-            });
+            // The session's record says it is in use (its echoes stay recognised for the
+            // retention after): renewed now and then, not by every transaction, which would
+            // cost each one a round trip.
+            let renew = self
+                .renewed
+                .is_none_or(|at| at.elapsed() >= SESSION_RENEWAL);
+            if renew {
+                ops.push(WriteOp::Update {
+                    collection: SESSIONS_COLLECTION.to_owned(),
+                    filter: doc! {"_id": session_binary(session.id())},
+                    update: doc! {"$set": {"usedAt": bson::DateTime::now()}}.into(),
+                    upsert: false,
+                });
+            }
             match session.commit(&self.database, &ops).await {
                 Ok(_) => {
+                    if renew {
+                        self.renewed = Some(Instant::now());
+                    }
                     for id in &cleared {
                         self.unsynced.remove(id);
                     }
