@@ -101,6 +101,9 @@ impl TestApp {
         init_logs();
         let mut config = ApiConfig::new("127.0.0.1:0".parse().unwrap(), test_keyring(), test_jwt());
         config.rate_limit_per_sec = 0;
+        // Alerts are evaluated where a test asks for it (by a cycle, or by setting an interval):
+        // other tests' connectors would otherwise fire alerts into their event lists.
+        config.fleet.alert_interval = std::time::Duration::ZERO;
         configure(&mut config);
         let shutdown = CancellationToken::new();
         let app = Application::build(config, pool.clone(), shutdown.clone())

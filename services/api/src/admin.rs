@@ -18,14 +18,14 @@ pub struct RotationReport {
     pub rotated: u64,
     /// Secrets changed by someone else meanwhile (already re-encrypted by their writer).
     pub skipped_concurrent: u64,
-    /// Secrets that could not be opened (unknown key or tampered), by connector id.
+    /// Secrets that could not be opened (unknown key or tampered), by connector or webhook id.
     pub failed: Vec<Uuid>,
 }
 
 const BATCH: i64 = 200;
 
-/// Re-encrypts every stored connector secret that is not under the active key, in batches of
-/// short statements (no long transaction). Safe to re-run; safe beside a running api.
+/// Re-encrypts every stored connector and webhook secret that is not under the active key, in
+/// batches of short statements (no long transaction). Safe to re-run; safe beside a running api.
 pub async fn rotate_keys(pool: &PgPool, keyring: &Keyring) -> anyhow::Result<RotationReport> {
     let mut report = RotationReport {
         active_key_id: keyring.active_id().to_owned(),
@@ -54,6 +54,7 @@ pub async fn rotate_keys(pool: &PgPool, keyring: &Keyring) -> anyhow::Result<Rot
             }
         }
     }
+    crate::webhooks::keys::rotate_secrets(pool, keyring, &mut report).await?;
     Ok(report)
 }
 

@@ -48,6 +48,44 @@ pub struct ApiConfig {
     /// How long a looked-up API key is trusted without asking the database again (a key
     /// revoked on another replica works there for up to this long); zero turns caching off.
     pub key_cache_ttl: Duration,
+    /// Prometheus `/metrics`: the process's registry and whether per-connector series are in it.
+    pub metrics: crate::metrics::MetricsConfig,
+    /// Webhook deliveries: retry schedule, time limits, concurrency.
+    pub webhooks: WebhookConfig,
+}
+
+/// How webhooks are delivered (by the dispatcher, and by the api for test events and retries).
+#[derive(Debug, Clone)]
+pub struct WebhookConfig {
+    /// The first retry's delay; later ones follow the Standard Webhooks schedule scaled by it
+    /// (5 s: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h...), with 10 % jitter.
+    pub retry_base: Duration,
+    /// A delivery still failing this long after its creation (or a manual retry) is `failed`.
+    pub give_up_after: Duration,
+    /// Bound on one attempt (connect, request and reading the start of the answer).
+    pub request_timeout: Duration,
+    /// Attempts one process runs at once.
+    pub concurrency: usize,
+    /// Attempts one process runs at once for one app, so one slow endpoint cannot hold them all.
+    pub per_app: usize,
+    /// How often the dispatcher looks for due deliveries when idle.
+    pub poll_interval: Duration,
+    /// Messages, deliveries and attempts older than this are deleted.
+    pub retention: Duration,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            retry_base: Duration::from_secs(5),
+            give_up_after: Duration::from_secs(24 * 3600),
+            request_timeout: Duration::from_secs(10),
+            concurrency: 8,
+            per_app: 2,
+            poll_interval: Duration::from_secs(1),
+            retention: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
 }
 
 /// How the api deals with workers and operators.
@@ -71,6 +109,16 @@ pub struct FleetConfig {
     /// for this long turns the connector's health yellow (`stream_stalled`); five times as long,
     /// red.
     pub stream_stall: Duration,
+    /// A running connector lagging more than this (either way) shows health yellow
+    /// (`lag_high`); five times as much, red.
+    pub lag_warn: Duration,
+    /// How long the one-minute metrics are kept (hourly buckets beyond, for `metrics_hourly_keep`).
+    pub metrics_keep: Duration,
+    pub metrics_hourly_keep: Duration,
+    /// Trace steps kept per connector (the newest).
+    pub trace_keep_per_connector: i64,
+    /// Time between alert evaluations (0: this process does not evaluate).
+    pub alert_interval: Duration,
 }
 
 /// Bounds on stored diagnostics events.
@@ -82,6 +130,10 @@ pub struct EventLimits {
     pub keep_per_connector: i64,
     /// Older events are deleted.
     pub max_age: Duration,
+    /// Debug events (debug mode) stored per connector per minute, and kept per connector,
+    /// apart from the others (they never push those out).
+    pub debug_per_minute: u32,
+    pub debug_keep_per_connector: i64,
 }
 
 impl Default for EventLimits {
@@ -90,6 +142,8 @@ impl Default for EventLimits {
             per_minute: 60,
             keep_per_connector: 1_000,
             max_age: Duration::from_secs(7 * 24 * 3600),
+            debug_per_minute: 600,
+            debug_keep_per_connector: 2_000,
         }
     }
 }
@@ -105,6 +159,11 @@ impl Default for FleetConfig {
             events: EventLimits::default(),
             sync_body_limit: 32 * 1024 * 1024,
             stream_stall: Duration::from_secs(60),
+            lag_warn: Duration::from_secs(300),
+            metrics_keep: Duration::from_secs(7 * 24 * 3600),
+            metrics_hourly_keep: Duration::from_secs(90 * 24 * 3600),
+            trace_keep_per_connector: 20_000,
+            alert_interval: Duration::from_secs(15),
         }
     }
 }
@@ -160,6 +219,8 @@ impl ApiConfig {
             connections: crate::http::serve::ConnectionLimits::default(),
             feed: crate::store::feed::FeedLimits::default(),
             key_cache_ttl: crate::auth::cache::KEY_CACHE_TTL,
+            metrics: Default::default(),
+            webhooks: WebhookConfig::default(),
         }
     }
 }

@@ -42,12 +42,14 @@ pub enum KeyConfigError {
     Duplicate(String),
 }
 
+#[derive(Clone)]
 struct DataKey {
     id: String,
     cipher: Aes256Gcm,
 }
 
 /// The configured encryption keys; the first is the active one used for new ciphertexts.
+#[derive(Clone)]
 pub struct Keyring {
     keys: Vec<DataKey>,
 }

@@ -12,12 +12,15 @@ pub mod db;
 pub mod error;
 pub mod fleet;
 pub mod http;
+pub mod metrics;
+pub mod monitoring;
 pub mod openapi;
 pub mod scheduler;
 pub mod startup;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod webhooks;
 
 /// The MongoDB port crate, re-exported for the binary's configuration.
 pub use edgebridge_mongo as mongo;

@@ -3,7 +3,7 @@
 
 use crate::error::Problem;
 use crate::state::AppState;
-use crate::{api_keys, apps, connectors, fleet, http::health, store, tokens};
+use crate::{api_keys, apps, connectors, fleet, http::health, monitoring, store, tokens, webhooks};
 use axum::Router;
 use utoipa::openapi::header::HeaderBuilder;
 use utoipa::openapi::path::Operation;
@@ -29,6 +29,8 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "store", description = "The edge store: DQL statements and the change feed."),
         (name = "auth", description = "Access tokens."),
         (name = "operator", description = "The worker fleet, for the service's operators (`Authorization: Bearer <EDGEBRIDGE_OPERATOR_TOKEN>`)."),
+        (name = "alerts", description = "Alert rules (an app's defaults and per-connector overrides) and connectors' alerts: pending, firing, resolved."),
+        (name = "webhooks", description = "Webhooks of an app: alert notifications signed the Standard Webhooks way, retried for 24 hours, with a delivery log."),
         (name = "health", description = "Liveness and readiness probes."),
     ),
     components(schemas(Problem, edgebridge_domain::Violation)),
@@ -165,6 +167,8 @@ pub fn api_router() -> (Router<AppState>, OpenApiDoc) {
         .merge(connectors::router())
         .merge(store::router())
         .merge(fleet::router())
+        .merge(webhooks::router())
+        .merge(monitoring::router())
         .split_for_parts();
     for (path, item) in doc.paths.paths.iter_mut() {
         for op in [

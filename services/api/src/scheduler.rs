@@ -22,6 +22,8 @@ pub struct SchedulerConfig {
     /// Time between ticks.
     pub tick: Duration,
     pub tuning: Tuning,
+    /// Ticks, moves and lease expiries, for `/metrics`.
+    pub metrics: crate::metrics::SchedulerMetrics,
 }
 
 impl Default for SchedulerConfig {
@@ -30,6 +32,7 @@ impl Default for SchedulerConfig {
             lease_ttl: Duration::from_secs(10),
             tick: Duration::from_secs(1),
             tuning: Tuning::default(),
+            metrics: Default::default(),
         }
     }
 }
@@ -126,7 +129,7 @@ pub async fn tick(pool: &PgPool, config: &SchedulerConfig) -> anyhow::Result<Tic
     // if the epoch is still the one planned from, and a connector paused or deleted meanwhile is
     // put right by the next tick.
     for m in &plan.moves {
-        sqlx::query(
+        let moved = sqlx::query(
             "update connectors set assigned_worker_id = $2, assignment_epoch = $3,
                  assigned_at = case when $2::uuid is null then null else now() end
              where connector_id = $1 and assignment_epoch = $3 - 1
@@ -140,6 +143,9 @@ pub async fn tick(pool: &PgPool, config: &SchedulerConfig) -> anyhow::Result<Tic
         .bind(m.epoch)
         .execute(&mut *tx)
         .await?;
+        if moved.rows_affected() > 0 {
+            moved_event(&mut tx, m).await?;
+        }
     }
     tx.commit().await?;
     let report = TickReport {
@@ -147,10 +153,54 @@ pub async fn tick(pool: &PgPool, config: &SchedulerConfig) -> anyhow::Result<Tic
         moves: plan.moves.len(),
         waiting: plan.waiting.len(),
     };
+    config.metrics.record(&report);
     if !report.dead.is_empty() || report.moves > 0 {
         tracing::info!(dead = ?report.dead, moves = report.moves, waiting = report.waiting, "scheduler tick");
     }
     Ok(report)
+}
+
+/// The lifecycle event of a move: to which worker (by name), or unassigned.
+async fn moved_event(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    m: &schedule::Move,
+) -> anyhow::Result<()> {
+    use crate::fleet::event_store::{Lifecycle, record};
+    let connector_id = Uuid::from_u128(m.connector);
+    let event = match m.to.map(Uuid::from_u128) {
+        Some(worker_id) => {
+            let (name,): (String,) =
+                sqlx::query_as("select name from workers where worker_id = $1")
+                    .bind(worker_id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+            let (code, what) = if m.from.is_some() {
+                ("moved", "Moved to")
+            } else {
+                ("assigned", "Assigned to")
+            };
+            Lifecycle::info(
+                code,
+                format!(
+                    "{what} worker `{name}` (epoch {}, {:?}).",
+                    m.epoch, m.reason
+                ),
+                serde_json::json!({"worker": name, "workerId": worker_id, "epoch": m.epoch}),
+            )
+        }
+        None => Lifecycle::info(
+            "unassigned",
+            format!(
+                "Taken off its worker (epoch {}): paused, or its worker left.",
+                m.epoch
+            ),
+            serde_json::json!({"epoch": m.epoch}),
+        ),
+    };
+    record(&mut **tx, connector_id, event)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    Ok(())
 }
 
 /// Tries to become the leader. The lock lives as long as the returned connection, which is taken
@@ -200,6 +250,7 @@ pub async fn run(pool: PgPool, config: SchedulerConfig, shutdown: CancellationTo
             continue;
         }
         if let Err(e) = tick(&pool, &config).await {
+            config.metrics.failed();
             tracing::warn!(error = %e, "scheduler tick failed");
         }
     }

@@ -49,6 +49,15 @@ impl Application {
         let connections = config.connections;
         let state = AppState::new(pool, config, shutdown.clone());
         spawn_limiter_cleanup(state.clone(), shutdown.clone());
+        // Every api replica runs the evaluator; an advisory lock lets one cycle run at a time.
+        if !state.fleet.alert_interval.is_zero() {
+            tokio::spawn(crate::monitoring::alerts::evaluate::run(
+                state.pool.clone(),
+                state.fleet.clone(),
+                state.fleet.alert_interval,
+                shutdown.clone(),
+            ));
+        }
         crate::store::feed::spawn_listener(
             state.pool.clone(),
             state.store_notifications.clone(),

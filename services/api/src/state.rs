@@ -56,6 +56,10 @@ pub struct Inner {
     /// Bounds the connection tests running at once.
     pub connection_tests: Arc<tokio::sync::Semaphore>,
     pub fleet: crate::config::FleetConfig,
+    /// Prometheus series (`/metrics`).
+    pub metrics: crate::metrics::ApiMetrics,
+    /// Sends webhook test events and manual retries (the dispatcher has its own).
+    pub webhooks: crate::webhooks::WebhookSender,
 }
 
 impl Deref for AppState {
@@ -70,7 +74,9 @@ impl AppState {
         let pool_for_signal = pool.clone();
         let limiter = NonZeroU32::new(config.rate_limit_per_sec)
             .map(|rate| RateLimiter::keyed(Quota::per_second(rate).allow_burst(rate)));
+        let metrics = crate::metrics::ApiMetrics::new(&config.metrics, &pool);
         Self(Arc::new(Inner {
+            metrics,
             pool,
             keyring: config.keyring,
             jwt: config.jwt,
@@ -90,6 +96,10 @@ impl AppState {
                 .max(config.request_timeout / 2),
             key_cache: crate::auth::cache::KeyCache::new(config.key_cache_ttl),
             mongo: config.mongo,
+            // Cannot fail: rustls with built-in roots, no proxy, no client identity, and our
+            // own resolver (the system's DNS configuration is not read here).
+            webhooks: crate::webhooks::WebhookSender::new(config.preflight.policy, config.webhooks)
+                .expect("the webhook HTTP client builds"),
             preflight: config.preflight,
             connection_tests: Arc::new(tokio::sync::Semaphore::new(
                 config.max_concurrent_connection_tests,

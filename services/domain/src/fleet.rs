@@ -7,6 +7,12 @@
 //! (connector id + epoch) and a fresh JWT; it fetches the spec of an assigned connector at that
 //! epoch, runs it, and reports; on shutdown it reports its connectors stopped and deregisters.
 
+mod monitoring;
+mod sync;
+
+pub use monitoring::*;
+pub use sync::*;
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -199,10 +205,11 @@ impl LifecycleState {
 }
 
 /// Where one collection's pipeline is.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CollectionPhase {
     /// Not started.
+    #[default]
     Pending,
     /// Preflight checks running.
     Checking,
@@ -215,7 +222,7 @@ pub enum CollectionPhase {
 }
 
 /// One collection as reported.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CollectionReport {
     pub phase: CollectionPhase,
@@ -227,6 +234,71 @@ pub struct CollectionReport {
     /// report. The api shows a stream that stopped delivering in the connector's health.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub silent_ms: Option<u64>,
+    /// MongoDB -> edge lag at the time of the report, in milliseconds: now minus the cluster
+    /// time of the last change stream event applied to the edge, 0 when the stream is caught up
+    /// (nothing read and not applied). Absent before the stream starts (while it copies).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_ms: Option<u64>,
+    /// The cluster time of the last change stream event applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The last time the collection was known up to date from MongoDB: its stream caught up,
+    /// or its copy finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_synced_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// What a collection's sync did, as numbers: in a report, since the previous report the api
+/// took (the api adds them to the totals kept across runs); in the api, since the connector was
+/// created.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncTotals {
+    /// Documents copied by initial syncs.
+    #[serde(default)]
+    pub copied: u64,
+    /// Change stream events applied to the edge.
+    #[serde(default)]
+    pub applied: u64,
+    /// Edge changes written to MongoDB.
+    #[serde(default)]
+    pub written_back: u64,
+    /// Documents or events left out (filtered, unmappable, echoes).
+    #[serde(default)]
+    pub skipped: u64,
+    /// Edge documents MongoDB refused (recorded as unsynced).
+    #[serde(default)]
+    pub unsynced: u64,
+    /// Failures of the collection's pipeline (each restart counts one).
+    #[serde(default)]
+    pub errors: u64,
+}
+
+impl SyncTotals {
+    pub fn is_zero(&self) -> bool {
+        *self == SyncTotals::default()
+    }
+
+    /// `self - earlier`, field by field (never below zero).
+    pub fn since(&self, earlier: &SyncTotals) -> SyncTotals {
+        SyncTotals {
+            copied: self.copied.saturating_sub(earlier.copied),
+            applied: self.applied.saturating_sub(earlier.applied),
+            written_back: self.written_back.saturating_sub(earlier.written_back),
+            skipped: self.skipped.saturating_sub(earlier.skipped),
+            unsynced: self.unsynced.saturating_sub(earlier.unsynced),
+            errors: self.errors.saturating_sub(earlier.errors),
+        }
+    }
+
+    pub fn add(&mut self, other: &SyncTotals) {
+        self.copied += other.copied;
+        self.applied += other.applied;
+        self.written_back += other.written_back;
+        self.skipped += other.skipped;
+        self.unsynced += other.unsynced;
+        self.errors += other.errors;
+    }
 }
 
 /// An error with what to do about it.
@@ -244,6 +316,8 @@ pub struct ReportedError {
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum EventLevel {
+    /// Reported only while the connector is in debug mode.
+    Debug,
     Info,
     Warn,
     Error,
@@ -252,6 +326,7 @@ pub enum EventLevel {
 impl EventLevel {
     pub fn as_str(self) -> &'static str {
         match self {
+            EventLevel::Debug => "debug",
             EventLevel::Info => "info",
             EventLevel::Warn => "warn",
             EventLevel::Error => "error",
@@ -260,6 +335,7 @@ impl EventLevel {
 
     pub fn severity(self) -> i16 {
         match self {
+            EventLevel::Debug => 0,
             EventLevel::Info => 1,
             EventLevel::Warn => 2,
             EventLevel::Error => 3,
@@ -277,9 +353,15 @@ pub struct ReportedEvent {
     #[serde(default)]
     pub context: serde_json::Value,
     pub at: chrono::DateTime<chrono::Utc>,
+    /// The collection it concerns, to filter events by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
+    /// The document it concerns (its edge id as JSON text), to filter events by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document_id: Option<String>,
 }
 
-/// `POST /internal/v1/workers/{workerId}/connectors/{connectorId}/report`. 204 when taken; 409
+/// `POST /internal/v1/workers/{workerId}/connectors/{connectorId}/report`. 200 with a [`ReportAnswer`] when taken (or when a retry of one taken); 409
 /// `stale_epoch` when the connector is no longer this worker's at this epoch: stop it at once.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -306,212 +388,24 @@ pub struct ConnectorReport {
     pub last_error: Option<ReportedError>,
     #[serde(default)]
     pub events: Vec<ReportedEvent>,
-}
-
-/// Writes to the edge store and a checkpoint in one batch.
-pub const MAX_WRITES_PER_APPLY: usize = 5_000;
-
-/// One document as MongoDB reports it, already mapped (see `edgebridge_mongo::mapping`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "op", rename_all = "lowercase", try_from = "WireWrite")]
-pub enum EdgeWrite {
-    /// Make the edge document read as `body` (fields that differ are written, fields MongoDB
-    /// no longer has are removed).
-    Upsert {
-        /// The edge `_id`.
-        id: serde_json::Value,
-        /// The fields, settable counters taken out.
-        body: serde_json::Map<String, serde_json::Value>,
-        /// Settable counters present, with their values (each a reset).
-        #[serde(default)]
-        counters: Vec<(Vec<String>, f64)>,
-        /// The BSON type tree (native mode), for the way back.
-        #[serde(default)]
-        types: Option<serde_json::Value>,
-        /// An update's pre-image, mapped the same way: only what changed between the two is
-        /// written, so an edge edit not yet in MongoDB is not overwritten by MongoDB's stale
-        /// copy of that field. Absent for inserts, replaces and the initial scan.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        before: Option<Box<PreImage>>,
-    },
-    Delete {
-        id: serde_json::Value,
-    },
-    /// What MongoDB holds after the connector's own write-back (an event of one of its
-    /// sessions): nothing is written to the edge. When the edge reads otherwise, MongoDB
-    /// overwrote something the edge has (a concurrent write), so the document is queued for
-    /// write-back again with the edge's state. `body: None`: MongoDB no longer has it.
-    Verify {
-        id: serde_json::Value,
-        #[serde(default)]
-        body: Option<serde_json::Map<String, serde_json::Value>>,
-        #[serde(default)]
-        counters: Vec<(Vec<String>, f64)>,
-    },
-}
-
-/// How an [`EdgeWrite`] is read: every variant's fields in one flat struct, deserialized
-/// straight from the stream. serde's internally tagged enums first buffer each value whole (its
-/// `Content` tree), then convert it, which doubled the cost of reading a batch of documents.
-/// The JSON is the same either way: `{"op": "upsert", "id": ..., "body": {...}, ...}`.
-#[derive(Deserialize)]
-struct WireWrite {
-    op: WireOp,
-    id: serde_json::Value,
+    /// What each collection did since the previous report the api took (`$writeBack`-style
+    /// names are the connector's own work). Added to the totals once: a retried report
+    /// (same `seq`) is not counted again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub deltas: BTreeMap<String, SyncTotals>,
+    /// Documents' sync steps since the previous report (at most [`MAX_TRACE_STEPS_PER_REPORT`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub traces: Vec<TraceStep>,
+    /// Steps recorded but not sent (more than a report carries), since the previous report.
     #[serde(default)]
-    body: Option<serde_json::Map<String, serde_json::Value>>,
+    pub traces_dropped: u64,
+    /// Events the worker left out since the previous report (debug events past their rate
+    /// limit, or past what a report carries): counted in the connector's `dropped`.
     #[serde(default)]
-    counters: Vec<(Vec<String>, f64)>,
-    #[serde(default)]
-    types: Option<serde_json::Value>,
-    #[serde(default)]
-    before: Option<Box<PreImage>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum WireOp {
-    Upsert,
-    Delete,
-    Verify,
-}
-
-impl TryFrom<WireWrite> for EdgeWrite {
-    type Error = &'static str;
-
-    fn try_from(w: WireWrite) -> Result<Self, Self::Error> {
-        Ok(match w.op {
-            WireOp::Upsert => EdgeWrite::Upsert {
-                id: w.id,
-                body: w
-                    .body
-                    .ok_or("missing field `body` (an upsert states the document)")?,
-                counters: w.counters,
-                types: w.types,
-                before: w.before,
-            },
-            WireOp::Delete => EdgeWrite::Delete { id: w.id },
-            WireOp::Verify => EdgeWrite::Verify {
-                id: w.id,
-                body: w.body,
-                counters: w.counters,
-            },
-        })
-    }
-}
-
-impl EdgeWrite {
-    /// The edge `_id` the write is about.
-    pub fn id(&self) -> &serde_json::Value {
-        match self {
-            EdgeWrite::Upsert { id, .. }
-            | EdgeWrite::Delete { id }
-            | EdgeWrite::Verify { id, .. } => id,
-        }
-    }
-}
-
-/// A mapped pre-image.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct PreImage {
-    pub body: serde_json::Map<String, serde_json::Value>,
-    #[serde(default)]
-    pub counters: Vec<(Vec<String>, f64)>,
-}
-
-/// Where a collection's pipeline is, as persisted (fenced by epoch) after each applied batch.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum CheckpointPhase {
-    /// Scanning: resume the scan after `scanAfter`, then stream from `resumeToken`.
-    InitialSync,
-    /// Streaming from `resumeToken`.
-    Streaming,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct CollectionCheckpoint {
-    pub phase: CheckpointPhase,
-    /// Canonical Extended JSON of the change stream's resume token.
-    pub resume_token: Option<serde_json::Value>,
-    /// Canonical Extended JSON of the last scanned `_id` (initial sync).
-    #[serde(default)]
-    pub scan_after: Option<serde_json::Value>,
-    /// Documents copied by the initial sync so far.
-    #[serde(default)]
-    pub copied: u64,
-    #[serde(default)]
-    pub estimated_total: Option<u64>,
-}
-
-/// `POST .../connectors/{connectorId}/apply`: the writes and the checkpoint after them, in one
-/// transaction, only for the connector's current owner at this epoch (409 otherwise).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ApplyRequest {
-    pub epoch: i64,
-    pub collection: String,
-    #[serde(default)]
-    pub writes: Vec<EdgeWrite>,
-    pub checkpoint: CollectionCheckpoint,
-}
-
-/// A write the edge store refused (too large, too deep, an unusable `_id`); the rest of the
-/// batch is applied and the checkpoint moves past it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct SkippedWrite {
-    pub id: serde_json::Value,
-    pub code: String,
-    pub message: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ApplyResponse {
-    /// Documents that changed (a write equal to what the edge holds changes nothing).
-    pub changed: usize,
-    pub skipped: Vec<SkippedWrite>,
-}
-
-/// One edge-store change for the write-back path: a document of a mapped collection, written by
-/// someone other than this connector.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct FeedChange {
-    /// Resume after this change by passing it as `after`.
-    pub cursor: String,
-    pub collection: String,
-    /// The edge `_id`.
-    pub id: serde_json::Value,
-    /// The document as the edge reads it now (not as of this change: a write-back always
-    /// writes the current state, so replaying an old change is harmless); `None` when it is
-    /// deleted.
-    pub document: Option<serde_json::Map<String, serde_json::Value>>,
-    /// The document's BSON type tree (the connector's metadata slot), for restoring types.
-    pub types: Option<serde_json::Value>,
-}
-
-/// `GET .../connectors/{connectorId}/changes?epoch=&after=&limit=&wait=`: the feed of the
-/// connector's mapped collections without its own writes, for its owner at `epoch`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct FeedPage {
-    pub changes: Vec<FeedChange>,
-    /// Pass as `after` next time (also when `changes` is empty).
-    pub next_cursor: Option<String>,
-}
-
-/// `GET`/`PUT .../connectors/{connectorId}/write-back`: how far the write-back has taken the
-/// feed (`cursor: None`: from its beginning), saved after each commit to MongoDB, for the
-/// connector's owner at `epoch`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct WriteBackPosition {
-    pub epoch: i64,
-    pub cursor: Option<String>,
+    pub events_dropped: u64,
+    /// The cluster's oplog window as last measured (`None`: not measured in this run yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oplog: Option<OplogWindow>,
 }
 
 #[cfg(test)]

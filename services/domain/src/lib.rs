@@ -9,6 +9,7 @@ pub mod names;
 pub mod plan;
 pub mod schedule;
 pub mod spec;
+pub mod unsynced;
 pub mod violation;
 
 pub use connection_string::{MongoUri, redact};

@@ -17,15 +17,18 @@
 //! over TCP to the simulator's wire front at each round-trip time of `SYNC_WIRE_RTT_MS`
 //! (default `0,10`; empty for none), printed as `wire_10ms.<name>`. The wire runs copy, stream
 //! and write back `SYNC_WIRE_DIVISOR` (default 1: as many; more to shorten a run) times fewer documents; per-document times
-//! (`*_per_document`, `*_per_event`, `*_per_write`) compare across the sizes. A table puts the
-//! runs side by side at the end.
+//! (`*_per_document`, `*_per_event`, `*_per_write`) compare across the sizes. Each port runs
+//! with the per-document trace on, then off (`SYNC_TRACE`, default `on,off`; off runs print
+//! `notrace.<name>`): what recording and reporting every document's steps costs. A table puts
+//! the runs side by side at the end.
 
 mod common;
 
 use bson::{Bson, doc};
 use common::port::{Cluster, Port};
 use common::sync_runs::{
-    DEVICE_BATCH, Figures, Load, ms, per_unit_us, percentile, print_side_by_side, wire_round_trips,
+    DEVICE_BATCH, Figures, Load, ms, per_unit_us, percentile, print_side_by_side, print_trace_cost,
+    trace_settings, wire_round_trips,
 };
 use common::{Bench, env_or};
 use edgebridge_api::config::MongoAccess;
@@ -303,10 +306,11 @@ impl Run<'_> {
 }
 
 /// The worker, as the binary configures it (with the bench's knobs).
-fn worker_config(bench: &Bench, cluster: &Cluster) -> WorkerConfig {
+fn worker_config(bench: &Bench, cluster: &Cluster, trace: bool) -> WorkerConfig {
     let mut supervisor = SupervisorSettings {
         health_interval: Duration::from_secs(3600),
         report_interval: Duration::from_millis(500),
+        trace,
         ..Default::default()
     };
     supervisor.pipeline.idle_pause = Duration::from_millis(5);
@@ -330,10 +334,11 @@ fn worker_config(bench: &Bench, cluster: &Cluster) -> WorkerConfig {
 }
 
 /// The whole workload through `port`, on a fresh simulator, database and api.
-fn run(port: Port, load: &Load) -> anyhow::Result<Figures> {
+fn run(port: Port, trace: bool, load: &Load) -> anyhow::Result<Figures> {
     println!(
-        "# {} (documents {}, events {}, device writes {})",
+        "# {}, traces {} (documents {}, events {}, device writes {})",
         port.label(),
+        if trace { "on" } else { "off" },
         load.docs,
         load.events,
         load.writes
@@ -361,7 +366,7 @@ fn run(port: Port, load: &Load) -> anyhow::Result<Figures> {
         let cluster = port.attach(&sim, "app", "pw").await?;
         let shutdown = CancellationToken::new();
         tokio::spawn(Worker::run(
-            worker_config(&bench, &cluster),
+            worker_config(&bench, &cluster, trace),
             shutdown.clone(),
         ));
         tokio::spawn(scheduler::run(
@@ -376,7 +381,11 @@ fn run(port: Port, load: &Load) -> anyhow::Result<Figures> {
             bench: &bench,
             sim: &sim,
             app_id: bench.app_id.parse()?,
-            prefix: port.prefix(),
+            prefix: if trace {
+                port.prefix()
+            } else {
+                format!("notrace.{}", port.prefix())
+            },
         };
         let mut figures = Figures::default();
         run.initial_sync(&cluster, load, &mut figures).await?;
@@ -397,11 +406,18 @@ fn main() -> anyhow::Result<()> {
     common::allocator::tune();
     let load = Load::from_env();
     let wire_load = load.divided(env_or("SYNC_WIRE_DIVISOR", 1));
-    let mut runs = vec![(Port::InProcess, run(Port::InProcess, &load)?)];
+    let mut ports = vec![(Port::InProcess, &load)];
     for round_trip in wire_round_trips()? {
-        let port = Port::Wire { round_trip };
-        runs.push((port, run(port, &wire_load)?));
+        ports.push((Port::Wire { round_trip }, &wire_load));
+    }
+    let mut runs = Vec::new();
+    for (port, load) in ports {
+        for trace in trace_settings()? {
+            let label = format!("{}{}", port.label(), if trace { "" } else { " notrace" });
+            runs.push((label, run(port, trace, load)?));
+        }
     }
     print_side_by_side(&runs);
+    print_trace_cost(&runs);
     Ok(())
 }

@@ -5,8 +5,10 @@ mod allocator;
 mod database;
 mod dev;
 mod limits;
+mod metrics_settings;
 mod sandbox;
 mod settings;
+mod webhook_settings;
 
 /// mimalloc: the api allocates many short-lived JSON values per request; glibc's allocator
 /// spent a noticeable share of CPU in the store benchmark.
@@ -15,11 +17,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use clap::{Parser, Subcommand};
 use database::DbArgs;
+use edgebridge_api::metrics::MetricsRegistry;
 use edgebridge_api::telemetry::{self, LogFormat};
 use edgebridge_api::{Application, admin, api_keys, openapi};
 use sandbox::{SandboxArgs, SandboxSetting};
 use secrecy::ExposeSecret;
-use settings::{FleetArgs, MongoArgs, SchedulerArgs, ServeArgs, WorkerArgs};
+use settings::{FleetArgs, MetricsArgs, MongoArgs, SchedulerArgs, ServeArgs, WorkerArgs};
 use std::process::ExitCode;
 use tokio_util::sync::CancellationToken;
 
@@ -50,6 +53,8 @@ enum Command {
         serve: ServeArgs,
         #[command(flatten)]
         fleet: FleetArgs,
+        #[command(flatten)]
+        metrics: MetricsArgs,
     },
     /// Run every role in one process: the api, a scheduler and one worker (with --dev, also a
     /// sandbox MongoDB in memory, and a demo connector on a fresh database).
@@ -64,6 +69,8 @@ enum Command {
         worker: WorkerArgs,
         #[command(flatten)]
         sandbox: SandboxArgs,
+        #[command(flatten)]
+        metrics: MetricsArgs,
     },
     /// Assign connectors to workers (several may run; one leads).
     Scheduler {
@@ -73,6 +80,14 @@ enum Command {
         fleet: FleetArgs,
         #[command(flatten)]
         scheduler: SchedulerArgs,
+        #[command(flatten)]
+        metrics: MetricsArgs,
+        /// The webhook dispatcher runs here: EDGEBRIDGE_TARGET_POLICY and EDGEBRIDGE_ENCRYPTION_KEYS
+        /// as on the api.
+        #[command(flatten)]
+        mongo: MongoArgs,
+        #[command(flatten)]
+        webhooks: webhook_settings::WebhookArgs,
     },
     /// Run connectors: register with the api (EDGEBRIDGE_API_URL, EDGEBRIDGE_WORKER_TOKEN) and
     /// run what the scheduler assigns; drains on SIGTERM.
@@ -81,6 +96,8 @@ enum Command {
         worker: WorkerArgs,
         #[command(flatten)]
         mongo: MongoArgs,
+        #[command(flatten)]
+        metrics: MetricsArgs,
     },
     /// Apply pending database migrations and exit.
     Migrate(DbArgs),
@@ -149,22 +166,34 @@ fn main() -> ExitCode {
 
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Api { serve: args, fleet } => serve(args, &fleet, None, None).await?,
+        Command::Api {
+            serve: args,
+            fleet,
+            metrics,
+        } => serve(args, &fleet, None, None, &metrics).await?,
         Command::All {
             serve: args,
             fleet,
             scheduler,
             worker,
             sandbox,
+            metrics,
         } => {
             let sandbox = sandbox.setting(args.dev)?;
             let scheduler = scheduler.config(&fleet)?;
-            serve(args, &fleet, Some((scheduler, worker)), sandbox).await?
+            serve(args, &fleet, Some((scheduler, worker)), sandbox, &metrics).await?
         }
-        Command::Worker { worker, mongo } => {
+        Command::Worker {
+            worker,
+            mongo,
+            metrics,
+        } => {
             let config = worker.config(&mongo, false, None, None)?;
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
+            let registry = MetricsRegistry::default();
+            registry.register(|r| config.supervisor.metrics.register(r));
+            metrics.serve(&registry, shutdown.clone()).await?;
             tracing::info!(worker = %config.name, api = %config.api_url, "worker starting");
             edgebridge_worker::Worker::run(config, shutdown).await?;
             tracing::info!("stopped");
@@ -173,14 +202,35 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             db,
             fleet,
             scheduler,
+            metrics,
+            mongo,
+            webhooks,
         } => {
             let config = scheduler.config(&fleet)?;
+            let webhooks = webhooks.config()?;
+            let policy = mongo
+                .preflight(false, std::time::Duration::from_secs(60))?
+                .policy;
             let pool = db.connect(false).await?;
             edgebridge_api::migrate(&pool).await?;
             let shutdown = CancellationToken::new();
             tokio::spawn(stop_on_signal(shutdown.clone()));
+            let registry = MetricsRegistry::default();
+            config.metrics.register(&registry);
+            registry
+                .register(|r| r.register_collector(edgebridge_api::metrics::pool_collector(&pool)));
+            metrics.serve(&registry, shutdown.clone()).await?;
             tracing::info!("scheduler started");
+            let dispatcher = webhook_settings::spawn_scheduler_dispatcher(
+                &pool,
+                policy,
+                webhooks,
+                shutdown.clone(),
+            )?;
             edgebridge_api::scheduler::run(pool.clone(), config, shutdown).await;
+            if let Some(dispatcher) = dispatcher {
+                dispatcher.await?;
+            }
             pool.close().await;
             tracing::info!("stopped");
         }
@@ -235,12 +285,16 @@ async fn serve(
     fleet: &FleetArgs,
     roles: Option<(edgebridge_api::scheduler::SchedulerConfig, WorkerArgs)>,
     sandbox_setting: Option<SandboxSetting>,
+    metrics: &MetricsArgs,
 ) -> anyhow::Result<()> {
     let dev = args.dev;
     let pool = args.db.connect(dev).await?;
     let grace = args.shutdown_grace();
     let mongo = args.mongo.clone();
     let (mut config, mut dev_keys) = args.into_config(fleet)?;
+    // One registry for every role of the process: one /metrics.
+    let registry = MetricsRegistry::default();
+    config.metrics = metrics.config(&registry);
     // Up before the worker, which may run connectors against it; stopped last (see the end).
     let sandbox = match sandbox_setting {
         Some(SandboxSetting::On(port)) => {
@@ -258,6 +312,12 @@ async fn serve(
     }
     let worker_token = config.fleet.worker_token.clone();
     let shutdown = CancellationToken::new();
+    // The all-in-one process delivers webhooks with the api's keys and policy.
+    let webhook_dispatch = (
+        std::sync::Arc::new(config.keyring.clone()),
+        config.preflight.policy,
+        config.webhooks.clone(),
+    );
     let app = Application::build(config, pool.clone(), shutdown.clone()).await?;
     // The in-process worker and the demo connector's creation reach this api over loopback (or
     // the address it listens on).
@@ -284,13 +344,24 @@ async fn serve(
     let mut worker_task = None;
     // The server stops only after the worker drained (it reports through the server).
     let server_shutdown = CancellationToken::new();
+    metrics.serve(&registry, server_shutdown.clone()).await?;
     if let Some((scheduler, worker)) = roles {
+        scheduler.metrics.register(&registry);
         tokio::spawn(edgebridge_api::scheduler::run(
             pool.clone(),
             scheduler,
             shutdown.clone(),
         ));
+        let (keyring, policy, webhooks) = webhook_dispatch;
+        tokio::spawn(edgebridge_api::webhooks::run(
+            pool.clone(),
+            keyring,
+            policy,
+            webhooks,
+            shutdown.clone(),
+        ));
         let worker_config = worker.config(&mongo, dev, worker_token, Some(api_url))?;
+        registry.register(|r| worker_config.supervisor.metrics.register(r));
         worker_task = Some(tokio::spawn(edgebridge_worker::Worker::run(
             worker_config,
             shutdown.clone(),

@@ -11,6 +11,8 @@ use secrecy::{ExposeSecret, SecretString};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+pub use crate::metrics_settings::MetricsArgs;
+
 /// Settings the api, the scheduler and the workers share.
 #[derive(Args, Clone)]
 pub struct FleetArgs {
@@ -71,6 +73,7 @@ impl SchedulerArgs {
                 max_moves: self.scheduler_max_moves,
                 ..defaults.tuning
             },
+            metrics: defaults.metrics,
         })
     }
 }
@@ -155,6 +158,8 @@ pub struct ServeArgs {
     store_max_documents_per_app: i64,
     #[command(flatten)]
     pub mongo: MongoArgs,
+    #[command(flatten)]
+    pub webhooks: crate::webhook_settings::WebhookArgs,
     /// Connection tests one api process runs at once; more answer 429.
     #[arg(long, env = "EDGEBRIDGE_MAX_CONNECTION_TESTS", default_value_t = edgebridge_api::config::DEFAULT_MAX_CONCURRENT_CONNECTION_TESTS)]
     max_connection_tests: usize,
@@ -162,6 +167,27 @@ pub struct ServeArgs {
     /// for this many seconds makes the connector's health yellow (five times as long: red).
     #[arg(long, env = "EDGEBRIDGE_STREAM_STALL_SECS", default_value_t = 60)]
     stream_stall_secs: u64,
+    /// A running connector lagging more than this many seconds (either way) shows health
+    /// yellow (five times as much: red).
+    #[arg(long, env = "EDGEBRIDGE_LAG_WARN_SECS", default_value_t = 300)]
+    lag_warn_secs: u64,
+    /// Days the one-minute metrics history is kept; older minutes are rolled up into hours.
+    #[arg(long, env = "EDGEBRIDGE_METRICS_KEEP_DAYS", default_value_t = 7)]
+    metrics_keep_days: u64,
+    /// Days the hourly metrics history is kept.
+    #[arg(
+        long,
+        env = "EDGEBRIDGE_METRICS_HOURLY_KEEP_DAYS",
+        default_value_t = 90
+    )]
+    metrics_hourly_keep_days: u64,
+    /// Trace steps kept per connector (the newest; the per-document trace reads them).
+    #[arg(long, env = "EDGEBRIDGE_TRACE_KEEP", default_value_t = 20_000)]
+    trace_keep: i64,
+    /// Seconds between alert evaluations (every api replica runs the evaluator; one cycle runs
+    /// at a time). 0: this replica does not evaluate.
+    #[arg(long, env = "EDGEBRIDGE_ALERT_INTERVAL_SECS", default_value_t = 15)]
+    alert_interval_secs: u64,
     /// Diagnostics events stored per connector per minute; more are counted as dropped.
     #[arg(long, env = "EDGEBRIDGE_EVENTS_PER_MINUTE", default_value_t = 60)]
     events_per_minute: u32,
@@ -284,6 +310,24 @@ impl ServeArgs {
             bail!("EDGEBRIDGE_STREAM_STALL_SECS must be above 0");
         }
         config.fleet.stream_stall = Duration::from_secs(self.stream_stall_secs);
+        if self.lag_warn_secs == 0 {
+            bail!("EDGEBRIDGE_LAG_WARN_SECS must be above 0");
+        }
+        config.fleet.lag_warn = Duration::from_secs(self.lag_warn_secs);
+        if self.metrics_keep_days == 0 || self.metrics_hourly_keep_days < self.metrics_keep_days {
+            bail!(
+                "EDGEBRIDGE_METRICS_KEEP_DAYS must be above 0 and at most EDGEBRIDGE_METRICS_HOURLY_KEEP_DAYS"
+            );
+        }
+        config.fleet.metrics_keep = Duration::from_secs(self.metrics_keep_days * 24 * 3600);
+        config.fleet.metrics_hourly_keep =
+            Duration::from_secs(self.metrics_hourly_keep_days * 24 * 3600);
+        if self.trace_keep < 0 {
+            bail!("EDGEBRIDGE_TRACE_KEEP must be 0 or more");
+        }
+        config.fleet.trace_keep_per_connector = self.trace_keep;
+        config.fleet.alert_interval = Duration::from_secs(self.alert_interval_secs);
+        config.webhooks = self.webhooks.config()?;
         self.limits.apply(&mut config)?;
         Ok((config, dev_keys))
     }
@@ -341,6 +385,14 @@ pub struct WorkerArgs {
         default_value_t = 300
     )]
     connector_retry_max_secs: u64,
+    /// Record each document's sync steps for the per-document trace (`GET .../trace`); the
+    /// benchmark measures its cost (README).
+    #[arg(long, env = "EDGEBRIDGE_TRACE", default_value_t = true, action = clap::ArgAction::Set)]
+    trace: bool,
+    /// Routine trace steps recorded per second per connector (refusals and merges always);
+    /// past it the trace samples.
+    #[arg(long, env = "EDGEBRIDGE_TRACE_STEPS_PER_SEC", default_value_t = 200)]
+    trace_steps_per_sec: u32,
 }
 
 impl WorkerArgs {
@@ -375,6 +427,8 @@ impl WorkerArgs {
         let supervisor = edgebridge_worker::supervisor::SupervisorSettings {
             health_interval: Duration::from_secs(self.connector_health_interval_secs),
             retry_max: Duration::from_secs(self.connector_retry_max_secs).max(defaults.retry_min),
+            trace: self.trace,
+            trace_steps_per_sec: self.trace_steps_per_sec,
             ..defaults
         };
         Ok(edgebridge_worker::WorkerConfig {

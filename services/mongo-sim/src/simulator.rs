@@ -252,6 +252,14 @@ impl Simulator {
         }
     }
 
+    /// The DBA's `collMod` with `validator`: replaces the collection's validator (`None`, or an
+    /// empty document, removes it). Documents already stored are not checked again.
+    pub fn set_validator(&self, db: &str, name: &str, validator: Option<Document>) {
+        if let Ok(c) = self.lock().collection(db, name) {
+            c.options.validator = validator.filter(|v| !v.is_empty());
+        }
+    }
+
     pub fn create_unique_index(&self, db: &str, name: &str, field: &str) {
         if let Ok(c) = self.lock().collection(db, name) {
             c.unique.push(UniqueIndex::on(vec![field.to_owned()]));

@@ -201,9 +201,19 @@ impl State {
         z ^ (z >> 31)
     }
 
+    /// The next cluster time: the wall clock's second (as a server's, so a change's age can be
+    /// measured), with an increment that orders the changes within it; a second whose
+    /// increments ran out borrows the next one.
     pub(crate) fn tick(&mut self) -> Timestamp {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX));
+        if now > self.clock.time {
+            self.clock.time = now;
+            self.clock.increment = 0;
+        }
         self.clock.increment += 1;
-        if self.clock.increment > 1000 {
+        if self.clock.increment > 100_000 {
             self.clock.time += 1;
             self.clock.increment = 1;
         }

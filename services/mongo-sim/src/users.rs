@@ -93,6 +93,17 @@ impl SimUser {
         }
     }
 
+    /// This user, also allowed to read the oplog (`find` on `local.oplog.rs`, as a custom
+    /// role grants it): what the resume-window check needs.
+    pub fn reading_oplog(mut self) -> Self {
+        let oplog = Resource::Namespace {
+            db: "local".to_owned(),
+            collection: "oplog.rs".to_owned(),
+        };
+        self.privileges.push(privilege(oplog, &["find"]));
+        self
+    }
+
     /// A user with exactly these actions on `db`.
     pub fn with_actions(name: &str, password: &str, db: &str, actions: &[&str]) -> Self {
         SimUser {

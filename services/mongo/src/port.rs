@@ -113,6 +113,12 @@ pub trait MongoPort: Send + Sync {
     /// The collection's document count from metadata (fast, approximate): progress estimates.
     async fn estimated_count(&self, db: &str, collection: &str) -> PortResult<u64>;
 
+    /// The cluster time of the oldest entry of the oplog (`local.oplog.rs` in natural order):
+    /// the start of the window a resume token must stay in. `Ok(None)` when the oplog is
+    /// empty; error 13 (`Unauthorized`) when the user may not read it (Atlas users need a
+    /// role with `find` on `local`).
+    async fn oplog_start(&self) -> PortResult<Option<Timestamp>>;
+
     /// A change stream on one collection with post-images (`fullDocument: required`) and
     /// pre-images (`fullDocumentBeforeChange: required`).
     async fn watch(

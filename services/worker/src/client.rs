@@ -3,9 +3,10 @@
 
 use edgebridge_domain::fleet::{
     ApplyRequest, ApplyResponse, CollectionCheckpoint, ConnectorAssignmentSpec, ConnectorReport,
-    FeedPage, HeartbeatRequest, HeartbeatResponse, RegisterRequest, WorkerCredential,
+    FeedPage, HeartbeatRequest, HeartbeatResponse, RegisterRequest, ReportAnswer, WorkerCredential,
     WriteBackPosition, paths,
 };
+use edgebridge_domain::unsynced::{self, UnsyncedAnswer, UnsyncedReport};
 use reqwest::StatusCode;
 use secrecy::{ExposeSecret, SecretString};
 use std::collections::BTreeMap;
@@ -51,6 +52,7 @@ pub struct ApiClient {
     base: String,
     worker_token: Arc<SecretString>,
     session: Arc<RwLock<Option<Session>>>,
+    metrics: crate::metrics::WorkerMetrics,
 }
 
 #[derive(Clone)]
@@ -107,7 +109,14 @@ impl ApiClient {
             base: base.trim_end_matches('/').to_owned(),
             worker_token: Arc::new(worker_token),
             session: Arc::new(RwLock::new(None)),
+            metrics: Default::default(),
         })
+    }
+
+    /// Counts this client's calls in `metrics` (the worker's, served on `/metrics`).
+    pub fn with_metrics(mut self, metrics: crate::metrics::WorkerMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     fn session(&self) -> ClientResult<Session> {
@@ -133,14 +142,12 @@ impl ApiClient {
     }
 
     pub async fn register(&self, request: &RegisterRequest) -> ClientResult<WorkerCredential> {
-        let res = self
+        let request = self
             .http
             .post(format!("{}{}", self.base, paths::REGISTER))
             .bearer_auth(self.worker_token.expose_secret())
-            .json(request)
-            .send()
-            .await
-            .map_err(unavailable)?;
+            .json(request);
+        let res = self.execute(request).await?;
         if res.status() != StatusCode::CREATED {
             return Err(match classify(res).await {
                 ClientError::Expired(t) => ClientError::Unauthorized(t),
@@ -167,9 +174,22 @@ impl ApiClient {
             .bearer_auth(s.access_token))
     }
 
+    /// Every call to the api goes through here: timed and counted by endpoint.
+    async fn execute(&self, request: reqwest::RequestBuilder) -> ClientResult<reqwest::Response> {
+        let (http, request) = request.build_split();
+        let request = request.map_err(unavailable)?;
+        let (method, path) = (request.method().clone(), request.url().path().to_owned());
+        let started = std::time::Instant::now();
+        let res = http.execute(request).await;
+        let status = res.as_ref().ok().map(|r| r.status().as_u16());
+        self.metrics
+            .observe_call(&method, &path, status, started.elapsed());
+        res.map_err(unavailable)
+    }
+
     /// Sends it; a non-success status becomes its [`ClientError`].
-    async fn send(request: reqwest::RequestBuilder) -> ClientResult<reqwest::Response> {
-        let res = request.send().await.map_err(unavailable)?;
+    async fn send(&self, request: reqwest::RequestBuilder) -> ClientResult<reqwest::Response> {
+        let res = self.execute(request).await?;
         if !res.status().is_success() {
             return Err(classify(res).await);
         }
@@ -177,9 +197,10 @@ impl ApiClient {
     }
 
     async fn json<T: serde::de::DeserializeOwned>(
+        &self,
         request: reqwest::RequestBuilder,
     ) -> ClientResult<T> {
-        Self::send(request).await?.json().await.map_err(unavailable)
+        self.send(request).await?.json().await.map_err(unavailable)
     }
 
     pub async fn heartbeat(
@@ -191,7 +212,7 @@ impl ApiClient {
             .authed(reqwest::Method::POST, paths::heartbeat)?
             .timeout(timeout)
             .json(&HeartbeatRequest { draining });
-        let answer: HeartbeatResponse = Self::json(request).await?;
+        let answer: HeartbeatResponse = self.json(request).await?;
         self.remember(&answer.credential);
         Ok(answer)
     }
@@ -204,14 +225,22 @@ impl ApiClient {
         let request = self
             .authed(reqwest::Method::GET, |w| paths::connector(w, connector_id))?
             .query(&[("epoch", epoch)]);
-        Self::json(request).await
+        self.json(request).await
     }
 
-    pub async fn report(&self, connector_id: Uuid, report: &ConnectorReport) -> ClientResult<()> {
+    pub async fn report(
+        &self,
+        connector_id: Uuid,
+        report: &ConnectorReport,
+    ) -> ClientResult<ReportAnswer> {
         let request = self
             .authed(reqwest::Method::POST, |w| paths::report(w, connector_id))?
             .json(report);
-        Self::send(request).await.map(drop)
+        let res = self.send(request).await?;
+        if res.status() == StatusCode::NO_CONTENT {
+            return Ok(ReportAnswer::default());
+        }
+        res.json().await.map_err(unavailable)
     }
 
     /// Applies mapped writes to the edge store and moves the collection's checkpoint past them.
@@ -223,7 +252,7 @@ impl ApiClient {
         let request = self
             .authed(reqwest::Method::POST, |w| paths::apply(w, connector_id))?
             .json(request);
-        Self::json(request).await
+        self.json(request).await
     }
 
     /// Where each collection's pipeline is to resume.
@@ -237,7 +266,7 @@ impl ApiClient {
                 paths::checkpoints(w, connector_id)
             })?
             .query(&[("epoch", epoch)]);
-        Self::json(request).await
+        self.json(request).await
     }
 
     /// The edge-store changes to write back (the connector's own writes left out).
@@ -261,7 +290,7 @@ impl ApiClient {
         if let Some(after) = after {
             request = request.query(&[("after", after)]);
         }
-        Self::json(request).await
+        self.json(request).await
     }
 
     /// How far the write-back has taken the feed.
@@ -273,7 +302,7 @@ impl ApiClient {
         let request = self
             .authed(reqwest::Method::GET, |w| paths::write_back(w, connector_id))?
             .query(&[("epoch", epoch)]);
-        Self::json(request).await
+        self.json(request).await
     }
 
     /// Saves the write-back's position (after a commit to MongoDB).
@@ -285,11 +314,37 @@ impl ApiClient {
         let request = self
             .authed(reqwest::Method::PUT, |w| paths::write_back(w, connector_id))?
             .json(position);
-        Self::send(request).await.map(drop)
+        self.send(request).await.map(drop)
+    }
+
+    /// Reports what changed in the connector's unsynced-document records (or, reconciling, all
+    /// of them); answers with the discards users asked for.
+    pub async fn report_unsynced(
+        &self,
+        connector_id: Uuid,
+        report: &UnsyncedReport,
+    ) -> ClientResult<UnsyncedAnswer> {
+        let request = self
+            .authed(reqwest::Method::POST, |w| unsynced::path(w, connector_id))?
+            .json(report);
+        self.json(request).await
+    }
+
+    /// The discards of unsynced-document records users asked for.
+    pub async fn unsynced_discards(
+        &self,
+        connector_id: Uuid,
+        epoch: i64,
+    ) -> ClientResult<UnsyncedAnswer> {
+        let request = self
+            .authed(reqwest::Method::GET, |w| unsynced::path(w, connector_id))?
+            .query(&[("epoch", epoch)]);
+        self.json(request).await
     }
 
     pub async fn deregister(&self) -> ClientResult<()> {
-        Self::send(self.authed(reqwest::Method::POST, paths::deregister)?).await?;
+        self.send(self.authed(reqwest::Method::POST, paths::deregister)?)
+            .await?;
         self.forget();
         Ok(())
     }

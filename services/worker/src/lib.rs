@@ -14,6 +14,8 @@
 //! `step` directly.
 
 pub mod client;
+pub mod diagnostics;
+pub mod metrics;
 pub mod pipeline;
 pub mod supervisor;
 pub mod writeback;
@@ -122,7 +124,8 @@ impl Worker {
             config.worker_token.clone(),
             config.request_timeout,
         )
-        .map_err(|e| ClientError::Refused(e.to_string()))?;
+        .map_err(|e| ClientError::Refused(e.to_string()))?
+        .with_metrics(config.supervisor.metrics.clone());
         let credential = client.register(&register_request(&config)).await?;
         tracing::info!(worker = %config.name, worker_id = %credential.worker_id, "registered with the api");
         let (fenced_tx, fenced_rx) = mpsc::unbounded_channel();
@@ -245,6 +248,10 @@ impl Worker {
                 }
             }
         }
+        self.config
+            .supervisor
+            .metrics
+            .set_supervisors(self.running().len());
         Ok(report)
     }
 
@@ -332,6 +339,7 @@ impl Worker {
         for h in handles {
             let _ = h.await;
         }
+        self.config.supervisor.metrics.set_supervisors(0);
         ids
     }
 

@@ -32,6 +32,8 @@ async fn events_are_filtered_searched_paged_rate_limited_and_bounded(pool: PgPoo
         message: format!("message number {i} 100%"),
         context: json!({"i": i}),
         at: chrono::Utc::now(),
+        collection: None,
+        document_id: None,
     };
     let report = |seq: u64, events: Vec<ReportedEvent>| ConnectorReport {
         epoch,
@@ -42,6 +44,11 @@ async fn events_are_filtered_searched_paged_rate_limited_and_bounded(pool: PgPoo
         counters: BTreeMap::new(),
         last_error: None,
         events,
+        deltas: BTreeMap::new(),
+        traces: Vec::new(),
+        traces_dropped: 0,
+        oplog: None,
+        events_dropped: 0,
     };
     // The start stored a few events already (connector_started, metadata collections
     // created); 40 more exceed 30 per minute.

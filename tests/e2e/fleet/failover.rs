@@ -91,7 +91,14 @@ async fn a_zombie_worker_cannot_overwrite_its_successors_reports(pool: PgPool) {
             message: "from the past".into(),
             context: json!({}),
             at: chrono::Utc::now(),
+            collection: None,
+            document_id: None,
         }],
+        deltas: BTreeMap::new(),
+        traces: Vec::new(),
+        traces_dropped: 0,
+        oplog: None,
+        events_dropped: 0,
     };
     let refused = w1.client().report(id, &zombie).await;
     assert!(

@@ -40,7 +40,9 @@ both_ports! {
         until_edge(&fleet, "all parts applied", |d| d.len() == 60).await;
         let status = until_streaming(&fleet, id).await;
         assert_eq!(status["status"], "running", "{status}");
-        assert_eq!(status["counters"]["changesApplied"], 60);
+        assert_eq!(status["counters"]["documentsCopied"], 60);
+        assert_eq!(status["counters"]["changesApplied"], 0, "copies are not changes");
+        assert_eq!(status["totals"]["copied"], 60);
         // The limit holds on the workers' routes (so the parts above were needed).
         let (epoch,): (i64,) =
             sqlx::query_as("select assignment_epoch from connectors where connector_id = $1")

@@ -2,6 +2,8 @@
 //! plans with dry run, ETag/If-Match, pause and resume.
 
 use super::edge_collections;
+pub(super) use super::lifecycle::connector_visible;
+use super::lifecycle::reconfigured_events;
 use super::model::{
     ConnectorDraft, ConnectorIn, ConnectorOut, ConnectorPage, ConnectorUpdate, DesiredState,
     DryRunParams, NormalizedConnector, ValidationReport,
@@ -53,19 +55,6 @@ fn validation(
     draft: std::result::Result<ParsedConnector, Vec<Violation>>,
 ) -> Result<ParsedConnector> {
     draft.map_err(ApiError::Validation)
-}
-
-/// The connector as a visibility check (404 when the caller cannot see it).
-pub(super) async fn connector_visible(
-    state: &AppState,
-    auth: &AuthContext,
-    app_id: Uuid,
-    connector_id: Uuid,
-) -> Result<()> {
-    repo::get(&state.pool, auth.org_id, app_id, connector_id)
-        .await?
-        .map(|_| ())
-        .ok_or(ApiError::NotFound("connector"))
 }
 
 /// The encrypted form of a connection string, bound to its organization and connector.
@@ -378,6 +367,15 @@ async fn reconfigure(
     .await?;
     // The pipelines start where the plan says: a new copy, a new stream, or where they were.
     repo::apply_plan_to_checkpoints(&mut tx, connector_id, &plan).await?;
+    reconfigured_events(
+        &mut tx,
+        auth,
+        connector_id,
+        row.version,
+        &plan,
+        sealed.is_some(),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(%connector_id, version = row.version, "connector reconfigured");
     let tag = etag(row.version);

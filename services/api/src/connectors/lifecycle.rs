@@ -1,6 +1,6 @@
 //! Connector lifecycle operations: delete, pause, resume, restart and resync of a collection.
 
-use super::handlers::{connector_visible, with_etag};
+use super::handlers::with_etag;
 use super::model::{ConnectorOut, DesiredState};
 use super::repo;
 use crate::auth::AuthContext;
@@ -57,6 +57,18 @@ async fn set_state(
     let row = repo::set_desired_state(&state.pool, auth.org_id, app_id, connector_id, desired)
         .await?
         .ok_or(ApiError::NotFound("connector"))?;
+    let (code, what) = match desired {
+        DesiredState::Paused => ("paused", "Paused"),
+        DesiredState::Running => ("resumed", "Resumed"),
+    };
+    user_event(
+        state,
+        auth,
+        connector_id,
+        code,
+        format!("{what} by a user."),
+    )
+    .await;
     Ok(with_etag(state, StatusCode::OK, row, false))
 }
 
@@ -125,7 +137,36 @@ pub async fn restart_connector(
             "connector_paused",
             "The connector is paused, so there is nothing to restart; resume it (POST .../resume) to start it.",
         )),
-        Some(Some(row)) => Ok(with_etag(&state, StatusCode::ACCEPTED, row, false)),
+        Some(Some(row)) => {
+            user_event(
+                &state,
+                &auth,
+                connector_id,
+                "restarted",
+                "Restarted by a user.".into(),
+            )
+            .await;
+            Ok(with_etag(&state, StatusCode::ACCEPTED, row, false))
+        }
+    }
+}
+
+/// Records a user's action on the connector as a lifecycle event (best effort: the action is
+/// done whether or not its event could be stored).
+pub(super) async fn user_event(
+    state: &AppState,
+    auth: &AuthContext,
+    connector_id: Uuid,
+    code: &'static str,
+    message: String,
+) {
+    let event = crate::fleet::event_store::Lifecycle::info(
+        code,
+        message,
+        serde_json::json!({"apiKeyId": auth.key_id}),
+    );
+    if let Err(e) = crate::fleet::event_store::record(&state.pool, connector_id, event).await {
+        tracing::warn!(%connector_id, error = %e, "a lifecycle event could not be stored");
     }
 }
 
@@ -162,4 +203,62 @@ pub async fn resync_collection(
         .await?
         .ok_or(ApiError::NotFound("connector"))?;
     Ok(with_etag(&state, StatusCode::ACCEPTED, row, false))
+}
+
+/// The events of a saved reconfiguration: `reconfigured` with its plan, and
+/// `credentials_rotated` when a new connection string was stored (never the string itself).
+pub(super) async fn reconfigured_events(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    auth: &AuthContext,
+    connector_id: Uuid,
+    version: i64,
+    plan: &edgebridge_domain::plan::ReconfigurationPlan,
+    new_secret: bool,
+) -> Result<()> {
+    use crate::fleet::event_store::{Lifecycle, record};
+    let plan_json = serde_json::to_value(plan).unwrap_or_default();
+    let changes = plan
+        .collections
+        .iter()
+        .filter(|c| c.action != edgebridge_domain::plan::CollectionAction::None)
+        .count();
+    record(
+        &mut **tx,
+        connector_id,
+        Lifecycle::info(
+            "reconfigured",
+            format!(
+                "Reconfigured by a user (version {version}): {changes} collection change(s), connection {:?}.",
+                plan.connection
+            ),
+            serde_json::json!({"version": version, "plan": plan_json, "apiKeyId": auth.key_id}),
+        ),
+    )
+    .await?;
+    if new_secret {
+        record(
+            &mut **tx,
+            connector_id,
+            Lifecycle::info(
+                "credentials_rotated",
+                "A new connection string was stored; the connector reconnects with it and resumes every stream where it was.".into(),
+                serde_json::json!({"version": version, "apiKeyId": auth.key_id}),
+            ),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The connector as a visibility check (404 when the caller cannot see it).
+pub(super) async fn connector_visible(
+    state: &AppState,
+    auth: &AuthContext,
+    app_id: Uuid,
+    connector_id: Uuid,
+) -> Result<()> {
+    repo::get(&state.pool, auth.org_id, app_id, connector_id)
+        .await?
+        .map(|_| ())
+        .ok_or(ApiError::NotFound("connector"))
 }

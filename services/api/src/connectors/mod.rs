@@ -6,6 +6,8 @@ pub mod handlers;
 pub mod lifecycle;
 pub mod model;
 pub mod repo;
+pub mod stats;
+pub mod unsynced;
 pub mod view;
 
 use crate::state::AppState;
@@ -32,4 +34,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(resume_connector))
         .routes(routes!(restart_connector))
         .routes(routes!(resync_collection))
+        .merge(unsynced::router())
 }

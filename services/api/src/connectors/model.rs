@@ -193,6 +193,17 @@ pub struct ConnectorOut {
     /// Per collection, where its pipeline is (as last reported; `pending` before any report),
     /// and how far its copy is while one runs.
     pub collection_status: BTreeMap<String, CollectionStatus>,
+    /// How far behind the connector is, each way: the worst of its collections.
+    pub lag: super::stats::Lag,
+    /// The connector is in sync with MongoDB up to then: the oldest of its collections' last
+    /// syncs (`null` while one has never synced).
+    pub last_synced_at: Option<DateTime<Utc>>,
+    /// What it did since it was created (the sum of its collections), across restarts and
+    /// moves; `counters` hold the current run's.
+    pub totals: edgebridge_domain::fleet::SyncTotals,
+    /// How long it could stop and still resume its change streams (the oplog window against
+    /// its oldest resume point), where the database user may read the oplog.
+    pub resume_point: super::stats::ResumePoint,
     /// Counters of the current run (documents copied, events applied...), reported by its worker;
     /// they start from zero when the connector restarts or moves.
     pub counters: BTreeMap<String, u64>,
@@ -217,6 +228,13 @@ pub struct CollectionStatus {
     /// the copy waits for a worker; it resumes where it stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial_sync: Option<CopyProgress>,
+    /// How far behind the collection is, each way.
+    pub lag: super::stats::Lag,
+    /// The last time the collection was known up to date from MongoDB (its stream caught up,
+    /// or its copy finished); `null` before.
+    pub last_synced_at: Option<DateTime<Utc>>,
+    /// What its sync did since the connector was created, across restarts and moves.
+    pub totals: edgebridge_domain::fleet::SyncTotals,
 }
 
 /// How far a collection's copy is.

@@ -54,13 +54,17 @@ pub struct ConnectorRow {
     pub report_overdue_secs: Option<f64>,
     /// Collections being copied, from their checkpoints.
     pub copies: Json<BTreeMap<String, CopyRow>>,
+    /// Per collection: totals and lag, from the reports.
+    pub stats: Json<BTreeMap<String, super::stats::StatsRow>>,
+    /// The cluster's oplog window as last measured.
+    pub oplog_window: Option<Json<edgebridge_domain::fleet::OplogWindow>>,
 }
 
 const COLUMNS: &str = "connector_id, org_id, app_id, name, description, database_name, collections,
     auto_configure, on_history_lost, connection_ciphertext, connection_redacted, desired_state, status, status_code, status_message,
     status_remediation, status_changed_at, version, created_at, updated_at,
     assigned_worker_id, assignment_epoch, assigned_at, reported_epoch, reported_at, reported_state,
-    collection_status, counters, last_error,
+    collection_status, counters, last_error, oplog_window,
     (select w.name from workers w where w.worker_id = connectors.assigned_worker_id) as worker_name,
     (select w.state from workers w where w.worker_id = connectors.assigned_worker_id) as worker_state,
     (select extract(epoch from now() - w.last_heartbeat_at)::float8 from workers w
@@ -73,7 +77,15 @@ const COLUMNS: &str = "connector_id, org_id, app_id, name, description, database
             'idle_secs', extract(epoch from now() - coalesce(k.copy_rate_at, k.updated_at))::float8,
             'started_at', k.copy_started_at, 'updated_at', k.updated_at)), '{}')
         from connector_checkpoints k
-        where k.connector_id = connectors.connector_id and k.phase = 'initial_sync') as copies";
+        where k.connector_id = connectors.connector_id and k.phase = 'initial_sync') as copies,
+    (select coalesce(jsonb_object_agg(s.collection, jsonb_build_object(
+            'copied', s.copied, 'applied', s.applied, 'written_back', s.written_back,
+            'skipped', s.skipped, 'unsynced', s.unsynced, 'errors', s.errors,
+            'lag_in_ms', s.lag_in_ms, 'last_event_at', s.last_event_at,
+            'last_synced_at', s.last_synced_at, 'pending_out', s.pending_out,
+            'lag_out_ms', s.lag_out_ms,
+            'age_secs', extract(epoch from now() - s.updated_at)::float8)), '{}')
+        from connector_collection_stats s where s.connector_id = connectors.connector_id) as stats";
 
 pub fn name_conflict(name: &str) -> ApiError {
     ApiError::conflict(

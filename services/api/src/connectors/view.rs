@@ -6,11 +6,12 @@ use super::model::{
     Health, HealthState, StatusDetail,
 };
 use super::repo::ConnectorRow;
+use super::stats::{self, StatsRow};
 use crate::config::FleetConfig;
 use crate::crypto::{Keyring, connector_secret_aad};
 use crate::error::ApiError;
 use chrono::{DateTime, Utc};
-use edgebridge_domain::fleet::{CollectionPhase, CollectionReport};
+use edgebridge_domain::fleet::{CollectionPhase, SyncTotals};
 use edgebridge_domain::{ConnectorSpec, OnHistoryLost};
 use std::collections::BTreeMap;
 
@@ -264,6 +265,16 @@ impl ConnectorRow {
                 if let Some(failed) = self.failed_collection() {
                     return (ConnectorStatus::Running, None, failed);
                 }
+                let lag = stats::worst(
+                    self.stats
+                        .0
+                        .iter()
+                        .filter(|(name, _)| self.collections.0.contains_key(*name))
+                        .map(|(_, s)| s.lag()),
+                );
+                if let Some(late) = stats::lag_health(&lag, fleet.lag_warn) {
+                    return (ConnectorStatus::Running, None, late);
+                }
                 let recent = self
                     .last_error
                     .as_ref()
@@ -337,6 +348,23 @@ impl ConnectorRow {
             _ => None,
         };
         let current = self.reported_epoch == Some(self.assignment_epoch);
+        let kept: Vec<&StatsRow> = self
+            .collections
+            .0
+            .keys()
+            .filter_map(|name| self.stats.0.get(name))
+            .collect();
+        let lag = stats::worst(kept.iter().map(|s| s.lag()));
+        let last_synced_at = stats::last_synced(kept.iter().copied(), self.collections.0.len());
+        let mut totals = SyncTotals::default();
+        for s in self.stats.0.values() {
+            totals.add(&s.totals());
+        }
+        let resume_point = stats::resume_point(
+            self.oplog_window.as_ref().map(|w| &w.0),
+            kept.iter().copied(),
+            Utc::now(),
+        );
         let collection_status = self
             .collections
             .0
@@ -345,11 +373,7 @@ impl ConnectorRow {
                 let reported = current
                     .then(|| self.collection_status.0.get(name).cloned())
                     .flatten()
-                    .unwrap_or(CollectionReport {
-                        phase: CollectionPhase::Pending,
-                        code: None,
-                        silent_ms: None,
-                    });
+                    .unwrap_or_default();
                 let initial_sync = self.copies.0.get(name).map(|c| {
                     CopyProgress::new(
                         u64::try_from(c.copied).unwrap_or(0),
@@ -360,10 +384,14 @@ impl ConnectorRow {
                         c.updated_at,
                     )
                 });
+                let stats = self.stats.0.get(name).cloned().unwrap_or_default();
                 let status = CollectionStatus {
                     phase: reported.phase,
                     code: reported.code,
                     initial_sync,
+                    lag: stats.lag(),
+                    last_synced_at: stats.last_synced_at,
+                    totals: stats.totals(),
                 };
                 (name.clone(), status)
             })
@@ -384,6 +412,10 @@ impl ConnectorRow {
             health,
             assigned_worker,
             collection_status,
+            lag,
+            last_synced_at,
+            totals,
+            resume_point,
             // Counters belong to one run: shown for the current one only.
             counters: if current {
                 self.counters.0

@@ -1,8 +1,10 @@
-//! Diagnostics events: stored from workers' reports under a per-connector rate limit and a
-//! per-connector bound, pruned by age, and listed to the connector's tenant newest first.
+//! Diagnostics events, listed to the connector's tenant newest first, filtered by severity,
+//! text, collection and document. Storing them (from reports, and the api's own lifecycle
+//! events) is in [`super::event_store`].
+
+pub use super::event_store::{Lifecycle, prune, record, store};
 
 use crate::auth::AuthContext;
-use crate::config::EventLimits;
 use crate::error::{ApiError, Problem, Result};
 use crate::http::extract::{ApiPath, ApiQuery};
 use crate::state::AppState;
@@ -11,123 +13,10 @@ use axum::extract::State;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use edgebridge_domain::fleet::{
-    EventLevel, MAX_EVENT_CONTEXT_BYTES, MAX_EVENT_MESSAGE_CHARS, ReportedEvent,
-};
+use edgebridge_domain::fleet::EventLevel;
 use serde::{Deserialize, Serialize};
-use sqlx::PgPool;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-
-const CODE_CHARS: usize = 100;
-
-fn truncate(text: &str, chars: usize) -> String {
-    match text.char_indices().nth(chars) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
-}
-
-/// Stores what the rate limit lets through (the rest only counted in `events_dropped`), then
-/// trims the connector's events to the newest `keep_per_connector`. Runs in the report's
-/// transaction, after the fenced update took the connector's row lock, so concurrent reports
-/// for one connector serialize here.
-pub async fn store(
-    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-    limits: &EventLimits,
-    connector_id: Uuid,
-    epoch: i64,
-    events: Vec<ReportedEvent>,
-) -> Result<()> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let (recent,): (i64,) = sqlx::query_as(
-        "select count(*) from connector_events
-         where connector_id = $1 and created_at > now() - interval '1 minute'",
-    )
-    .bind(connector_id)
-    .fetch_one(&mut **tx)
-    .await?;
-    let room = usize::try_from((i64::from(limits.per_minute) - recent).max(0)).unwrap_or(0);
-    let dropped = events.len().saturating_sub(room);
-    let kept: Vec<ReportedEvent> = events.into_iter().take(room).collect();
-    if !kept.is_empty() {
-        let mut severity = Vec::with_capacity(kept.len());
-        let mut code = Vec::with_capacity(kept.len());
-        let mut message = Vec::with_capacity(kept.len());
-        let mut context = Vec::with_capacity(kept.len());
-        let mut at = Vec::with_capacity(kept.len());
-        for e in kept {
-            severity.push(e.level.severity());
-            code.push(truncate(&e.code, CODE_CHARS));
-            message.push(truncate(&e.message, MAX_EVENT_MESSAGE_CHARS));
-            let ctx = if e.context.is_null() {
-                serde_json::json!({})
-            } else if serde_json::to_vec(&e.context).map_or(usize::MAX, |v| v.len())
-                > MAX_EVENT_CONTEXT_BYTES
-            {
-                serde_json::json!({"truncated": true})
-            } else {
-                e.context
-            };
-            context.push(ctx);
-            at.push(e.at);
-        }
-        sqlx::query(
-            "insert into connector_events (connector_id, epoch, severity, code, message, context, occurred_at)
-             select $1, $2, * from unnest($3::smallint[], $4::text[], $5::text[], $6::jsonb[], $7::timestamptz[])",
-        )
-        .bind(connector_id)
-        .bind(epoch)
-        .bind(&severity)
-        .bind(&code)
-        .bind(&message)
-        .bind(&context)
-        .bind(&at)
-        .execute(&mut **tx)
-        .await?;
-        sqlx::query(
-            "delete from connector_events where connector_id = $1 and event_id <= (
-                 select event_id from connector_events where connector_id = $1
-                 order by event_id desc offset $2 limit 1)",
-        )
-        .bind(connector_id)
-        .bind(limits.keep_per_connector)
-        .execute(&mut **tx)
-        .await?;
-    }
-    if dropped > 0 {
-        sqlx::query(
-            "update connectors set events_dropped = events_dropped + $2 where connector_id = $1",
-        )
-        .bind(connector_id)
-        .bind(i64::try_from(dropped).unwrap_or(i64::MAX))
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(())
-}
-
-/// Deletes events older than `max_age` (all connectors), in bounded batches.
-pub async fn prune(pool: &PgPool, limits: &EventLimits) -> anyhow::Result<u64> {
-    let secs = limits.max_age.as_secs_f64();
-    let mut total = 0;
-    loop {
-        let done = sqlx::query(
-            "delete from connector_events where event_id in (
-                 select event_id from connector_events
-                 where created_at < now() - make_interval(secs => $1) limit 10000)",
-        )
-        .bind(secs)
-        .execute(pool)
-        .await?;
-        total += done.rows_affected();
-        if done.rows_affected() < 10_000 {
-            return Ok(total);
-        }
-    }
-}
 
 /// A diagnostics event.
 #[derive(Debug, Serialize, ToSchema)]
@@ -140,9 +29,13 @@ pub struct EventOut {
     #[schema(example = "cluster_unreachable")]
     pub code: String,
     pub message: String,
-    /// Details (collection, check, error class...).
+    /// Details (check, error class, remediation...).
     #[schema(value_type = Object)]
     pub context: serde_json::Value,
+    /// The collection it concerns, if one.
+    pub collection: Option<String>,
+    /// The document it concerns (its edge id as JSON text, e.g. `"p1"` or `{"sku":"a"}`), if one.
+    pub document_id: Option<String>,
     /// The assignment epoch the event was reported under.
     pub epoch: i64,
     /// When it happened on the worker.
@@ -168,11 +61,17 @@ pub struct EventPage {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct EventParams {
-    /// The lowest severity shown: `info` (all, the default), `warn` or `error`.
+    /// The lowest severity shown: `info` (the default), `warn` or `error`; `debug` also shows
+    /// the debug events of debug mode.
     #[param(value_type = Option<String>, example = "warn")]
     pub level: Option<String>,
     /// Only events whose code or message contains this text (case-insensitive).
     pub q: Option<String>,
+    /// Only events about this collection.
+    pub collection: Option<String>,
+    /// Only events about this document: its id as the edge holds it, as JSON text for
+    /// composite or non-string ids (`{"sku":"a"}`), or the plain string.
+    pub document_id: Option<String>,
     /// The `nextCursor` of the previous page (or an event's `id`): events older than it.
     pub after: Option<String>,
     /// Items per page, 1 to 100 (default 50).
@@ -191,6 +90,7 @@ fn decode_cursor(cursor: &str) -> Option<i64> {
 
 fn parse_level(level: Option<&str>) -> Result<i16> {
     let level = match level {
+        Some("debug") => EventLevel::Debug,
         None | Some("") | Some("info") => EventLevel::Info,
         Some("warn") | Some("warning") => EventLevel::Warn,
         Some("error") => EventLevel::Error,
@@ -198,7 +98,7 @@ fn parse_level(level: Option<&str>) -> Result<i16> {
             return Err(ApiError::bad_field(
                 "invalid_query_parameter",
                 "/level",
-                "`level` must be `info`, `warn` or `error`",
+                "`level` must be `debug`, `info`, `warn` or `error`",
             ));
         }
     };
@@ -209,7 +109,8 @@ fn level_name(severity: i16) -> &'static str {
     match severity {
         3 => EventLevel::Error.as_str(),
         2 => EventLevel::Warn.as_str(),
-        _ => EventLevel::Info.as_str(),
+        1 => EventLevel::Info.as_str(),
+        _ => EventLevel::Debug.as_str(),
     }
 }
 
@@ -234,6 +135,8 @@ struct EventRow {
     code: String,
     message: String,
     context: serde_json::Value,
+    collection: Option<String>,
+    document_id: Option<String>,
     epoch: i64,
     occurred_at: DateTime<Utc>,
     created_at: DateTime<Utc>,
@@ -241,8 +144,10 @@ struct EventRow {
 
 /// List a connector's diagnostics events
 ///
-/// Newest first. Filter by lowest severity (`level`) and search code and message (`q`); page
-/// with `after`. Events are kept for a limited time and number per connector, and a connector
+/// Newest first. Filter by lowest severity (`level`), search code and message (`q`), and by the
+/// collection or document an event concerns; page with `after`. Besides workers' reports, the
+/// lifecycle is recorded: started, paused, resumed, restarted, moved, copies started and
+/// finished, reconfigured, credentials rotated, alerts. Events are kept for a limited time and number per connector, and a connector
 /// reporting too many has the excess counted in `dropped` instead of stored.
 #[utoipa::path(get, path = "/v1/apps/{appId}/connectors/{connectorId}/events", operation_id = "listConnectorEvents", tag = "connectors",
     params(("appId" = Uuid, Path, description = "The app's id"), ("connectorId" = Uuid, Path, description = "The connector's id"), EventParams),
@@ -284,6 +189,17 @@ pub async fn list_events(
             "`q` is at most 200 characters",
         ));
     }
+    let collection = params.collection.as_deref().filter(|c| !c.is_empty());
+    let document = params.document_id.as_deref().filter(|d| !d.is_empty());
+    for (path, value) in [("/collection", collection), ("/documentId", document)] {
+        if value.is_some_and(|v| v.chars().count() > 512) {
+            return Err(ApiError::bad_field(
+                "invalid_query_parameter",
+                path,
+                "at most 512 characters",
+            ));
+        }
+    }
     let dropped: Option<(i64,)> = sqlx::query_as(
         "select events_dropped from connectors
          where org_id = $1 and app_id = $2 and connector_id = $3",
@@ -295,11 +211,14 @@ pub async fn list_events(
     .await?;
     let (dropped,) = dropped.ok_or(ApiError::NotFound("connector"))?;
     let rows: Vec<EventRow> = sqlx::query_as(
-        "select event_id, severity, code, message, context, epoch, occurred_at, created_at
+        "select event_id, severity, code, message, context, collection, document_id, epoch,
+                occurred_at, created_at
          from connector_events
          where connector_id = $1 and severity >= $2
            and ($3::bigint is null or event_id < $3)
            and ($4::text is null or message ilike $4 or code ilike $4)
+           and ($6::text is null or collection = $6)
+           and ($7::text is null or document_id = $7 or document_id = $8)
          order by event_id desc limit $5",
     )
     .bind(connector_id)
@@ -307,6 +226,9 @@ pub async fn list_events(
     .bind(after)
     .bind(q.map(like_pattern))
     .bind(i64::from(limit) + 1)
+    .bind(collection)
+    .bind(document)
+    .bind(document.map(|d| serde_json::Value::String(d.to_owned()).to_string()))
     .fetch_all(&state.pool)
     .await?;
     let more = rows.len() > limit as usize;
@@ -319,6 +241,8 @@ pub async fn list_events(
             code: r.code,
             message: r.message,
             context: r.context,
+            collection: r.collection,
+            document_id: r.document_id,
             epoch: r.epoch,
             occurred_at: r.occurred_at,
             recorded_at: r.created_at,
@@ -351,11 +275,5 @@ mod tests {
     #[test]
     fn search_text_is_literal() {
         assert_eq!(like_pattern("50%_a\\"), "%50\\%\\_a\\\\%");
-    }
-
-    #[test]
-    fn truncation_respects_characters() {
-        assert_eq!(truncate("héllo", 2), "hé…");
-        assert_eq!(truncate("hi", 2), "hi");
     }
 }

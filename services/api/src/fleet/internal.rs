@@ -5,7 +5,6 @@
 //! the connector has moved on (409 `stale_epoch`).
 
 use super::auth::{WorkerAuth, WorkerToken};
-use super::events;
 use crate::auth::jwt;
 use crate::crypto::connector_secret_aad;
 use crate::error::{ApiError, Result};
@@ -19,8 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use edgebridge_domain::Violation;
 use edgebridge_domain::fleet::{
-    Assignment, ConnectorAssignmentSpec, ConnectorReport, HeartbeatRequest, HeartbeatResponse,
-    LifecycleState, MAX_EVENTS_PER_REPORT, MAX_REPORTED_COLLECTIONS, RegisterRequest,
+    Assignment, ConnectorAssignmentSpec, HeartbeatRequest, HeartbeatResponse, RegisterRequest,
     WorkerCredential, WorkerState,
 };
 use serde::Deserialize;
@@ -47,7 +45,7 @@ pub fn router(body_limit: usize) -> Router<AppState> {
         )
         .route(
             "/internal/v1/workers/{worker_id}/connectors/{connector_id}/report",
-            post(report),
+            post(super::report::report),
         )
         .route(
             "/internal/v1/workers/{worker_id}/connectors/{connector_id}/apply",
@@ -65,10 +63,14 @@ pub fn router(body_limit: usize) -> Router<AppState> {
             "/internal/v1/workers/{worker_id}/connectors/{connector_id}/write-back",
             get(super::sync::write_back).put(super::sync::save_write_back),
         )
+        .route(
+            "/internal/v1/workers/{worker_id}/connectors/{connector_id}/unsynced",
+            get(super::sync::pending_discards).post(super::sync::report_unsynced),
+        )
         .layer(crate::http::body_limit::layer(body_limit, None))
 }
 
-pub(super) fn stale(connector_id: Uuid, epoch: i64) -> ApiError {
+pub(crate) fn stale(connector_id: Uuid, epoch: i64) -> ApiError {
     ApiError::Other {
         status: StatusCode::CONFLICT,
         code: "stale_epoch",
@@ -347,110 +349,4 @@ async fn connector_spec(
             .unwrap_or_default(),
         version: row.version,
     }))
-}
-
-fn validate_report(report: &ConnectorReport) -> Result<()> {
-    let mut errors = Vec::new();
-    if report.events.len() > MAX_EVENTS_PER_REPORT {
-        errors.push(Violation {
-            path: "/events".into(),
-            message: format!("at most {MAX_EVENTS_PER_REPORT} events per report"),
-        });
-    }
-    if report.collections.len() > MAX_REPORTED_COLLECTIONS {
-        errors.push(Violation {
-            path: "/collections".into(),
-            message: format!("at most {MAX_REPORTED_COLLECTIONS} collections"),
-        });
-    }
-    if report.counters.len() > 100 {
-        errors.push(Violation {
-            path: "/counters".into(),
-            message: "at most 100 counters".into(),
-        });
-    }
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
-    }
-}
-
-/// Takes a report from the connector's current owner; anything else gets 409 and writes nothing.
-async fn report(
-    State(state): State<AppState>,
-    auth: WorkerAuth,
-    ApiPath((worker_id, connector_id)): ApiPath<(Uuid, Uuid)>,
-    ApiJson(mut report): ApiJson<ConnectorReport>,
-) -> Result<StatusCode> {
-    auth.require_self(worker_id)?;
-    validate_report(&report)?;
-    let status = match report.state {
-        LifecycleState::Running => "running",
-        LifecycleState::Failed => "failed",
-        LifecycleState::Starting | LifecycleState::Stopped => "pending",
-    };
-    let failure = (report.state == LifecycleState::Failed)
-        .then_some(report.last_error.as_ref())
-        .flatten();
-    let mut tx = crate::db::begin(&state.pool).await?;
-    let taken = sqlx::query(
-        "update connectors c set reported_epoch = $3, reported_at = now(), reported_state = $4,
-             reported_seq = $12,
-             report_due_at = case when $13 > 0
-                 then now() + make_interval(secs => $13::double precision / 1000) end,
-             collection_status = $5, counters = $6, last_error = coalesce($7, c.last_error),
-             status_changed_at = case when c.status is distinct from $8 then now() else c.status_changed_at end,
-             status = case when c.desired_state = 'paused' then 'paused' else $8 end,
-             status_code = $9, status_message = $10, status_remediation = $11
-         from workers w
-         where c.connector_id = $1 and c.assigned_worker_id = $2 and c.assignment_epoch = $3
-           and w.worker_id = $2 and w.state in ('live', 'draining')
-           -- a retried report already taken changes nothing (and stores no events twice)
-           and (c.reported_epoch is distinct from $3 or c.reported_seq < $12)",
-    )
-    .bind(connector_id)
-    .bind(worker_id)
-    .bind(report.epoch)
-    .bind(report.state.as_str())
-    .bind(SqlJson(&report.collections))
-    .bind(SqlJson(&report.counters))
-    .bind(report.last_error.as_ref().map(SqlJson))
-    .bind(status)
-    .bind(failure.map(|e| e.code.as_str()))
-    .bind(failure.map(|e| e.message.as_str()))
-    .bind(failure.map(|e| e.remediation.as_str()))
-    .bind(i64::try_from(report.seq).unwrap_or(i64::MAX))
-    .bind(i64::try_from(report.next_report_within_ms).unwrap_or(i64::MAX))
-    .execute(&mut *tx)
-    .await?;
-    if taken.rows_affected() == 0 {
-        // Either fenced, or a retry of a report already taken: tell them apart.
-        let (owner,): (bool,) = sqlx::query_as(
-            "select exists (select 1 from connectors c join workers w on w.worker_id = c.assigned_worker_id
-                 where c.connector_id = $1 and c.assigned_worker_id = $2 and c.assignment_epoch = $3
-                   and w.state in ('live', 'draining'))",
-        )
-        .bind(connector_id)
-        .bind(worker_id)
-        .bind(report.epoch)
-        .fetch_one(&mut *tx)
-        .await?;
-        return if owner {
-            Ok(StatusCode::NO_CONTENT)
-        } else {
-            Err(stale(connector_id, report.epoch))
-        };
-    }
-    let events = std::mem::take(&mut report.events);
-    events::store(
-        &mut tx,
-        &state.fleet.events,
-        connector_id,
-        report.epoch,
-        events,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
 }

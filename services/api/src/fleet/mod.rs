@@ -3,9 +3,13 @@
 
 pub mod admin;
 pub mod auth;
+pub mod event_store;
 pub mod events;
 pub mod internal;
+pub mod report;
+pub mod stats;
 pub mod sync;
+pub mod traces;
 
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;

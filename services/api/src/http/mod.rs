@@ -77,9 +77,12 @@ pub fn router(state: AppState, request_timeout: Duration, body_limit: usize) -> 
         }
     };
     let sync_body_limit = state.fleet.sync_body_limit;
+    let http_metrics = state.metrics.http.clone();
     let internal = access_log::routine(crate::fleet::internal::router(sync_body_limit));
     api.merge(internal)
         .route("/openapi.json", get(serve_document))
+        // Operators only, and not in the OpenAPI document (like the workers' routes).
+        .route("/metrics", get(crate::metrics::scrape))
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(
@@ -104,5 +107,10 @@ pub fn router(state: AppState, request_timeout: Duration, body_limit: usize) -> 
                     Some("EDGEBRIDGE_BODY_LIMIT_BYTES"),
                 )),
         )
+        // Outermost, per route (so the matched route template is known): times whole answers.
+        .layer(middleware::from_fn_with_state(
+            http_metrics,
+            crate::metrics::http::record,
+        ))
         .with_state(state)
 }

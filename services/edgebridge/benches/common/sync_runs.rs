@@ -2,7 +2,6 @@
 //! the table that puts the runs side by side.
 
 use super::env_or;
-use super::port::Port;
 use std::time::Duration;
 
 /// Documents per device insert (one DQL statement).
@@ -73,7 +72,7 @@ pub struct Figures {
 }
 
 /// The runs side by side: one row per figure, one column per port.
-pub fn print_side_by_side(runs: &[(Port, Figures)]) {
+pub fn print_side_by_side(runs: &[(String, Figures)]) {
     type Row = (&'static str, fn(&Figures) -> String);
     let rows: [Row; 12] = [
         ("initial sync documents", |f| f.docs.to_string()),
@@ -110,17 +109,83 @@ pub fn print_side_by_side(runs: &[(Port, Figures)]) {
     println!();
     println!("# side by side (runs one after the other in this process)");
     let mut header = format!("{:<28}", "figure");
-    for (port, _) in runs {
-        header.push_str(&format!("{:>14}", port.label()));
+    for (label, _) in runs {
+        header.push_str(&format!("{label:>21}"));
     }
     println!("{header}");
     for (name, value) in rows {
         let mut line = format!("{name:<28}");
         for (_, figures) in runs {
-            line.push_str(&format!("{:>14}", value(figures)));
+            line.push_str(&format!("{:>21}", value(figures)));
         }
         println!("{line}");
     }
+}
+
+/// Per port, the median of its traced runs against the median of its untraced ones (pairs
+/// interleaved with `SYNC_TRACE=off,on,off,on,...` cancel the order's effect): what the trace
+/// costs each phase, in percent of throughput (below 0: the traced runs were faster, noise).
+pub fn print_trace_cost(runs: &[(String, Figures)]) {
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+    };
+    let mut ports: Vec<&str> = runs
+        .iter()
+        .map(|(l, _)| l.trim_end_matches(" notrace"))
+        .collect();
+    ports.dedup();
+    ports.sort_unstable();
+    ports.dedup();
+    type Rate = fn(&Figures) -> f64;
+    let phases: [(&str, Rate); 3] = [
+        ("initial_sync", |f| f.docs as f64 / f.copy.as_secs_f64()),
+        ("streaming", |f| f.events as f64 / f.stream.as_secs_f64()),
+        ("write_back", |f| {
+            f.writes as f64 / f.write_back.as_secs_f64()
+        }),
+    ];
+    for port in ports {
+        let on: Vec<&Figures> = runs
+            .iter()
+            .filter(|(l, _)| l == port)
+            .map(|(_, f)| f)
+            .collect();
+        let off: Vec<&Figures> = runs
+            .iter()
+            .filter(|(l, _)| l.trim_end_matches(" notrace") == port && l != port)
+            .map(|(_, f)| f)
+            .collect();
+        if on.is_empty() || off.is_empty() {
+            continue;
+        }
+        let key = port.replace(' ', "_");
+        for (phase, rate) in phases {
+            let with = median(on.iter().map(|f| rate(f)).collect());
+            let without = median(off.iter().map(|f| rate(f)).collect());
+            println!(
+                "trace_cost.{key}.{phase}: {:.1} % ({} traced / {} untraced runs, medians {with:.0} vs {without:.0}/s)",
+                (1.0 - with / without) * 100.0,
+                on.len(),
+                off.len()
+            );
+        }
+    }
+}
+
+/// `SYNC_TRACE`: `on,off` (the default: each port twice, traces on then off, side by side),
+/// `on` or `off`.
+pub fn trace_settings() -> anyhow::Result<Vec<bool>> {
+    let list = std::env::var("SYNC_TRACE").unwrap_or_else(|_| "on,off".to_owned());
+    list.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| match s {
+            "on" => Ok(true),
+            "off" => Ok(false),
+            _ => Err(anyhow::anyhow!("SYNC_TRACE: {s:?} is not `on` or `off`")),
+        })
+        .collect()
 }
 
 /// `SYNC_WIRE_RTT_MS`: comma-separated round-trip times (ms) of the wire runs.

@@ -23,6 +23,7 @@ use crate::simulator::Simulator;
 use crate::state::{Collection, CollectionOptions};
 
 mod indexes;
+mod oplog;
 pub(crate) mod session;
 pub(crate) mod stream;
 
@@ -391,6 +392,10 @@ impl MongoPort for SimPort {
             .get(db)
             .and_then(|d| d.get(collection))
             .map_or(0, |c| c.docs.len() as u64))
+    }
+
+    async fn oplog_start(&self) -> PortResult<Option<bson::Timestamp>> {
+        self.oplog_start_quietly()
     }
 
     async fn watch(

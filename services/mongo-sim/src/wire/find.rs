@@ -112,6 +112,9 @@ pub(crate) fn find(ctx: &mut Ctx<'_>) -> CommandResult {
     let db = ctx.cmd.db.clone();
     let collection = ctx.cmd.collection()?;
     ctx.require("find", &db, Some(&collection))?;
+    if db == "local" && collection == "oplog.rs" {
+        return oplog(ctx);
+    }
     let filter = document_option(ctx, "filter")?;
     query::validate(&filter)?;
     let sort_spec = document_option(ctx, "sort")?;
@@ -347,4 +350,51 @@ fn number(value: &Bson) -> f64 {
         Bson::Double(d) => *d,
         _ => 0.0,
     }
+}
+
+/// `find` on `local.oplog.rs`: its entries' `ts`, `op` and `ns` in natural (oldest first) or
+/// reverse (`sort: {$natural: -1}`) order, unfiltered, as the resume-window check reads it.
+fn oplog(ctx: &mut Ctx<'_>) -> CommandResult {
+    let filter = document_option(ctx, "filter")?;
+    if !filter.is_empty() {
+        return Err(CommandError::bad_value(
+            "the simulator's oplog answers unfiltered reads only",
+        ));
+    }
+    let sort_spec = document_option(ctx, "sort")?;
+    let newest_first = sort_spec.get("$natural").and_then(integer) == Some(-1);
+    let limit = positive(ctx, "limit")?.unwrap_or(0).unsigned_abs();
+    let limit = usize::try_from(limit)
+        .ok()
+        .filter(|n| *n > 0)
+        .unwrap_or(101);
+    let entries: Vec<Document> = {
+        let state = ctx.shared.sim.lock();
+        let op = |e: &crate::state::Entry| match e.operation {
+            edgebridge_mongo::port::OperationType::Insert => "i",
+            edgebridge_mongo::port::OperationType::Delete => "d",
+            _ => "u",
+        };
+        let doc = |e: &crate::state::Entry| {
+            doc! {"ts": e.time, "op": op(e), "ns": format!("{}.{}", e.db, e.collection)}
+        };
+        if newest_first {
+            state.oplog.iter().rev().take(limit).map(doc).collect()
+        } else {
+            state.oplog.iter().take(limit).map(doc).collect()
+        }
+    };
+    let projection = document_option(ctx, "projection")?;
+    let docs: VecDeque<Document> = entries
+        .iter()
+        .map(|d| query::project(d, &projection))
+        .collect::<Result<_, _>>()?;
+    Ok(open_documents(
+        ctx,
+        "local",
+        "oplog.rs",
+        docs,
+        Some(limit),
+        true,
+    ))
 }

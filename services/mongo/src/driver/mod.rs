@@ -302,6 +302,22 @@ impl MongoPort for DriverPort {
         .map_err(|e| self.guard.classify(e))
     }
 
+    async fn oplog_start(&self) -> PortResult<Option<bson::Timestamp>> {
+        self.guard.check()?;
+        let oplog = self.collection("local", "oplog.rs");
+        let first = deadline(
+            OPERATION_DEADLINE,
+            "reading the oplog's start",
+            oplog
+                .find_one(doc! {})
+                .sort(doc! {"$natural": 1})
+                .projection(doc! {"ts": 1, "_id": 0}),
+        )
+        .await?
+        .map_err(|e| self.guard.classify(e))?;
+        Ok(first.and_then(|d| d.get_timestamp("ts").ok()))
+    }
+
     async fn watch(
         &self,
         db: &str,

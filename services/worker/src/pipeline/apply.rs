@@ -3,7 +3,9 @@
 use super::{Pipeline, event};
 use crate::client::ClientError;
 use crate::pipeline::PipelineError;
-use edgebridge_domain::fleet::{ApplyRequest, CollectionCheckpoint, EdgeWrite, ReportedEvent};
+use edgebridge_domain::fleet::{
+    ApplyRequest, CollectionCheckpoint, EdgeWrite, ReportedEvent, TraceDirection,
+};
 use std::time::Duration;
 
 impl Pipeline {
@@ -113,6 +115,26 @@ impl Pipeline {
                 Err(e) => return Err(e.into()),
             }
         };
+        if self.diag.active() {
+            for w in &answer.skipped {
+                self.diag.step(
+                    &self.collection,
+                    &w.id,
+                    TraceDirection::MongoToEdge,
+                    "edge_refused",
+                    || serde_json::json!({"code": w.code, "message": w.message}),
+                );
+            }
+            for id in &answer.requeued {
+                self.diag.step(
+                    &self.collection,
+                    id,
+                    TraceDirection::MongoToEdge,
+                    "edge_merged",
+                    || serde_json::json!({"outcome": "after this write the edge reads otherwise than MongoDB holds the document (merged with an edge edit, or an echo that differs): the edge's state is queued back to MongoDB"}),
+                );
+            }
+        }
         let skipped = answer.skipped.len() as u64;
         let applied = answer.changed as u64;
         let notes: Vec<ReportedEvent> = answer
@@ -131,7 +153,10 @@ impl Pipeline {
             })
             .collect();
         self.update(|p| {
-            p.applied += applied;
+            // A copy's writes are counted as copied, not as changes.
+            if p.phase == Some(edgebridge_domain::fleet::CollectionPhase::Streaming) {
+                p.applied += applied;
+            }
             p.skipped += skipped;
             p.events.extend(notes);
         });

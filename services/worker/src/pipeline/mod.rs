@@ -26,8 +26,10 @@ mod stream;
 pub(crate) use error::while_unavailable;
 pub use error::{PipelineError, TRANSIENT_CODES};
 
+use crate::diagnostics::Diagnostics;
 use crate::writeback::Sessions;
 use bson::Document;
+use chrono::{DateTime, Utc};
 use edgebridge_domain::fleet::{
     CheckpointPhase, CollectionCheckpoint, CollectionPhase, EdgeWrite, PreImage, ReportedEvent,
 };
@@ -106,6 +108,40 @@ pub struct CollectionProgress {
     /// When MongoDB last answered the collection's scan or change stream (an idle stream
     /// answers too, with empty batches), or the pipeline last waited on purpose (rate limit).
     pub last_answer: Option<Instant>,
+    /// Documents copied by this run (`copied` counts the whole copy, resumed ones included).
+    pub copied_run: u64,
+    /// Change stream events were read that are not applied yet (or the stream has not caught
+    /// up since): the lag is measured, else it is 0.
+    pub behind: bool,
+    /// The cluster time of the oldest event read while caught up (the lag's floor when
+    /// nothing newer was applied).
+    pub pending_from: Option<DateTime<Utc>>,
+    /// The cluster time of the last change stream event applied.
+    pub last_event_at: Option<DateTime<Utc>>,
+    /// When the collection was last known up to date (stream caught up, copy finished).
+    pub last_synced_at: Option<DateTime<Utc>>,
+}
+
+impl CollectionProgress {
+    /// The MongoDB -> edge lag now, in milliseconds, while streaming.
+    pub fn lag_ms(&self, now: DateTime<Utc>) -> Option<u64> {
+        if self.phase != Some(CollectionPhase::Streaming) {
+            return None;
+        }
+        if !self.behind {
+            return Some(0);
+        }
+        let since = match (self.last_event_at, self.pending_from) {
+            (Some(a), Some(b)) => a.max(b),
+            (a, b) => a.or(b)?,
+        };
+        Some(u64::try_from((now - since).num_milliseconds()).unwrap_or(0))
+    }
+}
+
+/// A cluster time as a time of day (its seconds).
+pub fn cluster_time(ts: bson::Timestamp) -> DateTime<Utc> {
+    DateTime::from_timestamp(i64::from(ts.time), 0).unwrap_or_default()
 }
 
 /// A stream that cannot go on again this soon after a resync fails its collection instead.
@@ -128,6 +164,8 @@ pub struct Pipeline {
     pub last: Mutex<Option<CollectionCheckpoint>>,
     /// The connector's write-back sessions: their events are echoes.
     pub sessions: Sessions,
+    /// Traces and debug mode.
+    pub diag: Diagnostics,
 }
 
 fn event(
@@ -141,6 +179,8 @@ fn event(
         message,
         context: serde_json::Value::Null,
         at: chrono::Utc::now(),
+        collection: None,
+        document_id: None,
     }
 }
 

@@ -1,9 +1,11 @@
 //! The initial copy: the collection scanned in `_id` order, batches applied while the next is read.
 
-use super::{Pipeline, Scope, settle_while, upsert};
+use super::{Pipeline, Scope, event, settle_while, upsert};
 use crate::pipeline::PipelineError;
 use bson::Bson;
-use edgebridge_domain::fleet::{CheckpointPhase, CollectionCheckpoint, CollectionPhase};
+use edgebridge_domain::fleet::{
+    CheckpointPhase, CollectionCheckpoint, CollectionPhase, EventLevel,
+};
 use edgebridge_mongo::mapping::to_edge;
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
@@ -22,6 +24,18 @@ impl Pipeline {
             p.estimated_total = checkpoint.estimated_total;
         });
         let started = Instant::now();
+        let resumed = checkpoint.copied > 0 || checkpoint.scan_after.is_some();
+        self.update(|p| {
+            let (code, message) = if resumed {
+                ("copy_resumed", format!("The copy of {} resumes after {} document(s).", self.collection, checkpoint.copied))
+            } else {
+                ("copy_started", format!("The copy of {} started (about {} document(s)).", self.collection, checkpoint.estimated_total.map_or_else(|| "an unknown number of".to_owned(), |n| n.to_string())))
+            };
+            let mut e = event(EventLevel::Info, code, message);
+            e.collection = Some(self.collection.clone());
+            e.context = serde_json::json!({"copied": checkpoint.copied, "estimatedTotal": checkpoint.estimated_total});
+            p.events.push(e);
+        });
         let mut copied_here = 0u64;
         let depth = self.settings.apply_in_flight.max(1);
         // Batches being applied, oldest first, each answering with the checkpoint after it.
@@ -78,8 +92,12 @@ impl Pipeline {
                     settled.clone()
                 };
                 let after_batch = checkpoint.clone();
+                // Counted once applied: documents written to the edge (not those left out).
+                let written = writes.len() as u64;
                 applying.push_back(async move {
-                    self.apply(writes, &carried).await.map(|()| after_batch)
+                    self.apply(writes, &carried).await?;
+                    self.update(|p| p.copied_run += written);
+                    Ok(after_batch)
                 });
                 copied_here += docs.len() as u64;
                 let copied = checkpoint.copied;
@@ -113,6 +131,22 @@ impl Pipeline {
         }
         checkpoint.phase = CheckpointPhase::Streaming;
         checkpoint.scan_after = None;
-        self.apply(Vec::new(), checkpoint).await
+        self.apply(Vec::new(), checkpoint).await?;
+        let (copied, secs) = (checkpoint.copied, started.elapsed().as_secs_f64());
+        self.update(|p| {
+            p.last_synced_at = Some(chrono::Utc::now());
+            let mut e = event(
+                EventLevel::Info,
+                "copy_finished",
+                format!(
+                    "The copy of {} finished: {copied} document(s), {secs:.1} s in this run.",
+                    self.collection
+                ),
+            );
+            e.collection = Some(self.collection.clone());
+            e.context = serde_json::json!({"copied": copied, "seconds": secs, "resumed": resumed});
+            p.events.push(e);
+        });
+        Ok(())
     }
 }

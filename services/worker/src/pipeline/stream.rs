@@ -1,15 +1,18 @@
 //! The change stream: batches of events read while earlier ones are applied, and each event mapped to an edge write.
 
 use super::readahead::{Next, ReadAhead};
-use super::{Pipeline, Scope, doc_of, settle_while, upsert};
+use super::{Pipeline, Scope, cluster_time, doc_of, settle_while, upsert};
 use crate::pipeline::PipelineError;
 use bson::Document;
+use bson::Timestamp;
+use edgebridge_domain::fleet::TraceDirection;
 use edgebridge_domain::fleet::{CollectionCheckpoint, CollectionPhase, EdgeWrite};
 use edgebridge_mongo::mapping::{edge_id, to_edge};
 use edgebridge_mongo::port::{ChangeEvent, OperationType, ResumeToken, StreamStart};
 use futures_util::StreamExt;
 use futures_util::stream::FuturesOrdered;
-use std::collections::HashSet;
+use serde_json::json;
+use std::collections::{HashSet, VecDeque};
 use std::time::Instant;
 
 impl Pipeline {
@@ -47,6 +50,9 @@ impl Pipeline {
         let mut settled = checkpoint.clone();
         // The position the last batch sent carries.
         let mut carried = checkpoint.resume_token.clone();
+        // The cluster time of each batch in flight's last event, in order (they finish in any
+        // order, but are taken in order): what counts as applied for the lag.
+        let mut times: VecDeque<Option<Timestamp>> = VecDeque::new();
         let outcome: Result<(), PipelineError> = async {
             loop {
                 let batch = settle_while(
@@ -55,9 +61,18 @@ impl Pipeline {
                     |(cp, keys): (CollectionCheckpoint, HashSet<String>)| {
                         settled = cp;
                         busy.retain(|k| !keys.contains(k));
+                        self.applied_through(times.pop_front().flatten());
                     },
                 )
                 .await??;
+                if let Some(first) = batch.first_time {
+                    self.update(|p| {
+                        if !p.behind {
+                            p.behind = true;
+                            p.pending_from = Some(cluster_time(first));
+                        }
+                    });
+                }
                 // Never replace a stored position with none.
                 let token = stream
                     .resume_token()
@@ -68,6 +83,7 @@ impl Pipeline {
                     // would replay the drop forever).
                     while let Some(done) = applying.next().await {
                         done?;
+                        self.applied_through(times.pop_front().flatten());
                     }
                     checkpoint.resume_token = token;
                     self.apply(batch.writes, &checkpoint).await?;
@@ -93,6 +109,7 @@ impl Pipeline {
                             let (cp, done_keys): (CollectionCheckpoint, HashSet<String>) = done?;
                             settled = cp;
                             busy.retain(|k| !done_keys.contains(k));
+                            self.applied_through(times.pop_front().flatten());
                         }
                     }
                     let with = if applying.is_empty() {
@@ -104,16 +121,21 @@ impl Pipeline {
                     busy.extend(keys.iter().cloned());
                     let after_batch = checkpoint.clone();
                     let writes = batch.writes;
+                    times.push_back(batch.last_time);
                     applying.push_back(async move {
-                        self.apply(writes, &with)
-                            .await
-                            .map(|()| (after_batch, keys))
+                        self.apply(writes, &with).await.map(|()| (after_batch, keys))
                     });
                     last_checkpoint = Instant::now();
+                } else if let Some(last) = times.back_mut() {
+                    // Nothing to apply (filtered out): passed once the batches before it are.
+                    *last = (*last).max(batch.last_time);
+                } else {
+                    self.applied_through(batch.last_time);
                 }
                 if batch.idle {
                     while let Some(done) = applying.next().await {
                         settled = done?.0;
+                        self.applied_through(times.pop_front().flatten());
                     }
                     busy.clear();
                     if carried != checkpoint.resume_token {
@@ -121,6 +143,12 @@ impl Pipeline {
                         self.apply(Vec::new(), &checkpoint).await?;
                         carried = checkpoint.resume_token.clone();
                     }
+                    // Everything read is applied and the stream has nothing more: caught up.
+                    self.update(|p| {
+                        p.behind = false;
+                        p.pending_from = None;
+                        p.last_synced_at = Some(chrono::Utc::now());
+                    });
                     // No pause here: the reader paces an idle stream (the server's awaitable
                     // `getMore`, or `idle_pause` between the port's immediate answers).
                 }
@@ -161,7 +189,12 @@ impl Pipeline {
                 }
                 Next::Event(event) => {
                     first.get_or_insert_with(Instant::now);
+                    batch.first_time.get_or_insert(event.cluster_time);
+                    batch.last_time = Some(event.cluster_time);
                     if let Some(write) = self.map_event(&event, scope, &mut batch.writes) {
+                        if self.diag.active() {
+                            self.trace_change(&event, &write);
+                        }
                         batch.writes.push(write);
                     }
                 }
@@ -298,4 +331,93 @@ struct Batch {
     idle: bool,
     /// The collection was dropped, renamed or invalidated (after `writes`).
     dropped: bool,
+    /// The cluster times of its first and last events.
+    first_time: Option<Timestamp>,
+    last_time: Option<Timestamp>,
+}
+
+impl Pipeline {
+    /// The events up to `last` are applied (or needed nothing): a change at most 2 s old
+    /// (cluster time counts whole seconds) also means the collection is up to date, which a
+    /// stream that is never idle under a steady load shows this way.
+    fn applied_through(&self, last: Option<Timestamp>) {
+        let Some(last) = last else { return };
+        let at = cluster_time(last);
+        let now = chrono::Utc::now();
+        self.update(|p| {
+            p.last_event_at = Some(p.last_event_at.map_or(at, |t| t.max(at)));
+            if now - at <= chrono::TimeDelta::seconds(2) {
+                p.last_synced_at = Some(now);
+            }
+        });
+    }
+
+    /// The trace step of a change read (an echo's, or the change's with the fields it changed).
+    fn trace_change(&self, change: &ChangeEvent, write: &EdgeWrite) {
+        let step = match write {
+            EdgeWrite::Verify { .. } => "echo",
+            _ => "mongo_change",
+        };
+        let detail = || {
+            let operation = match &change.operation {
+                OperationType::Insert => "insert",
+                OperationType::Replace => "replace",
+                OperationType::Update => "update",
+                OperationType::Delete => "delete",
+                _ => "other",
+            };
+            let token = change.token.0.get_str("_data").unwrap_or_default();
+            let time = json!({"t": change.cluster_time.time, "i": change.cluster_time.increment});
+            match write {
+                EdgeWrite::Verify { .. } => json!({
+                    "operation": operation,
+                    "clusterTime": time,
+                    "resumeToken": token,
+                    "txnNumber": change.txn_number,
+                    "outcome": "recognised as the write-back's own write: checked against the edge, not applied",
+                }),
+                EdgeWrite::Delete { .. } => json!({
+                    "operation": operation, "clusterTime": time, "resumeToken": token,
+                    "edgeWrite": "delete",
+                }),
+                EdgeWrite::Upsert { .. } => {
+                    let fields: Option<Vec<&str>> = change
+                        .full_document_before_change
+                        .as_ref()
+                        .zip(change.full_document.as_ref())
+                        .map(|(before, after)| changed_fields(before, after));
+                    json!({
+                        "operation": operation,
+                        "clusterTime": time,
+                        "resumeToken": token,
+                        "edgeWrite": "upsert",
+                        "fieldsChanged": fields,
+                    })
+                }
+            }
+        };
+        self.diag.step(
+            &self.collection,
+            write.id(),
+            TraceDirection::MongoToEdge,
+            step,
+            detail,
+        );
+    }
+}
+
+/// The top-level fields that differ between two versions of a document.
+fn changed_fields<'a>(before: &'a Document, after: &'a Document) -> Vec<&'a str> {
+    let mut out: Vec<&str> = after
+        .iter()
+        .filter(|(k, v)| before.get(k.as_str()) != Some(*v))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    out.extend(
+        before
+            .keys()
+            .filter(|k| !after.contains_key(k.as_str()))
+            .map(String::as_str),
+    );
+    out
 }

@@ -9,6 +9,7 @@
 //! submodules hold its reports (`report`), fetching the spec and starting with backoff (`start`),
 //! and the running connector's pipelines and cluster watch (`running`).
 
+mod oplog;
 mod report;
 mod running;
 mod start;
@@ -45,6 +46,14 @@ pub struct SupervisorSettings {
     pub pipeline: PipelineSettings,
     /// How a failed pipeline or write-back is restarted on its own.
     pub retry: RetrySettings,
+    /// Record each document's sync steps for the per-document trace.
+    pub trace: bool,
+    /// Routine trace steps (changes read, echoes, writes) recorded per second at most per
+    /// connector; refusals and merges always. Past it the trace samples.
+    pub trace_steps_per_sec: u32,
+    /// What the worker counts (its supervisors, reports and api calls); the binary serves them
+    /// on `/metrics`.
+    pub metrics: crate::metrics::WorkerMetrics,
 }
 
 impl Default for SupervisorSettings {
@@ -57,6 +66,9 @@ impl Default for SupervisorSettings {
             report_interval: Duration::from_secs(2),
             pipeline: PipelineSettings::default(),
             retry: RetrySettings::default(),
+            trace: true,
+            trace_steps_per_sec: 200,
+            metrics: Default::default(),
         }
     }
 }
@@ -128,6 +140,12 @@ pub async fn run(ctx: Context) {
         collections: Vec::new(),
         counters: BTreeMap::new(),
         last_error: None,
+        deltas: BTreeMap::new(),
+        oplog: None,
+        diag: crate::diagnostics::Diagnostics::new(
+            ctx.settings.trace,
+            ctx.settings.trace_steps_per_sec,
+        ),
     };
     let outcome = tokio::select! {
         // Dropping the run cancels whatever it waited on (MongoDB, a report in flight).

@@ -3,10 +3,12 @@
 
 use super::{Stop, SupervisorSettings};
 use crate::client::{ApiClient, ClientError};
+use crate::diagnostics::Diagnostics;
 use chrono::Utc;
 use edgebridge_domain::fleet::{
-    CollectionPhase, CollectionReport, ConnectorReport, EventLevel, LifecycleState, ReportedError,
-    ReportedEvent,
+    CollectionPhase, CollectionReport, ConnectorReport, EventLevel, LifecycleState,
+    MAX_EVENTS_PER_REPORT, MAX_TRACE_STEPS_PER_REPORT, OplogWindow, ReportedError, ReportedEvent,
+    SyncTotals,
 };
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -24,6 +26,11 @@ pub(super) struct Reporter {
     pub(super) collections: Vec<String>,
     pub(super) counters: BTreeMap<String, u64>,
     pub(super) last_error: Option<ReportedError>,
+    /// What each collection did since the last report taken (sent with the next).
+    pub(super) deltas: BTreeMap<String, SyncTotals>,
+    /// The oplog window as last measured (sent with every report).
+    pub(super) oplog: Option<OplogWindow>,
+    pub(super) diag: Diagnostics,
 }
 
 impl Reporter {
@@ -37,8 +44,7 @@ impl Reporter {
             .map(|c| {
                 let report = CollectionReport {
                     phase,
-                    code: None,
-                    silent_ms: None,
+                    ..Default::default()
                 };
                 (c.clone(), report)
             })
@@ -64,9 +70,14 @@ impl Reporter {
         &mut self,
         state: LifecycleState,
         collections: BTreeMap<String, CollectionReport>,
-        events: Vec<ReportedEvent>,
+        mut events: Vec<ReportedEvent>,
     ) -> Result<(), Stop> {
         self.seq += 1;
+        let (traces, traces_dropped) = self.diag.take_steps(MAX_TRACE_STEPS_PER_REPORT);
+        let (debug, mut events_dropped) = self.diag.take_debug_events();
+        let room = MAX_EVENTS_PER_REPORT.saturating_sub(events.len());
+        events_dropped += debug.len().saturating_sub(room) as u64;
+        events.extend(debug.into_iter().take(room));
         let report = ConnectorReport {
             epoch: self.epoch,
             seq: self.seq,
@@ -77,11 +88,19 @@ impl Reporter {
             counters: self.counters.clone(),
             last_error: self.last_error.clone(),
             events,
+            deltas: std::mem::take(&mut self.deltas),
+            traces,
+            traces_dropped,
+            oplog: self.oplog.clone(),
+            events_dropped,
         };
         let mut wait = Duration::from_millis(200);
         loop {
             match self.client.report(self.connector_id, &report).await {
-                Ok(()) => return Ok(()),
+                Ok(answer) => {
+                    self.diag.set_debug_until(answer.debug_until);
+                    return Ok(());
+                }
                 Err(ClientError::Fenced(why)) => {
                     tracing::warn!(connector_id = %self.connector_id, epoch = self.epoch, %why, "fenced: stopping the connector");
                     return Err(Stop::Fenced);
@@ -112,6 +131,8 @@ pub(super) fn event(
         message,
         context,
         at: Utc::now(),
+        collection: None,
+        document_id: None,
     }
 }
 

@@ -9,7 +9,7 @@ use crate::pipeline::{PipelineError, SharedProgress, TRANSIENT_CODES};
 use crate::writeback::{self, Recorded, Sessions};
 use chrono::Utc;
 use edgebridge_domain::fleet::{
-    CollectionPhase, ConnectorAssignmentSpec, EventLevel, LifecycleState, ReportedError,
+    CollectionPhase, ConnectorAssignmentSpec, EventLevel, LifecycleState, ReportedError, SyncTotals,
 };
 use edgebridge_mongo::port::MongoPort;
 use serde_json::json;
@@ -80,6 +80,7 @@ pub(super) async fn watch_cluster(
         port: port.clone(),
         progress: progress.clone(),
         sessions,
+        diag: reporter.diag.clone(),
     };
     // Collections the checks found unusable (dropped, renamed, images off): shown failed with
     // their code while the others and the write-back run.
@@ -111,6 +112,10 @@ pub(super) async fn watch_cluster(
     let mut last_ping = tokio::time::Instant::now();
     let mut last_report = tokio::time::Instant::now();
     let mut reported = String::new();
+    // Per collection: what this run had done at the last report (deltas go from there), and
+    // its task failures.
+    let mut sent: BTreeMap<String, SyncTotals> = BTreeMap::new();
+    let mut errors: BTreeMap<String, u64> = BTreeMap::new();
     loop {
         let mut events = Vec::new();
         tokio::select! {
@@ -124,6 +129,9 @@ pub(super) async fn watch_cluster(
                         return Ok(Outcome::Healthy);
                     }
                 };
+                if !matches!(result, Ok(()) | Err(PipelineError::Fenced)) {
+                    *errors.entry(name.clone()).or_default() += 1;
+                }
                 let who = if name == WRITE_BACK { "The write-back".to_owned() } else { format!("Collection {name}") };
                 let mut stop = |code: &'static str, message: String, remediation: &str, events: &mut Vec<_>| {
                     if name != WRITE_BACK {
@@ -176,6 +184,11 @@ pub(super) async fn watch_cluster(
             last_ping = tokio::time::Instant::now();
             match port.ping().await {
                 Ok(()) => {
+                    // The oplog's window, beside the ping (at the health interval): how long a
+                    // stopped connector could still resume.
+                    if let Some(window) = super::oplog::window(port.as_ref()).await {
+                        reporter.oplog = Some(window);
+                    }
                     if failures > 0 {
                         events.push(event(
                             EventLevel::Info,
@@ -221,8 +234,31 @@ pub(super) async fn watch_cluster(
         let mut phases = reporter.phases(CollectionPhase::Ready);
         let (mut copied, mut applied, mut skipped) = (0u64, 0u64, 0u64);
         let (mut written_back, mut unsynced) = (0u64, 0u64);
+        let mut done: BTreeMap<String, SyncTotals> = BTreeMap::new();
+        let now = Utc::now();
         if let Ok(mut all) = progress.lock() {
             for (name, p) in all.iter_mut() {
+                done.insert(
+                    name.clone(),
+                    SyncTotals {
+                        copied: p.copied_run,
+                        applied: p.applied,
+                        written_back: p.written_back,
+                        skipped: p.skipped,
+                        unsynced: p.unsynced,
+                        errors: errors.get(name).copied().unwrap_or(0),
+                    },
+                );
+                if let Some(entry) = phases.get_mut(name) {
+                    entry.lag_ms = p.lag_ms(now);
+                    entry.last_event_at = p.last_event_at;
+                    entry.last_synced_at = p.last_synced_at;
+                }
+                if !name.starts_with('$') {
+                    for e in p.events.iter_mut() {
+                        e.collection.get_or_insert_with(|| name.clone());
+                    }
+                }
                 if let Some(phase) = p.phase
                     && let Some(entry) = phases.get_mut(name)
                 {
@@ -261,14 +297,29 @@ pub(super) async fn watch_cluster(
             .insert("documentsUnsynced".into(), unsynced);
         // What changed decides whether a report goes now; a stream's silence grows by itself
         // and goes with the next report (at least every health interval).
-        let shown: Vec<(&String, CollectionPhase, &Option<String>)> = phases
+        // A lag goes with the next report when it crosses a second (a growing one is news),
+        // and when it comes back to 0 (the api extrapolates a lag it last saw above 0).
+        let shown: String = phases
             .iter()
-            .map(|(name, r)| (name, r.phase, &r.code))
+            .map(|(name, r)| {
+                let lag = r.lag_ms.map(|l| (l > 0, l / 1000));
+                format!("{name}:{:?}:{:?}:{lag:?};", r.phase, r.code)
+            })
             .collect();
-        let state = format!("{shown:?}{copied}/{applied}/{skipped}/{written_back}/{unsynced}");
+        let state = format!("{shown}{copied}/{applied}/{skipped}/{written_back}/{unsynced}");
         let due = last_report.elapsed() >= ctx.settings.health_interval;
+        for (name, count) in &errors {
+            done.entry(name.clone()).or_default().errors = *count;
+        }
         if state != reported || !events.is_empty() || due {
             events.truncate(edgebridge_domain::fleet::MAX_EVENTS_PER_REPORT);
+            for (name, now) in &done {
+                let delta = now.since(sent.get(name).unwrap_or(&SyncTotals::default()));
+                if !delta.is_zero() {
+                    reporter.deltas.entry(name.clone()).or_default().add(&delta);
+                }
+            }
+            sent = done;
             reporter
                 .send(LifecycleState::Running, phases, events)
                 .await?;

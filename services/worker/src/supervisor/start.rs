@@ -194,7 +194,7 @@ async fn attempt(
                         CollectionReport {
                             phase: CollectionPhase::Failed,
                             code: check.code.map(str::to_owned),
-                            silent_ms: None,
+                            ..Default::default()
                         },
                     );
                 }
@@ -309,7 +309,7 @@ async fn attempt(
             CollectionReport {
                 phase: CollectionPhase::Failed,
                 code: Some(code.clone()),
-                silent_ms: None,
+                ..Default::default()
             },
         );
     }

@@ -4,6 +4,7 @@
 //! cluster stays unavailable past the failover window, the whole connector failed.
 
 use super::Context;
+use crate::diagnostics::Diagnostics;
 use crate::pipeline::{Pipeline, PipelineError, SharedProgress, while_unavailable};
 use crate::writeback::{self, Recorded, Sessions, WriteBack};
 use edgebridge_domain::fleet::{CollectionCheckpoint, ConnectorAssignmentSpec};
@@ -36,6 +37,7 @@ pub(super) struct Launcher<'a> {
     pub(super) port: Arc<dyn MongoPort>,
     pub(super) progress: SharedProgress,
     pub(super) sessions: Sessions,
+    pub(super) diag: Diagnostics,
 }
 
 impl Launcher<'_> {
@@ -63,6 +65,7 @@ impl Launcher<'_> {
             on_history_lost: self.spec.on_history_lost,
             last: Default::default(),
             sessions: self.sessions.clone(),
+            diag: self.diag.clone(),
         };
         let name = name.to_owned();
         let client = self.ctx.client.clone();
@@ -111,6 +114,7 @@ impl Launcher<'_> {
             stale_sessions: Vec::new(),
             unsynced: Default::default(),
             renewed: None,
+            diag: self.diag.clone(),
         };
         tasks.spawn(async move {
             tokio::time::sleep(delay).await;

@@ -16,26 +16,30 @@
 //!
 //! Split: `records` (the session and unsynced-document records in MongoDB, and the edge feed the
 //! write-back reads), `plan` (an edge change as a MongoDB write, and batches bounded in
-//! documents and bytes).
+//! documents and bytes), `mirror` (the api's mirror of the unsynced-document records, and the
+//! discards users ask for there), `notes` (its warnings, counters, events and trace).
 
+mod mirror;
+mod notes;
 mod plan;
 mod records;
 
+pub use mirror::UnsyncedRecords;
 pub use records::{Recorded, load_recorded};
 
 use crate::client::ApiClient;
 use crate::pipeline::{PipelineError, PipelineSettings, SharedProgress};
 use bson::{Bson, doc};
 use edgebridge_domain::CollectionMapping;
-use edgebridge_domain::fleet::{CollectionPhase, EventLevel, FeedChange, ReportedEvent};
+use edgebridge_domain::fleet::{CollectionPhase, FeedChange};
 use edgebridge_domain::names::{SESSIONS_COLLECTION, UNSYNCED_DOCUMENTS_COLLECTION};
-use edgebridge_mongo::error::{ErrorKind, PortError};
+use edgebridge_mongo::error::ErrorKind;
 use edgebridge_mongo::mapping::MappingConfig;
 use edgebridge_mongo::port::{MongoPort, SessionId, TxnError, WriteOp, WriteSession};
 use plan::{chunks, document_of, plan, refusal_code, write_back_failed};
 use records::{Feed, session_binary, unsynced_record};
 use serde_json::{Map, Value};
-use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -70,10 +74,12 @@ pub struct WriteBack {
     pub sessions: Sessions,
     /// Session records to delete (older than the retention).
     pub stale_sessions: Vec<Bson>,
-    /// This connector's unsynced-document records.
-    pub unsynced: BTreeSet<String>,
+    /// This connector's unsynced-document records (mirrored in the api: `mirror`).
+    pub unsynced: UnsyncedRecords,
     /// When this run last renewed its session's record.
     pub renewed: Option<Instant>,
+    /// Traces and debug mode.
+    pub diag: crate::diagnostics::Diagnostics,
 }
 
 /// One document's write, planned.
@@ -112,6 +118,7 @@ impl WriteBack {
 
     /// Runs until fenced or failed.
     pub async fn run(mut self) -> Result<(), PipelineError> {
+        self.reconcile_mirror().await?;
         let configs: BTreeMap<String, MappingConfig> = self
             .collections
             .iter()
@@ -181,6 +188,7 @@ impl WriteBack {
                 if save {
                     feed.save(cursor.clone()).await?;
                 }
+                self.carry_out_discards(session.as_mut()).await?;
                 Ok::<(), PipelineError>(())
             });
             written?;
@@ -321,7 +329,10 @@ impl WriteBack {
                 });
             }
             match session.commit(&self.database, &ops).await {
-                Ok(_) => {
+                Ok(outcome) => {
+                    if self.diag.active() {
+                        self.trace(session.id(), outcome.txn_number, &data, &refused);
+                    }
                     if renew {
                         self.renewed = Some(Instant::now());
                     }
@@ -332,6 +343,7 @@ impl WriteBack {
                         self.unsynced.insert(r.record_id.clone());
                     }
                     self.note(&data, &refused);
+                    self.mirror(&refused, &cleared).await?;
                     return Ok(None);
                 }
                 Err(TxnError { error, .. })
@@ -417,54 +429,6 @@ impl WriteBack {
                     wait = (wait * 2).min(Duration::from_secs(10));
                 }
                 Err(TxnError { error, .. }) => return Err(write_back_failed(error)),
-            }
-        }
-    }
-
-    /// A warning event: a commit failed and is being retried.
-    fn warn_retrying(&self, error: &PortError, documents: usize) {
-        let Ok(mut all) = self.progress.lock() else {
-            return;
-        };
-        let progress = all.entry(WRITE_BACK_PROGRESS.to_owned()).or_default();
-        if progress.events.len() < 20 {
-            progress.events.push(ReportedEvent {
-                level: EventLevel::Warn,
-                code: "write_back_retrying".into(),
-                message: format!(
-                    "Writing {documents} edge document(s) to MongoDB failed: {error}. The write-back retries with backoff; if MongoDB keeps failing it stops and says so."
-                ),
-                context: serde_json::json!({"kind": format!("{:?}", error.kind)}),
-                at: chrono::Utc::now(),
-            });
-        }
-    }
-
-    fn note(&self, written: &[Planned], refused: &[Refused]) {
-        let Ok(mut all) = self.progress.lock() else {
-            return;
-        };
-        for p in written {
-            all.entry(p.collection.clone()).or_default().written_back += 1;
-        }
-        for r in refused {
-            let progress = all.entry(r.collection.clone()).or_default();
-            progress.unsynced += 1;
-            if progress.events.len() < 20 {
-                progress.events.push(ReportedEvent {
-                    level: EventLevel::Warn,
-                    code: "document_unsynced".into(),
-                    message: format!(
-                        "The edge document {} of {} was not written to MongoDB: {}. It is recorded in {}.",
-                        r.id, r.collection, r.message, UNSYNCED_DOCUMENTS_COLLECTION
-                    ),
-                    context: serde_json::json!({
-                        "collection": r.collection,
-                        "id": r.id,
-                        "reason": r.code,
-                    }),
-                    at: chrono::Utc::now(),
-                });
             }
         }
     }

@@ -1,7 +1,7 @@
 //! What the write-back keeps in MongoDB (its session records, the unsynced-document records) and
 //! the edge feed it reads.
 
-use super::{MAX_RECORDED_DOCUMENT, Refused};
+use super::{MAX_RECORDED_DOCUMENT, Refused, UnsyncedRecords};
 use crate::client::ApiClient;
 use crate::pipeline::{PipelineError, while_unavailable};
 use bson::spec::BinarySubtype;
@@ -10,7 +10,7 @@ use edgebridge_domain::fleet::WriteBackPosition;
 use edgebridge_domain::names::{SESSIONS_COLLECTION, UNSYNCED_DOCUMENTS_COLLECTION};
 use edgebridge_mongo::error::{ErrorKind, PortError};
 use edgebridge_mongo::port::{MongoPort, SessionId, WriteOp};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -21,8 +21,8 @@ pub struct Recorded {
     pub sessions: HashSet<SessionId>,
     /// Session records older than the retention: deleted by this run's first commit.
     pub stale: Vec<Bson>,
-    /// Ids of this connector's unsynced-document records.
-    pub unsynced: BTreeSet<String>,
+    /// This connector's unsynced-document records (for the api's mirror too).
+    pub unsynced: UnsyncedRecords,
 }
 
 /// Reads the connector's session and unsynced-document records. A missing collection holds
@@ -64,7 +64,7 @@ pub async fn load_recorded(
         if let Ok(id) = doc.get_str("_id")
             && id.starts_with(&prefix)
         {
-            recorded.unsynced.insert(id.to_owned());
+            recorded.unsynced.load(id, &doc);
         }
     }
     Ok(recorded)

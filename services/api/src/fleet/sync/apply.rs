@@ -103,6 +103,7 @@ pub async fn apply(
         return Ok(Json(ApplyResponse {
             changed: 0,
             skipped: Vec::new(),
+            requeued: Vec::new(),
         }));
     }
     let begins = match copy {
@@ -237,6 +238,7 @@ pub async fn apply(
             requeue.entry(key.clone()).or_insert(id);
         }
     }
+    let requeued_ids: Vec<serde_json::Value> = requeue.values().cloned().collect();
     let requeue: Vec<(String, Option<Vec<u8>>)> = requeue
         .into_iter()
         .map(|(key, id)| {
@@ -333,6 +335,7 @@ pub async fn apply(
         return Ok(Json(ApplyResponse {
             changed: 0,
             skipped: Vec::new(),
+            requeued: Vec::new(),
         }));
     }
     save_checkpoint(
@@ -351,5 +354,6 @@ pub async fn apply(
     Ok(Json(ApplyResponse {
         changed: changed_count,
         skipped,
+        requeued: requeued_ids,
     }))
 }

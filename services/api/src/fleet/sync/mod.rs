@@ -10,12 +10,14 @@
 //!
 //! This file holds the ownership fence and the origins; the submodules hold applying a batch
 //! (`apply`), a copy's bookkeeping and sweep (`copy`), the checkpoints (`checkpoints`), and the
-//! write-back's feed and position (`feed`).
+//! write-back's feed and position (`feed`), and the mirror of its unsynced-document records
+//! (`unsynced`).
 
 mod apply;
 mod checkpoints;
 mod copy;
 mod feed;
+mod unsynced;
 
 use super::internal::stale;
 use crate::error::Result;
@@ -29,6 +31,7 @@ use uuid::Uuid;
 pub use apply::apply;
 pub use checkpoints::checkpoints;
 pub use feed::{FeedParams, changes, save_write_back, write_back};
+pub use unsynced::{pending_discards, report_unsynced};
 
 /// The origin tag of a connector's writes in the change feed.
 pub fn origin(connector_id: Uuid) -> String {
