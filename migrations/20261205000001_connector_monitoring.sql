@@ -23,6 +23,10 @@ create table connector_collection_stats (
     -- Edge -> MongoDB: edge changes not yet written back, and the age of the oldest (ms).
     pending_out bigint not null default 0,
     lag_out_ms bigint,
+    -- Documents per second each way between the last two reports (MongoDB -> edge: copied and
+    -- applied; edge -> MongoDB: written back).
+    in_per_sec double precision,
+    out_per_sec double precision,
     updated_at timestamptz not null default now(),
     primary key (connector_id, collection)
 );

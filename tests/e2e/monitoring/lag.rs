@@ -29,6 +29,9 @@ async fn lag_grows_while_the_api_stalls_and_comes_back_to_zero(pool: PgPool) {
     })
     .await;
     assert_eq!(caught_up["totals"]["copied"], 3, "{caught_up:#}");
+    let rate = &caught_up["collectionStatus"]["products"]["throughput"];
+    assert!(rate["mongoToEdgePerSec"].as_f64().unwrap() >= 0.0, "{rate}");
+    assert!(caught_up["throughput"]["edgeToMongoPerSec"].is_number());
     let products = &caught_up["collectionStatus"]["products"];
     assert_eq!(products["lag"]["mongoToEdgeMs"], 0);
     assert!(products["lag"]["lastEventAt"].is_string(), "{products}");

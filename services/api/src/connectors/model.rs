@@ -201,6 +201,8 @@ pub struct ConnectorOut {
     /// What it did since it was created (the sum of its collections), across restarts and
     /// moves; `counters` hold the current run's.
     pub totals: edgebridge_domain::fleet::SyncTotals,
+    /// Documents per second each way, lately (its collections together).
+    pub throughput: super::stats::Throughput,
     /// How long it could stop and still resume its change streams (the oplog window against
     /// its oldest resume point), where the database user may read the oplog.
     pub resume_point: super::stats::ResumePoint,
@@ -235,6 +237,8 @@ pub struct CollectionStatus {
     pub last_synced_at: Option<DateTime<Utc>>,
     /// What its sync did since the connector was created, across restarts and moves.
     pub totals: edgebridge_domain::fleet::SyncTotals,
+    /// Documents per second each way, lately.
+    pub throughput: super::stats::Throughput,
 }
 
 /// How far a collection's copy is.

@@ -83,7 +83,7 @@ const COLUMNS: &str = "connector_id, org_id, app_id, name, description, database
             'skipped', s.skipped, 'unsynced', s.unsynced, 'errors', s.errors,
             'lag_in_ms', s.lag_in_ms, 'last_event_at', s.last_event_at,
             'last_synced_at', s.last_synced_at, 'pending_out', s.pending_out,
-            'lag_out_ms', s.lag_out_ms,
+            'lag_out_ms', s.lag_out_ms, 'in_per_sec', s.in_per_sec, 'out_per_sec', s.out_per_sec,
             'age_secs', extract(epoch from now() - s.updated_at)::float8)), '{}')
         from connector_collection_stats s where s.connector_id = connectors.connector_id) as stats";
 

@@ -21,6 +21,8 @@ pub struct StatsRow {
     pub last_synced_at: Option<DateTime<Utc>>,
     pub pending_out: i64,
     pub lag_out_ms: Option<i64>,
+    pub in_per_sec: Option<f64>,
+    pub out_per_sec: Option<f64>,
     /// Seconds since the stats were last updated (by a report).
     pub age_secs: f64,
 }
@@ -44,11 +46,40 @@ pub struct Lag {
     pub pending_writes: Option<u64>,
 }
 
+/// Documents per second each way, between the last two reports of the connector's worker.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Throughput {
+    /// Documents copied and changes applied to the edge per second.
+    pub mongo_to_edge_per_sec: f64,
+    /// Edge changes written to MongoDB per second.
+    pub edge_to_mongo_per_sec: f64,
+}
+
+impl Throughput {
+    pub fn add(&mut self, other: &Throughput) {
+        self.mongo_to_edge_per_sec += other.mongo_to_edge_per_sec;
+        self.edge_to_mongo_per_sec += other.edge_to_mongo_per_sec;
+    }
+}
+
 fn unsigned(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
 impl StatsRow {
+    /// The rate measured at the last report; 0 when that report is older than a minute (a
+    /// worker that stopped reporting moves nothing).
+    pub fn throughput(&self) -> Throughput {
+        if self.age_secs > 60.0 {
+            return Throughput::default();
+        }
+        Throughput {
+            mongo_to_edge_per_sec: self.in_per_sec.unwrap_or(0.0),
+            edge_to_mongo_per_sec: self.out_per_sec.unwrap_or(0.0),
+        }
+    }
+
     pub fn totals(&self) -> SyncTotals {
         SyncTotals {
             copied: unsigned(self.copied),

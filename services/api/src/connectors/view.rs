@@ -360,6 +360,10 @@ impl ConnectorRow {
         for s in self.stats.0.values() {
             totals.add(&s.totals());
         }
+        let mut throughput = stats::Throughput::default();
+        for s in self.stats.0.values() {
+            throughput.add(&s.throughput());
+        }
         let resume_point = stats::resume_point(
             self.oplog_window.as_ref().map(|w| &w.0),
             kept.iter().copied(),
@@ -392,6 +396,7 @@ impl ConnectorRow {
                     lag: stats.lag(),
                     last_synced_at: stats.last_synced_at,
                     totals: stats.totals(),
+                    throughput: stats.throughput(),
                 };
                 (name.clone(), status)
             })
@@ -415,6 +420,7 @@ impl ConnectorRow {
             lag,
             last_synced_at,
             totals,
+            throughput,
             resume_point,
             // Counters belong to one run: shown for the current one only.
             counters: if current {

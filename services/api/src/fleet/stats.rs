@@ -91,6 +91,10 @@ pub async fn record(
              written_back = s.written_back + excluded.written_back,
              skipped = s.skipped + excluded.skipped, unsynced = s.unsynced + excluded.unsynced,
              errors = s.errors + excluded.errors, lag_in_ms = excluded.lag_in_ms,
+             in_per_sec = (excluded.copied + excluded.applied)
+                 / greatest(extract(epoch from now() - s.updated_at)::float8, 0.001),
+             out_per_sec = excluded.written_back
+                 / greatest(extract(epoch from now() - s.updated_at)::float8, 0.001),
              last_event_at = coalesce(excluded.last_event_at, s.last_event_at),
              last_synced_at = greatest(excluded.last_synced_at, s.last_synced_at),
              updated_at = now()",

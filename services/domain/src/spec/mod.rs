@@ -178,6 +178,7 @@ pub const READ_ONLY: &[&str] = &[
     "lag",
     "lastSyncedAt",
     "totals",
+    "throughput",
     "resumePoint",
     "counters",
     "lastError",
