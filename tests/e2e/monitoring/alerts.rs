@@ -265,7 +265,7 @@ async fn one_evaluator_at_a_time_and_connector_rules_override_the_apps(pool: PgP
 }
 
 #[sqlx::test(migrations = false)]
-async fn a_resume_point_near_the_oplogs_start_fires_where_the_oplog_can_be_read(pool: PgPool) {
+async fn a_resume_point_is_at_risk_only_once_the_oplog_rolls_over_and_then_fires(pool: PgPool) {
     let fleet = Fleet::on(pool, Port::Wire).await;
     // The connector's user may read local.oplog.rs; the worker checks the cluster every 200 ms.
     fleet.sim.set_user(
@@ -276,8 +276,32 @@ async fn a_resume_point_near_the_oplogs_start_fires_where_the_oplog_can_be_read(
         config.supervisor.health_interval = Duration::from_millis(200);
     })
     .await;
-    let known = until_connector(&fleet, &mut w, id, "a known resume point", |s| {
-        s["resumePoint"]["known"] == true && s["resumePoint"]["secondsLeft"].is_i64()
+    // A new cluster's oplog is not full: nothing leaves it, no resume point is at risk.
+    let filling = until_connector(&fleet, &mut w, id, "a known oplog window", |s| {
+        s["resumePoint"]["known"] == true
+    })
+    .await;
+    let point = &filling["resumePoint"];
+    assert!(point["secondsLeft"].is_null(), "{point}");
+    assert!(
+        point["reason"].as_str().unwrap().contains("rolled over"),
+        "{point}"
+    );
+    let quiet = cycle(&fleet.app.pool, &FleetConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(quiet.fired, 0, "{quiet:?}");
+    // A small oplog that fills: its start moves, so old entries leave it.
+    fleet.sim.set_oplog_capacity(10);
+    for i in 0..30 {
+        fleet
+            .sim
+            .insert(DB, "products", bson::doc! {"_id": format!("r{i}")})
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    let known = until_connector(&fleet, &mut w, id, "a rolling oplog", |s| {
+        s["resumePoint"]["secondsLeft"].is_i64()
     })
     .await;
     let point = &known["resumePoint"];

@@ -187,7 +187,8 @@ pub struct ResumePoint {
     pub oplog_window_secs: Option<i64>,
     /// Seconds until the oldest resume point leaves the oplog if nothing moves it on (a
     /// connector that runs moves it on all the time); below 0 it is gone: the stream cannot
-    /// resume and the collection needs a resync.
+    /// resume and the collection needs a resync. `null` while the oplog does not roll over
+    /// (nothing leaves it yet: `reason` says so).
     pub seconds_left: Option<i64>,
     /// When the window was measured.
     pub measured_at: Option<DateTime<Utc>>,
@@ -219,6 +220,15 @@ pub fn resume_point<'a>(
         };
     };
     let span = (window.measured_at - start).num_seconds();
+    if !window.rolling {
+        return ResumePoint {
+            known: true,
+            oplog_window_secs: Some(span),
+            measured_at: Some(window.measured_at),
+            reason: Some("the oplog has not rolled over since it was first measured (it is not full, or nothing writes): no entry, no resume point, leaves it yet".into()),
+            ..Default::default()
+        };
+    }
     let oldest = rows
         .into_iter()
         .filter_map(|r| match (r.last_event_at, r.last_synced_at) {
@@ -257,6 +267,7 @@ mod tests {
             measured_at: now - chrono::TimeDelta::seconds(10),
             start: Some(now - chrono::TimeDelta::seconds(3_610)),
             unknown_because: None,
+            rolling: true,
         };
         let synced = |ago: i64| StatsRow {
             last_synced_at: Some(now - chrono::TimeDelta::seconds(ago)),
@@ -275,6 +286,16 @@ mod tests {
         let point = resume_point(Some(&unknown), rows.iter(), now);
         assert!(!point.known);
         assert_eq!(point.reason.as_deref(), Some("no privilege"));
+        let filling = OplogWindow {
+            rolling: false,
+            ..window.clone()
+        };
+        let point = resume_point(Some(&filling), rows.iter(), now);
+        assert!(point.known);
+        assert_eq!(
+            point.seconds_left, None,
+            "nothing leaves an oplog that does not roll"
+        );
         assert!(!resume_point(None, rows.iter(), now).known);
     }
 

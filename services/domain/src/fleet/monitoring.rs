@@ -16,6 +16,10 @@ pub struct OplogWindow {
     /// Why it is unknown (the user may not read `local.oplog.rs`, the read failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unknown_because: Option<String>,
+    /// The oplog's start moved between two measures of this run: it is full and rolls over,
+    /// so old entries (and resume points) leave it. Until then nothing does.
+    #[serde(default)]
+    pub rolling: bool,
 }
 
 pub const MAX_TRACE_STEPS_PER_REPORT: usize = 5_000;

@@ -186,7 +186,8 @@ pub(super) async fn watch_cluster(
                 Ok(()) => {
                     // The oplog's window, beside the ping (at the health interval): how long a
                     // stopped connector could still resume.
-                    if let Some(window) = super::oplog::window(port.as_ref()).await {
+                    let previous = reporter.oplog.as_ref();
+                    if let Some(window) = super::oplog::window(port.as_ref(), previous).await {
                         reporter.oplog = Some(window);
                     }
                     if failures > 0 {

@@ -106,9 +106,12 @@ pub fn measure_sql(fleet: &FleetConfig) -> String {
                     (select max((e.value->>'silentMs')::float8) / 1000.0
                      from jsonb_each(c.collection_status) e
                      where e.value->>'phase' in ('initial_sync', 'streaming')) as silent_secs,
-                    extract(epoch from (c.oplog_window->>'measuredAt')::timestamptz
-                        - (c.oplog_window->>'start')::timestamptz)::float8
-                        - extract(epoch from now() - st.resume_point)::float8 as resume_left_secs
+                    -- only once the oplog rolls over: before, nothing leaves it
+                    case when (c.oplog_window->>'rolling')::boolean then
+                        extract(epoch from (c.oplog_window->>'measuredAt')::timestamptz
+                            - (c.oplog_window->>'start')::timestamptz)::float8
+                        - extract(epoch from now() - st.resume_point)::float8
+                    end as resume_left_secs
              from connectors c
              left join lateral (
                  select max(greatest(
