@@ -2,7 +2,7 @@
 //! plans with dry run, ETag/If-Match, pause and resume.
 
 use super::edge_collections;
-pub(super) use super::lifecycle::connector_visible;
+pub(crate) use super::lifecycle::connector_visible;
 use super::lifecycle::reconfigured_events;
 use super::model::{
     ConnectorDraft, ConnectorIn, ConnectorOut, ConnectorPage, ConnectorUpdate, DesiredState,

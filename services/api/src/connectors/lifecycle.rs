@@ -250,15 +250,21 @@ pub(super) async fn reconfigured_events(
     Ok(())
 }
 
-/// The connector as a visibility check (404 when the caller cannot see it).
-pub(super) async fn connector_visible(
+/// The connector as a visibility check (404 when the caller cannot see it): one indexed
+/// existence check, not the whole row.
+pub(crate) async fn connector_visible(
     state: &AppState,
     auth: &AuthContext,
     app_id: Uuid,
     connector_id: Uuid,
 ) -> Result<()> {
-    repo::get(&state.pool, auth.org_id, app_id, connector_id)
-        .await?
-        .map(|_| ())
-        .ok_or(ApiError::NotFound("connector"))
+    let found: Option<(i32,)> = sqlx::query_as(
+        "select 1 from connectors where org_id = $1 and app_id = $2 and connector_id = $3",
+    )
+    .bind(auth.org_id)
+    .bind(app_id)
+    .bind(connector_id)
+    .fetch_optional(&state.pool)
+    .await?;
+    found.map(|_| ()).ok_or(ApiError::NotFound("connector"))
 }

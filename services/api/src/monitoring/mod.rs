@@ -8,7 +8,7 @@ pub mod history;
 pub mod trace;
 
 use crate::auth::AuthContext;
-use crate::error::{ApiError, Result};
+use crate::error::Result;
 use crate::state::AppState;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -39,13 +39,5 @@ pub(crate) async fn visible(
     connector_id: Uuid,
 ) -> Result<()> {
     auth.check_app(app_id)?;
-    let found: Option<(i32,)> = sqlx::query_as(
-        "select 1 from connectors where org_id = $1 and app_id = $2 and connector_id = $3",
-    )
-    .bind(auth.org_id)
-    .bind(app_id)
-    .bind(connector_id)
-    .fetch_optional(&state.pool)
-    .await?;
-    found.map(|_| ()).ok_or(ApiError::NotFound("connector"))
+    crate::connectors::handlers::connector_visible(state, auth, app_id, connector_id).await
 }

@@ -1,7 +1,5 @@
 //! What the unsynced-document routes take and answer.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -127,18 +125,13 @@ pub struct BulkRetryOut {
     pub remaining: u64,
 }
 
-pub fn encode_cursor(id: Uuid) -> String {
-    crate::http::extract::encode_cursor(id)
-}
-
-pub fn decode_cursor(cursor: &str) -> Option<Uuid> {
-    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    Uuid::from_slice(&bytes).ok()
-}
+pub use crate::http::extract::{decode_cursor, encode_cursor};
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
