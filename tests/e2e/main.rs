@@ -9,6 +9,7 @@ mod conformance;
 mod connection_strings;
 mod connector_lifecycle;
 mod connectors;
+mod dashboard;
 mod db;
 mod dql;
 mod fleet;

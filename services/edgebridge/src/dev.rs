@@ -327,6 +327,13 @@ async fn announce(
     let port = banner.port;
     eprintln!("\n  DEVELOPMENT MODE (--dev): not for production.");
     eprintln!("  API:        http://127.0.0.1:{port}/v1   (OpenAPI: /openapi.json)");
+    if edgebridge_api::http::dashboard::built() {
+        eprintln!("  Dashboard:  http://127.0.0.1:{port}/dashboard/   (sign in with an API key)");
+    } else {
+        eprintln!(
+            "  Dashboard:  not built into this binary (needs Node.js >= 20.19: scripts/dev builds it)"
+        );
+    }
     if let Some(path) = &banner.keys_file {
         eprintln!(
             "  Dev keys:   {} (generated keys and passwords, kept across restarts; {DEV_KEYS_FILE_ENV} moves it)",

@@ -3,6 +3,7 @@
 
 pub mod access_log;
 pub mod body_limit;
+pub mod dashboard;
 pub mod extract;
 pub mod health;
 pub mod json;
@@ -83,6 +84,7 @@ pub fn router(state: AppState, request_timeout: Duration, body_limit: usize) -> 
         .route("/openapi.json", get(serve_document))
         // Operators only, and not in the OpenAPI document (like the workers' routes).
         .route("/metrics", get(crate::metrics::scrape))
+        .merge(dashboard::routes())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(

@@ -1,0 +1,52 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Browser } from "playwright-core";
+import { expectAccessible, launch, newPage, pageProblems, shot, signIn, url, defaultApp, mongo } from "./support";
+
+describe("signing in", () => {
+  let browser: Browser;
+  beforeAll(async () => {
+    browser = await launch();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+  it("redirects / to the dashboard and refuses a wrong key with its code", async () => {
+    const page = await newPage(browser);
+    await page.goto(`${url()}/`);
+    expect(new URL(page.url()).pathname).toBe("/dashboard/");
+    await page.getByRole("heading", { name: "Sign in to Edgebridge" }).waitFor();
+    await expectAccessible(page, "the sign-in page");
+    await shot(page, "01-sign-in");
+    await page.getByLabel("API key", { exact: true }).fill("ebk_not_a_real_key");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    const alert = page.getByRole("alert");
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/Could not sign in.*(invalid_credentials|unauthenticated)/);
+    await shot(page, "02-sign-in-refused");
+    expect(pageProblems(page)).toEqual([]);
+  });
+
+  it("signs in with the owner key, lists the apps and the demo connector, and signs out", async () => {
+    const page = await newPage(browser, 1024);
+    await signIn(page);
+    const app = await defaultApp();
+    await page.getByRole("link", { name: app.name }).click();
+    const row = page.locator('tr[data-connector="shop"]');
+    await row.waitFor();
+    await expectAccessible(page, "the overview");
+    await shot(page, "03-overview");
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByRole("heading", { name: "Sign in to Edgebridge" }).waitFor();
+    expect(pageProblems(page)).toEqual([]);
+  });
+
+  it("reaches the sandbox with the node driver", async () => {
+    const client = await mongo();
+    try {
+      expect(await client.db("shop").collection("products").countDocuments()).toBe(20);
+    } finally {
+      await client.close();
+    }
+  });
+});

@@ -1,0 +1,165 @@
+// The connector's actions: pause, resume, restart, test the connection, edit, delete. Each
+// refreshes the connector after; errors show below the buttons.
+import { useState } from "preact/hooks";
+import { Link, useLocation } from "wouter-preact";
+import { api, must, type Schemas } from "../../api/client";
+import { ConfirmButton } from "../../components/confirm";
+import { ErrorBox } from "../../components/states";
+import { useAction } from "../../lib/async";
+import { duration } from "../../lib/format";
+import type { TabProps } from "./page";
+import { checkOutcome } from "./words";
+
+export function Actions({ appId, connectorId, connector: c, reload }: TabProps) {
+  const action = useAction();
+  const test = useAction();
+  const [report, setReport] = useState<Schemas["PreflightReport"] | null>(null);
+  const [, navigate] = useLocation();
+  const path = { appId, connectorId };
+
+  const run = async (call: () => Promise<unknown>) => {
+    await action.run(call);
+    await reload();
+  };
+  const running = c.desiredState === "running";
+
+  return (
+    <section class="actions" aria-label="Connector actions">
+      <div class="toolbar">
+        {running ? (
+          <ConfirmButton
+            label="Pause"
+            title={`Pause ${c.name}?`}
+            disabled={action.busy}
+            onConfirm={() => run(() => must(api.POST("/v1/apps/{appId}/connectors/{connectorId}/pause", { params: { path } })))}
+          >
+            <p>The sync stops in both directions and resumes later from where it stopped. Nothing is deleted.</p>
+          </ConfirmButton>
+        ) : (
+          <button
+            type="button"
+            class="primary"
+            disabled={action.busy}
+            onClick={() => run(() => must(api.POST("/v1/apps/{appId}/connectors/{connectorId}/resume", { params: { path } })))}
+          >
+            Resume
+          </button>
+        )}
+        <ConfirmButton
+          label="Restart"
+          title={`Restart ${c.name}?`}
+          disabled={action.busy || !running}
+          onConfirm={() => run(() => must(api.POST("/v1/apps/{appId}/connectors/{connectorId}/restart", { params: { path } })))}
+        >
+          <p>
+            Its run on the worker stops and starts again; it shows as pending until the worker reports. Use it after fixing
+            something outside Edgebridge (e.g. enabling pre- and post-images).
+          </p>
+        </ConfirmButton>
+        <button
+          type="button"
+          class="secondary"
+          disabled={test.busy}
+          aria-describedby={test.busy ? "test-running" : undefined}
+          onClick={async () => {
+            setReport(null);
+            const r = await test.run(() =>
+              must(api.POST("/v1/apps/{appId}/connectors/{connectorId}/test", { params: { path } })),
+            );
+            if (r) setReport(r);
+            await reload();
+          }}
+        >
+          Test connection
+        </button>
+        <Link href={`/apps/${appId}/connectors/${connectorId}/edit`} class="button-link">
+          Edit
+        </Link>
+        <ConfirmButton
+          label="Delete"
+          title={`Delete ${c.name}?`}
+          danger
+          disabled={action.busy}
+          onConfirm={async () => {
+            const done = await action.run(async () => {
+              await must(api.DELETE("/v1/apps/{appId}/connectors/{connectorId}", { params: { path } }));
+              return true;
+            });
+            if (done) navigate(`/apps/${appId}`);
+            else await reload();
+          }}
+        >
+          <p>
+            The sync stops and the connector's configuration and stored connection string are removed. The data in MongoDB
+            and in the edge store is kept.
+          </p>
+        </ConfirmButton>
+      </div>
+      <div role="status" aria-live="polite" class="small muted" id="test-running">
+        {test.busy ? "Testing the connection…" : ""}
+      </div>
+      {action.error && <ErrorBox error={action.error} title="The action did not go through" />}
+      {test.error && <ErrorBox error={test.error} title="Could not test the connection" />}
+      {report && <TestReport report={report} onClose={() => setReport(null)} />}
+    </section>
+  );
+}
+
+function TestReport({ report, onClose }: { report: Schemas["PreflightReport"]; onClose: () => void }) {
+  return (
+    <section class="card" aria-labelledby="test-report-title">
+      <div class="spread">
+        <h2 id="test-report-title">Connection test</h2>
+        <button type="button" class="secondary" onClick={onClose}>
+          Hide test results
+        </button>
+      </div>
+      <p class={report.ok ? "check-pass" : "check-fail"}>
+        <strong>{report.ok ? "No check failed." : "Some checks failed."}</strong>{" "}
+        <span class="muted">Took {duration(report.durationMs)}.</span>
+      </p>
+      <table>
+        <caption class="sr-only">Each check's result</caption>
+        <thead>
+          <tr>
+            <th scope="col">Check</th>
+            <th scope="col">Result</th>
+            <th scope="col">Collection</th>
+            <th scope="col">Code</th>
+            <th scope="col">Message</th>
+            <th scope="col">What to do</th>
+          </tr>
+        </thead>
+        <tbody>
+          {report.checks.map((ch, i) => {
+            const o = checkOutcome(ch.status);
+            return (
+              <tr key={`${ch.check}-${ch.collection ?? ""}-${i}`}>
+                <td>
+                  <code>{ch.check}</code>
+                </td>
+                <td class={o.cls}>
+                  <strong>{o.word}</strong>
+                </td>
+                <td>{ch.collection ?? "—"}</td>
+                <td>{ch.code ? <code>{ch.code}</code> : "—"}</td>
+                <td>{ch.message}</td>
+                <td>{ch.remediation ?? ""}</td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+      {report.changes.length > 0 && (
+        <>
+          <h3>Changed in MongoDB</h3>
+          <ul>
+            {report.changes.map((ch) => (
+              <li key={ch}>{ch}</li>
+            ))}
+          </ul>
+        </>
+      )}
+    </section>
+  );
+}
