@@ -3,6 +3,7 @@
 
 mod apps;
 mod concurrency;
+mod document_view;
 mod documents;
 mod feed;
 

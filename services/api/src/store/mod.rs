@@ -1,7 +1,9 @@
 //! The edge store's HTTP API: DQL at `/v1/apps/{appId}/store/execute` (and at the path scripts
-//! written for the product we replace use, `/{appId}/api/v4/store/execute`), and the change feed.
+//! written for the product we replace use, `/{appId}/api/v4/store/execute`), the change feed, and
+//! one document with its type metadata (`documents`).
 
 pub mod coalesce;
+pub mod documents;
 pub mod execute;
 pub mod feed;
 pub mod feed_query;
@@ -29,6 +31,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(execute_statement))
         .routes(routes!(execute_statement_compat))
         .routes(routes!(list_changes))
+        .routes(routes!(documents::get_store_document))
 }
 
 const MAX_ORIGIN_CHARS: usize = 200;

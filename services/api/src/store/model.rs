@@ -89,3 +89,45 @@ pub struct ChangesPage {
     /// Pass as `after` next time (also when `changes` is empty).
     pub next_cursor: Option<String>,
 }
+
+/// One edge document with what the edge store keeps beside its value.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "collection": "orders",
+    "documentId": "64b7f0c2a1b2c3d4e5f60718",
+    "document": {"_id": "64b7f0c2a1b2c3d4e5f60718", "placedAt": "2024-05-01T10:00:00.000Z", "quantity": 3, "total": 12.5},
+    "types": {"_id": "objectId", "placedAt": "date", "quantity": "int", "total": "double"},
+    "counters": ["quantity"],
+    "lastWrite": {"at": "2026-12-04T10:00:00.123Z", "actor": "connector:0193a7c1-5f2e-7a40-9c1d-3e8f2b6a4d10"}
+}))]
+pub struct EdgeDocumentOut {
+    pub collection: String,
+    /// The document's `_id` (a string, a number or an object).
+    pub document_id: Value,
+    /// The document as a SELECT reads it: with `_id`, settable counters as plain numbers.
+    #[schema(value_type = Object)]
+    pub document: Value,
+    /// The BSON types a native-mode connector keeps in the document's metadata (sparse, shaped
+    /// like the document; the form of the mapping preview's `types`), which writes back to
+    /// MongoDB restore. Null when there are none: a document written only through DQL, one
+    /// synced in `ejson` mode, or one whose fields all map to JSON as they are.
+    #[schema(value_type = Option<Object>)]
+    pub types: Option<Value>,
+    /// Dotted paths of the fields that are settable counters (CRDT counters: increments from
+    /// every writer add up), which the document shows as plain numbers.
+    pub counters: Vec<String>,
+    pub last_write: LastWriteOut,
+}
+
+/// The newest write to a document (a deletion aside).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LastWriteOut {
+    /// When the api applied it (its hybrid logical clock, to the millisecond).
+    pub at: DateTime<Utc>,
+    /// Who wrote it: `key:<apiKeyId>` (a DQL statement) or `connector:<connectorId>` (a
+    /// connector's write from MongoDB).
+    #[schema(example = "connector:0193a7c1-5f2e-7a40-9c1d-3e8f2b6a4d10")]
+    pub actor: String,
+}

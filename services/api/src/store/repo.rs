@@ -154,6 +154,29 @@ pub async fn scan_values(
     .await?)
 }
 
+/// Documents (visible or tombstoned) of a few keys, without locking them: a read of one
+/// document's state. Equality on the whole primary key per key: index probes at any size.
+pub async fn docs_by_keys(
+    db: impl PgExecutor<'_>,
+    app_id: Uuid,
+    collection: &str,
+    keys: &[String],
+) -> Result<Vec<DocRow>> {
+    Ok(sqlx::query_as(
+        "select d.doc_key, d.state, d.value
+         from unnest($3::text[]) as k(key)
+         cross join lateral (
+             select doc_key, state, value from store_documents
+             where app_id = $1 and collection = $2 and doc_key = k.key
+         ) d",
+    )
+    .bind(app_id)
+    .bind(collection)
+    .bind(keys)
+    .fetch_all(db)
+    .await?)
+}
+
 /// Locks and reads documents (visible or tombstoned) for a write.
 pub async fn lock_docs(
     tx: &mut Transaction<'_, Postgres>,

@@ -47,6 +47,22 @@ impl DocState {
         Some(object)
     }
 
+    /// The paths of the fields that read as counters (devices see them as plain numbers), in
+    /// field order; none when the document does not exist.
+    pub fn counter_paths(&self) -> Vec<Vec<String>> {
+        let mut out = Vec::new();
+        if !self.exists() {
+            return out;
+        }
+        let mut path = Vec::new();
+        for (name, node) in &self.fields {
+            path.push(name.clone());
+            node.visible_counters(self.deleted.as_ref(), &mut path, &mut out);
+            path.pop();
+        }
+        out
+    }
+
     /// The node at `path`, if any.
     pub fn node(&self, path: &[String]) -> Option<&FieldNode> {
         let (head, rest) = path.split_first()?;

@@ -177,6 +177,31 @@ fn counter_increments_add_up_across_actors() {
 }
 
 #[test]
+fn counter_paths_name_the_fields_that_read_as_counters() {
+    let mut doc = DocState::default();
+    let mut apply = |path: &str, change: FieldChange, wall: u64| {
+        doc.apply(&p(path), &change, &st(wall, "x"), ObjectMode::Merge);
+    };
+    apply("qty", FieldChange::Restart(3.0), 1);
+    apply("order.qty", FieldChange::Increment(2.0), 1);
+    apply("order.note", FieldChange::Set(json!("x")), 1);
+    // A counter overwritten by a whole value reads as that value; one under an object that a
+    // whole value replaced is hidden with it.
+    apply("was", FieldChange::Increment(1.0), 1);
+    apply("was", FieldChange::Set(json!(4)), 2);
+    apply("gone.n", FieldChange::Increment(1.0), 1);
+    apply("gone", FieldChange::Set(json!(7)), 2);
+    assert_eq!(doc.counter_paths(), [p("order.qty"), p("qty")]);
+    assert_eq!(
+        view(&doc),
+        json!({"qty": 3, "order": {"qty": 2, "note": "x"}, "was": 4, "gone": 7})
+    );
+    // A deleted document has none.
+    doc.join(&DocState::delete_delta(&st(3, "x")));
+    assert!(doc.counter_paths().is_empty());
+}
+
+#[test]
 fn a_reset_wins_over_increments_stamped_before_it() {
     let inc_before = DocState::change_delta(
         &p("qty"),

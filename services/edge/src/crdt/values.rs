@@ -152,6 +152,36 @@ impl FieldNode {
         register.and_then(|r| r.value.clone())
     }
 
+    /// Appends to `out` the paths of the counters readers see at or under this node (which is
+    /// at `path`): decided the way [`FieldNode::view`] decides what this node reads as.
+    pub(super) fn visible_counters(
+        &self,
+        floor: Option<&Stamp>,
+        path: &mut Vec<String>,
+        out: &mut Vec<Vec<String>>,
+    ) {
+        let register = self
+            .register
+            .as_ref()
+            .map(|r| &r.stamp)
+            .filter(|s| above(s, floor));
+        let map = self.map_latest(floor);
+        let counter = self.counter_latest(floor);
+        let Some(newest) = max_opt(max_opt(register, map), counter) else {
+            return;
+        };
+        if counter == Some(newest) {
+            out.push(path.clone());
+        } else if map == Some(newest) {
+            let inner = self.child_floor(floor);
+            for (name, child) in &self.children {
+                path.push(name.clone());
+                child.visible_counters(inner, path, out);
+                path.pop();
+            }
+        }
+    }
+
     /// True when the visible value is a whole-value assignment (not a map or a counter).
     pub fn reads_as_whole_value(&self, floor: Option<&Stamp>) -> bool {
         let register = self.register.as_ref().filter(|r| above(&r.stamp, floor));
