@@ -45,7 +45,7 @@ describe("a connector's page", () => {
   it("shows its status, health and collections", async () => {
     const row = page.getByRole("row", { name: /products/ }).first();
     await row.waitFor();
-    await expect.poll(() => row.textContent()).toMatch(/streaming/);
+    await row.getByText("streaming", { exact: true }).waitFor();
     expect(await page.getByText("Healthy").first().isVisible()).toBe(true);
     await expectAccessible(page, "the connector's status tab");
     await shot(page, "20-connector-status");

@@ -9,7 +9,8 @@ import type { MongoClient } from "mongodb";
 import { call, defaultApp, expectAccessible, launch, mongo, newPage, pageProblems, shot, signIn, until } from "./support";
 import { inject } from "vitest";
 
-const ORDERS = 400;
+// Enough that the copy takes a few seconds, so its progress shows.
+const ORDERS = 60_000;
 
 interface ConnectorOut {
   id: string;
@@ -108,6 +109,11 @@ describe("setting up a connector", () => {
   it("reaches running and green with the copy done", async () => {
     const row = page.getByRole("row", { name: /orders/ }).first();
     await row.waitFor();
+    const started = Date.now();
+    // The copy's progress bar, with its percent, rate and time left.
+    const progress = page.getByRole("progressbar", { name: "Copy progress of orders" });
+    await progress.waitFor({ timeout: 30_000 });
+    await expect.poll(() => progress.getAttribute("value"), { timeout: 30_000 }).toMatch(/^\d/);
     await shot(page, "36-connector-copying");
     const c = await until(
       "the new connector running, green, its copy done",
@@ -119,7 +125,10 @@ describe("setting up a connector", () => {
       60_000,
     );
     expect(c.collectionStatus.orders.totals.copied).toBe(ORDERS);
-    await expect.poll(() => row.textContent(), { timeout: 10_000 }).toMatch(/streaming/);
+    console.log(`copy_of_${ORDERS}_documents_seen_for_ms: ${Date.now() - started}`);
+    // The page polls every 2 s: the phase and the copied count follow.
+    await row.getByText("streaming", { exact: true }).waitFor({ timeout: 10_000 });
+    await row.getByText(ORDERS.toLocaleString("en-US"), { exact: true }).first().waitFor();
     await page.getByText("Healthy").first().waitFor();
     await shot(page, "37-connector-running");
   });

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser } from "playwright-core";
-import { expectAccessible, launch, newPage, pageProblems, shot, signIn, url, defaultApp, mongo } from "./support";
+import { expectAccessible, launch, newPage, pageProblems, shot, url, defaultApp, mongo, ownerKey } from "./support";
 
 describe("signing in", () => {
   let browser: Browser;
@@ -27,9 +27,17 @@ describe("signing in", () => {
     expect(pageProblems(page)).toEqual([]);
   });
 
-  it("signs in with the owner key, lists the apps and the demo connector, and signs out", async () => {
-    const page = await newPage(browser, 1024);
-    await signIn(page);
+  it("signs in with the keyboard alone, lists the apps and the demo connector, and signs out", async () => {
+    const page = await newPage(browser);
+    await page.goto(`${url()}/`);
+    // Tab to the key's field (past the two radios' group), type it, press Enter.
+    await page.getByRole("radio", { name: "An API key" }).focus();
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe("secret");
+    await page.keyboard.type(ownerKey());
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Apps", level: 1 }).waitFor();
+    await expectAccessible(page, "the apps page");
     const app = await defaultApp();
     await page.getByRole("link", { name: app.name }).click();
     const row = page.locator('tr[data-connector="shop"]');

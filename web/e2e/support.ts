@@ -26,14 +26,21 @@ export async function launch(): Promise<Browser> {
   });
 }
 
-/** A new page at 1280×800 (or `width`), failing the test on any CSP violation or page error. */
-export async function newPage(browser: Browser, width = 1280): Promise<Page> {
+/**
+ * A new page 1024 px wide (the narrowest the dashboard supports; or `width`), recording any CSP
+ * violation, failed load or page error for `pageProblems`.
+ */
+export async function newPage(browser: Browser, width = 1024): Promise<Page> {
   const context = await browser.newContext({ viewport: { width, height: 800 } });
   const page = await context.newPage();
   const problems: string[] = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
   page.on("console", (m) => {
     if (m.type() === "error" && /Content Security Policy|Refused to/i.test(m.text())) problems.push(m.text());
+  });
+  // API errors are part of the tests; a missing page file (script, style, icon) never is.
+  page.on("response", (r) => {
+    if (r.status() >= 400 && !new URL(r.url()).pathname.startsWith("/v1/")) problems.push(`${r.status()} for ${r.url()}`);
   });
   (page as Page & { problems: string[] }).problems = problems;
   return page;
@@ -67,6 +74,10 @@ export async function expectAccessible(page: Page, what: string): Promise<void> 
     return result.violations.map((v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).slice(0, 3).join(", ")}`);
   });
   expect(violations, `accessibility violations on ${what}`).toEqual([]);
+  // Usable at this width: nothing makes the whole page scroll sideways (wide tables scroll
+  // within their own box).
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  expect(overflow, `${what} is wider than the window`).toBeLessThanOrEqual(0);
 }
 
 /** Calls the API with the owner key. */

@@ -1,15 +1,16 @@
-// One document: its JSON, and what can be told about its types (Extended JSON wrappers in the
-// document, and the collection's mapping in the connector that syncs it: mode, counters).
+// One document: its JSON, what the edge store keeps beside it (BSON types, settable counters,
+// the last write: GET .../store/collections/{c}/documents/{id}), and the connectors syncing it.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { Link } from "wouter-preact";
-import { allPages, api, must } from "../../api/client";
+import { allPages, api, must, type Schemas } from "../../api/client";
 import { JsonView } from "../../components/badges";
 import { Async, ErrorBox } from "../../components/states";
 import { useAction, useAsync } from "../../lib/async";
 import { documentQuery } from "./dql";
 import { execute } from "./execute";
 import type { Row } from "./table";
-import { syncsOf, typedFields, type CollectionSync } from "./types";
+import { documentIdSegment, flattenTypes, syncsOf, typedFields, type CollectionSync } from "./types";
+import { when } from "../../lib/format";
 
 export function DocumentView(props: { appId: string; collection: string | null; item: Row; name: string; onClose: () => void }) {
   const heading = useRef<HTMLHeadingElement>(null);
@@ -64,6 +65,19 @@ export function DocumentView(props: { appId: string; collection: string | null; 
 }
 
 function TypeMetadata(props: { appId: string; collection: string | null; doc: Row }) {
+  const collection = props.collection;
+  const hasId = Object.prototype.hasOwnProperty.call(props.doc, "_id");
+  const stored = useAsync(
+    async () =>
+      collection === null || !hasId
+        ? null
+        : must(
+            api.GET("/v1/apps/{appId}/store/collections/{collection}/documents/{documentId}", {
+              params: { path: { appId: props.appId, collection, documentId: documentIdSegment(props.doc._id) } },
+            }),
+          ),
+    [props.appId, collection, hasId ? JSON.stringify(props.doc._id) : ""],
+  );
   const connectors = useAsync(
     () =>
       allPages((cursor) =>
@@ -75,38 +89,81 @@ function TypeMetadata(props: { appId: string; collection: string | null; doc: Ro
   return (
     <>
       <h3>Type metadata</h3>
-      <p class="muted small">
-        Connectors in native mode keep each field's original BSON type (date, long, objectId, decimal…) in the document's
-        metadata slot, so writes from the edge go back to MongoDB with that type. The edge store's API does not return that
-        slot: a SELECT answers the values only, and settable counters read as plain numbers. What can be shown is below.
-      </p>
+      {collection === null || !hasId ? (
+        <p>The statement does not name one collection and document, so the stored metadata cannot be read.</p>
+      ) : (
+        <Async state={stored} what="the stored metadata">
+          {(meta) => (meta ? <StoredMetadata meta={meta} /> : null)}
+        </Async>
+      )}
       <h4>Synced by</h4>
-      {props.collection === null ? (
+      {collection === null ? (
         <p>The statement does not name one collection, so its connector cannot be told.</p>
       ) : (
         <Async state={connectors} what="connectors">
-          {(list) => <Syncs appId={props.appId} collection={props.collection ?? ""} syncs={syncsOf(list, props.collection ?? "", props.doc)} />}
+          {(list) => <Syncs appId={props.appId} collection={collection} syncs={syncsOf(list, collection, props.doc)} />}
         </Async>
       )}
-      <h4>Extended JSON types in the document</h4>
-      {typed.length === 0 ? (
-        <p>None: every value is plain JSON (in native mode, dates, ObjectIds and longs read as strings and numbers).</p>
+      {typed.length > 0 && (
+        <>
+          <h4>Extended JSON types in the document</h4>
+          <table>
+            <caption class="sr-only">Fields stored with an Extended JSON type</caption>
+            <thead>
+              <tr>
+                <th scope="col">Field</th>
+                <th scope="col">BSON type</th>
+                <th scope="col">Stored as</th>
+              </tr>
+            </thead>
+            <tbody>
+              {typed.map((f) => (
+                <tr key={f.path}>
+                  <td class="mono">{f.path}</td>
+                  <td>{f.type}</td>
+                  <td class="mono">{JSON.stringify(f.value)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </>
+      )}
+    </>
+  );
+}
+
+/** What the edge store keeps beside the value: BSON types, counters, the last write. */
+function StoredMetadata({ meta }: { meta: Schemas["EdgeDocumentOut"] }) {
+  const types = flattenTypes(meta.types);
+  return (
+    <>
+      <dl class="facts">
+        <dt>Last written</dt>
+        <dd>
+          {when(meta.lastWrite.at)} by <code>{meta.lastWrite.actor}</code>
+        </dd>
+        <dt>Settable counters</dt>
+        <dd>{meta.counters.length === 0 ? "none" : meta.counters.map((c) => <code key={c}>{c} </code>)}</dd>
+      </dl>
+      {types.length === 0 ? (
+        <p>
+          No stored BSON types: every field maps to JSON as it is (or the document was written through DQL, or synced in{" "}
+          <code>ejson</code> mode, where the types are in the document).
+        </p>
       ) : (
         <table>
-          <caption class="sr-only">Fields stored with an Extended JSON type</caption>
+          <caption>BSON types kept for the write-back to MongoDB</caption>
           <thead>
             <tr>
               <th scope="col">Field</th>
               <th scope="col">BSON type</th>
-              <th scope="col">Stored as</th>
             </tr>
           </thead>
           <tbody>
-            {typed.map((f) => (
-              <tr key={f.path}>
-                <td class="mono">{f.path}</td>
-                <td>{f.type}</td>
-                <td class="mono">{JSON.stringify(f.value)}</td>
+            {types.map((t) => (
+              <tr key={t.path}>
+                <td class="mono">{t.path}</td>
+                <td>{t.type}</td>
               </tr>
             ))}
           </tbody>
@@ -134,7 +191,7 @@ function Syncs(props: { appId: string; collection: string; syncs: CollectionSync
               <code>{s.mode}</code>{" "}
               {s.mode === "ejson"
                 ? "(canonical Extended JSON: the types are in the document, as listed below)"
-                : "(native: the BSON types are in the metadata slot, not shown)"}
+                : "(native: the BSON types are kept beside the value, listed above)"}
             </dd>
             <dt>Strict mode</dt>
             <dd>{s.dqlStrictMode ? "on: objects are whole values" : "off: objects merge member by member"}</dd>

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Schemas } from "../../api/client";
-import { syncsOf, typedFields, valueAt, wrapperType } from "./types";
+import { documentIdSegment, flattenTypes, syncsOf, typedFields, valueAt, wrapperType } from "./types";
 
 describe("wrapperType", () => {
   it("recognises Extended JSON type wrappers", () => {
@@ -74,5 +74,27 @@ describe("syncsOf", () => {
     ]);
     expect(syncsOf(list, "people", {})[0].counters).toEqual([]);
     expect(syncsOf(list, "other", {})).toEqual([]);
+  });
+});
+
+describe("stored type trees", () => {
+  it("lists every typed field with its path, nested and in arrays", () => {
+    expect(
+      flattenTypes({ _id: "objectId", placedAt: "date", dims: { w: "long" }, items: [{ at: "date" }, "decimal"] }),
+    ).toEqual([
+      { path: "_id", type: "objectId" },
+      { path: "placedAt", type: "date" },
+      { path: "dims.w", type: "long" },
+      { path: "items[0].at", type: "date" },
+      { path: "items[1]", type: "decimal" },
+    ]);
+    expect(flattenTypes(null)).toEqual([]);
+    expect(flattenTypes({})).toEqual([]);
+  });
+
+  it("names a document in the path by its string id, or else its JSON", () => {
+    expect(documentIdSegment("p07")).toBe("p07");
+    expect(documentIdSegment(42)).toBe("42");
+    expect(documentIdSegment({ sku: "a" })).toBe('{"sku":"a"}');
   });
 });

@@ -1,8 +1,7 @@
-// What the dashboard can tell about a stored document's types. The edge store keeps native-mode
-// connectors' BSON type tree in the document's metadata slot, which no public route returns (a
-// SELECT answers the visible values only, counters as plain numbers). What is visible: Extended
-// JSON type wrappers in the document itself (EJSON-mode collections, and regular expressions in
-// native mode), and the mapping of the connectors syncing the collection (mode, settable counters).
+// What the dashboard can tell about a stored document's types: the stored type tree (GET
+// .../store/collections/{c}/documents/{id}: native-mode connectors keep each field's BSON type
+// beside the value), Extended JSON wrappers in the document itself (EJSON-mode collections), and
+// the mapping of the connectors syncing the collection (mode, settable counters).
 import type { Schemas } from "../../api/client";
 
 /** Extended JSON wrappers (canonical and relaxed) and the BSON type each stands for. */
@@ -97,4 +96,26 @@ export function syncsOf(connectors: Schemas["ConnectorOut"][], collection: strin
     });
   }
   return out;
+}
+
+export interface FieldType {
+  /** Dotted path, array positions in brackets. */
+  path: string;
+  type: string;
+}
+
+/**
+ * The stored type tree of a document (`types` of GET .../store/collections/{c}/documents/{id}:
+ * sparse, shaped like the document, a BSON type name at each leaf) as one row per field.
+ */
+export function flattenTypes(types: unknown, prefix = ""): FieldType[] {
+  if (typeof types === "string") return prefix ? [{ path: prefix, type: types }] : [];
+  if (Array.isArray(types)) return types.flatMap((t, i) => flattenTypes(t, `${prefix}[${i}]`));
+  if (types === null || typeof types !== "object") return [];
+  return Object.entries(types as Record<string, unknown>).flatMap(([k, v]) => flattenTypes(v, prefix ? `${prefix}.${k}` : k));
+}
+
+/** A document's `_id` as the document route's path takes it: a string as is, else its JSON. */
+export function documentIdSegment(id: unknown): string {
+  return typeof id === "string" ? id : JSON.stringify(id);
 }
