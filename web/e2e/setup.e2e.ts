@@ -14,6 +14,7 @@ const ORDERS = 60_000;
 
 interface ConnectorOut {
   id: string;
+  description: string;
   status: string;
   health: { state: string };
   collectionStatus: Record<string, { phase: string; totals: { copied: number } }>;
@@ -36,6 +37,9 @@ describe("setting up a connector", () => {
     await db.collection("orders").insertMany(
       Array.from({ length: ORDERS }, (_, i) => ({ _id: `o${i}` as unknown as never, total: i * 1.5, store: `s${i % 7}` })),
     );
+    await db.collection("customers").drop().catch(() => undefined);
+    await db.createCollection("customers");
+    await db.collection("customers").insertOne({ _id: "c1" as unknown as never, name: "Ada" });
     appId = (await defaultApp()).id;
     page = await newPage(browser);
     await signIn(page);
@@ -67,6 +71,16 @@ describe("setting up a connector", () => {
     const orders = page.getByRole("region", { name: "Collection orders" });
     await orders.getByRole("radio", { name: "Match IDs" }).check();
     await orders.getByLabel("Initial sync").check();
+    // Validated as you type: ejson with strict mode on is refused, at the strict mode's field.
+    await orders.getByLabel("Mode", { exact: true }).selectOption("ejson");
+    const strict = orders.getByLabel("Strict mode");
+    await expect.poll(() => strict.getAttribute("aria-invalid"), { timeout: 10_000 }).toBe("true");
+    const described = (await strict.getAttribute("aria-describedby"))?.split(" ") ?? [];
+    const errors = await Promise.all(described.map((id) => page.locator(`[id="${id}"].field-error`).allTextContents()));
+    expect(errors.flat().join(" ")).toMatch(/must be false/i);
+    await shot(page, "31-wizard-field-error");
+    await orders.getByLabel("Mode", { exact: true }).selectOption("json");
+    await expect.poll(() => strict.getAttribute("aria-invalid"), { timeout: 10_000 }).not.toBe("true");
     await expectAccessible(page, "the wizard's collections step");
     await shot(page, "31-wizard-collections");
     await next();
@@ -142,11 +156,19 @@ describe("setting up a connector", () => {
     await plan.waitFor();
     await expectAccessible(page, "the editor's plan");
     await shot(page, "38-editor-plan");
+    // Someone else saves first: the save says so, and keeps these edits.
+    await call("PATCH", `/v1/apps/${appId}/connectors/${connectorId}`, { description: "changed elsewhere" });
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await page.getByText("Someone else saved this connector since you opened it").waitFor();
+    await expectAccessible(page, "the editor's conflict");
+    await shot(page, "39-editor-conflict");
+    await page.getByRole("button", { name: "Keep mine and review again" }).click();
     await page.getByRole("button", { name: "Save changes" }).click();
     await page.getByRole("heading", { name: "orders-sync", level: 1 }).waitFor();
     await until("the customers collection in the spec", async () => {
       const c = await call<ConnectorOut>("GET", `/v1/apps/${appId}/connectors/${connectorId}`);
-      return "customers" in c.collectionStatus;
+      // "Keep mine" saved this editor's whole spec over theirs (the description too).
+      return "customers" in c.collectionStatus && c.description !== "changed elsewhere";
     });
   });
 
@@ -160,7 +182,7 @@ describe("setting up a connector", () => {
     const retry = page.getByRole("button", { name: "Retry bad1" });
     await retry.waitFor({ timeout: 60_000 });
     await expectAccessible(page, "the unsynced documents");
-    await shot(page, "39-unsynced");
+    await shot(page, "40-unsynced");
     expect(await db.collection("orders").countDocuments({ _id: "bad1" as unknown as never })).toBe(0);
 
     await db.command({ collMod: "orders", validator: {} });
@@ -169,7 +191,7 @@ describe("setting up a connector", () => {
       (await db.collection("orders").countDocuments({ _id: "bad1" as unknown as never })) === 1,
     60_000);
     await expect.poll(() => page.getByRole("button", { name: "Retry bad1" }).count(), { timeout: 30_000 }).toBe(0);
-    await shot(page, "40-unsynced-retried");
+    await shot(page, "41-unsynced-retried");
     expect(pageProblems(page)).toEqual([]);
   });
 });

@@ -84,7 +84,10 @@ export async function expectAccessible(page: Page, what: string): Promise<void> 
 export async function call<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
   const response = await fetch(`${url()}${path}`, {
     method,
-    headers: { Authorization: `Bearer ${ownerKey()}`, "content-type": "application/json" },
+    headers: {
+      Authorization: `Bearer ${ownerKey()}`,
+      "content-type": method === "PATCH" ? "application/merge-patch+json" : "application/json",
+    },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const text = await response.text();
