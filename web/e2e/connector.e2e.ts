@@ -51,7 +51,12 @@ describe("a connector's page", () => {
     await shot(page, "20-connector-status");
   });
 
-  it("pauses after confirmation and resumes", async () => {
+  it("pauses after confirmation and resumes, the events tab showing both live", async () => {
+    // On the events tab (live by default), so the pause and resume events must arrive by themselves.
+    await page.getByRole("navigation", { name: "Connector sections" }).getByRole("link", { name: "Events" }).click();
+    const events = page.getByRole("table");
+    await events.first().waitFor();
+    expect(await events.getByText("paused", { exact: true }).count()).toBe(0);
     await page.getByRole("button", { name: "Pause", exact: true }).click();
     const dialog = page.getByRole("dialog");
     await dialog.waitFor();
@@ -65,6 +70,7 @@ describe("a connector's page", () => {
       })
       .toBe("paused");
     await page.locator("header, h1, .badge").getByText("paused", { exact: true }).first().waitFor();
+    await events.getByText("paused", { exact: true }).first().waitFor({ timeout: 15_000 });
     await shot(page, "22-connector-paused");
     await page.getByRole("button", { name: "Resume" }).click();
     await page.getByRole("button", { name: "Pause", exact: true }).waitFor();
@@ -73,6 +79,7 @@ describe("a connector's page", () => {
         timeout: 30_000,
       })
       .toBe("running");
+    await events.getByText("resumed", { exact: true }).first().waitFor({ timeout: 15_000 });
   });
 
   it("charts lag and throughput over a range", async () => {
@@ -86,12 +93,21 @@ describe("a connector's page", () => {
     await shot(page, "23-connector-charts");
   });
 
-  it("lists its events, with the pause and resume among them, filtered by level", async () => {
+  it("filters its events by level, collection and text", async () => {
     await page.getByRole("navigation", { name: "Connector sections" }).getByRole("link", { name: "Events" }).click();
     const events = page.getByRole("table");
-    await events.getByText("paused", { exact: true }).first().waitFor();
     await events.getByText("resumed", { exact: true }).first().waitFor();
+    await page.getByLabel("Collection").selectOption("products");
+    await events.getByText("copy_finished", { exact: true }).first().waitFor();
+    expect(await events.getByText("resumed", { exact: true }).count()).toBe(0);
+    await page.getByLabel("Collection").selectOption("");
+    await page.getByLabel("Search").fill("resumed");
+    await page.getByRole("button", { name: "Apply filters" }).click();
+    await expect.poll(() => events.getByText("copy_finished", { exact: true }).count()).toBe(0);
+    await events.getByText("resumed", { exact: true }).first().waitFor();
+    await page.getByLabel("Search").fill("");
     await page.getByLabel("Level").selectOption({ index: 0 });
+    await page.getByRole("button", { name: "Apply filters" }).click();
     await events.getByText("resumed", { exact: true }).first().waitFor();
     await expectAccessible(page, "the events tab");
     await shot(page, "24-connector-events");

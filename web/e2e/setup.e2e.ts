@@ -194,4 +194,29 @@ describe("setting up a connector", () => {
     await shot(page, "41-unsynced-retried");
     expect(pageProblems(page)).toEqual([]);
   });
+  it("shows a failed connector's code and what to do about it", async () => {
+    const db = client.db("shop");
+    await db.collection("returns").drop().catch(() => undefined);
+    await db.createCollection("returns"); // pre- and post-images off
+    const failing = await call<{ id: string }>("POST", `/v1/apps/${appId}/connectors`, {
+      name: "returns-sync",
+      connectionString: inject("mongoUri"),
+      database: "shop",
+      collections: { returns: { fields: ["_id"] } },
+    });
+    await until(
+      "the connector failed",
+      async () => (await call<{ status: string }>("GET", `/v1/apps/${appId}/connectors/${failing.id}`)).status === "failed",
+      60_000,
+    );
+    await page.getByRole("link", { name: "Connectors" }).click();
+    await page.getByRole("link", { name: "returns-sync" }).click();
+    await page.getByRole("heading", { name: "returns-sync", level: 1 }).waitFor();
+    const problem = page.getByRole("alert").filter({ hasText: "pre_and_post_images_disabled" }).first();
+    await problem.waitFor({ timeout: 15_000 });
+    expect(await problem.textContent()).toMatch(/What to do.*collMod/s);
+    await expectAccessible(page, "a failed connector");
+    await shot(page, "42-connector-failed");
+    await call("DELETE", `/v1/apps/${appId}/connectors/${failing.id}`);
+  });
 });

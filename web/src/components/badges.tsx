@@ -12,8 +12,9 @@ export function HealthBadge({ health }: { health: Schemas["Health"] }) {
   );
 }
 
-export function StatusBadge({ status }: { status: string }) {
-  return <span class={`badge status-${status}`}>{status.replace(/_/g, " ")}</span>;
+/** A state in words, coloured by its class `<kind>-<status>` (`status-running`, `phase-streaming`, `alert-firing`). */
+export function StatusBadge({ status, kind = "status" }: { status: string; kind?: string }) {
+  return <span class={`badge ${kind}-${status}`}>{status.replace(/_/g, " ")}</span>;
 }
 
 export function ProgressBar({ percent, label }: { percent: number | null | undefined; label: string }) {

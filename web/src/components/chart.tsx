@@ -4,6 +4,8 @@ import { useEffect, useRef } from "preact/hooks";
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 
+const INTEGER_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 1e7, 1e8, 1e9];
+
 export interface Series {
   label: string;
   values: (number | null)[];
@@ -17,6 +19,10 @@ export function TimeChart(props: {
   series: Series[];
   format: (v: number) => string;
   height?: number;
+  /** The y axis reaches at least this high (so an idle series reads "0 s … 1 s", not "0 … 1 ms"). */
+  floor?: number;
+  /** Whole-number ticks only (counts). */
+  integer?: boolean;
 }) {
   const host = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -35,8 +41,15 @@ export function TimeChart(props: {
           value: (_u: uPlot, v: number | null) => (v === null ? "—" : props.format(v)),
         })),
       ],
-      axes: [{}, { values: (_u, ticks) => ticks.map((t) => props.format(t)), size: 70 }],
-      scales: { y: { range: (_u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
+      axes: [
+        {},
+        {
+          values: (_u, ticks) => ticks.map((t) => props.format(t)),
+          size: 70,
+          ...(props.integer ? { incrs: INTEGER_STEPS } : {}),
+        },
+      ],
+      scales: { y: { range: (_u, min, max) => [Math.min(0, min), Math.max(max * 1.1, props.floor ?? 1)] } },
       legend: { live: true },
     };
     const plot = new uPlot(opts, [props.times, ...props.series.map((s) => s.values)] as uPlot.AlignedData, el);
@@ -46,7 +59,7 @@ export function TimeChart(props: {
       resize.disconnect();
       plot.destroy();
     };
-  }, [props.times, props.series, props.format, props.height]);
+  }, [props.times, props.series, props.format, props.height, props.floor, props.integer]);
   return (
     <figure class="chart">
       <figcaption>{props.title}</figcaption>

@@ -37,6 +37,20 @@ export function ErrorBox({ error, title }: { error: ApiProblem; title?: string }
   );
 }
 
+/** What an action did (a polite status message), or why it did not go through. */
+export function Outcome(props: { done: ComponentChildren; error: ApiProblem | null; errorTitle?: string }) {
+  return (
+    <>
+      {props.done && (
+        <p class="notice" role="status">
+          {props.done}
+        </p>
+      )}
+      {props.error && <ErrorBox error={props.error} title={props.errorTitle} />}
+    </>
+  );
+}
+
 /** Renders the loading / error / empty / data states of an async load. */
 export function Async<T>(props: {
   state: { data: T | undefined; error: ApiProblem | null; loading: boolean };

@@ -21,6 +21,8 @@ describe("format", () => {
     expect(rate(1234)).toBe("1.2k/s");
     expect(rate(undefined)).toBe("—");
     expect(compact(950)).toBe("950");
+    expect(rate(0.05)).toBe("0.05/s");
+    expect(rate(0.123)).toBe("0.12/s");
     expect(compact(2_500_000)).toBe("2.5M");
     expect(compact(123_456)).toBe("123k");
     expect(count(1234567)).toBe("1,234,567");

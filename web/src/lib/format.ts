@@ -32,7 +32,9 @@ export function compact(n: number): string {
   if (abs >= 1e6) return fixed(n / 1e6, "M");
   if (abs >= 1e3) return fixed(n / 1e3, "k");
   if (Number.isInteger(n)) return String(n);
-  return abs >= 10 ? String(Math.round(n)) : n.toFixed(1).replace(/\.0$/, "");
+  if (abs >= 10) return String(Math.round(n));
+  // Below 1, two significant digits: 0.05/s is not 0/s.
+  return abs >= 1 ? n.toFixed(1).replace(/\.0$/, "") : String(Number(n.toPrecision(2)));
 }
 
 /** Whole numbers with thousands separators. */

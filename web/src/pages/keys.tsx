@@ -4,9 +4,10 @@ import { allPages, api, must, type Schemas } from "../api/client";
 import type { ApiProblem } from "../api/problem";
 import { session } from "../api/session";
 import { ConfirmButton } from "../components/confirm";
-import { Async, ErrorBox } from "../components/states";
+import { Async, ErrorBox, Outcome } from "../components/states";
+import { ActionsHeader, AgoCell } from "../components/table";
 import { useAction, useAsync } from "../lib/async";
-import { ago, when } from "../lib/format";
+import { when } from "../lib/format";
 import { expired, isOwnKey, keyBody, ROLE_HELP, ROLES, type FieldErrors, type KeyForm } from "./access/keys";
 import { SecretOnce } from "./access/secret";
 
@@ -47,13 +48,18 @@ export function KeysPage(_props: object) {
           </p>
         </SecretOnce>
       )}
-      {revoked && (
-        <p class="notice" role="status">
-          Revoked “{revoked.name}”
-          {revoked.revokedCount > 1 && ` and ${revoked.revokedCount - 1} key(s) created with it`}.
-        </p>
-      )}
-      {revoke.error && <ErrorBox error={revoke.error} title="Could not revoke the key" />}
+      <Outcome
+        done={
+          revoked && (
+            <>
+              Revoked “{revoked.name}”
+              {revoked.revokedCount > 1 && ` and ${revoked.revokedCount - 1} key(s) created with it`}.
+            </>
+          )
+        }
+        error={revoke.error}
+        errorTitle="Could not revoke the key"
+      />
       <Async state={keys} what="API keys" isEmpty={(k) => k.length === 0} empty="No API keys yet: create one below.">
         {(list) => (
           <table>
@@ -67,9 +73,7 @@ export function KeysPage(_props: object) {
                 <th scope="col">Last used</th>
                 <th scope="col">Expires</th>
                 <th scope="col">Created</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
+                <ActionsHeader />
               </tr>
             </thead>
             <tbody>
@@ -84,7 +88,7 @@ export function KeysPage(_props: object) {
                     <td>{k.role}</td>
                     <td>{appName(k.appId)}</td>
                     <td class="mono">{k.display}</td>
-                    <td title={k.lastUsedAt ? when(k.lastUsedAt) : undefined}>{ago(k.lastUsedAt)}</td>
+                    <AgoCell at={k.lastUsedAt} />
                     <td>{k.expiresAt ? `${when(k.expiresAt)}${expired(k.expiresAt) ? " (expired)" : ""}` : "Never"}</td>
                     <td>{when(k.createdAt)}</td>
                     <td>

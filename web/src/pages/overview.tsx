@@ -5,12 +5,36 @@ import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { Link } from "wouter-preact";
 import { api, must, type Connector } from "../api/client";
 import { asProblem, type ApiProblem } from "../api/problem";
+import { Field, SelectField, type Option } from "../components/fields";
 import { ErrorBox, Empty, Loading } from "../components/states";
 import { useAsync } from "../lib/async";
 import { applyQuery, defaultQuery, healthCounts, type OverviewQuery } from "./overview/filter";
 import { ConnectorRows } from "./overview/rows";
 
 const POLL_MS = 10_000;
+
+const STATUSES: Option[] = [
+  { value: "all", label: "All" },
+  { value: "running", label: "Running" },
+  { value: "pending", label: "Pending" },
+  { value: "paused", label: "Paused" },
+  { value: "failed", label: "Failed" },
+];
+
+const HEALTHS: Option<OverviewQuery["health"]>[] = [
+  { value: "all", label: "All" },
+  { value: "green", label: "Healthy" },
+  { value: "yellow", label: "Warning" },
+  { value: "red", label: "Unhealthy" },
+];
+
+const SORTS: Option<OverviewQuery["sort"]>[] = [
+  { value: "health", label: "Health (worst first)" },
+  { value: "name", label: "Name" },
+  { value: "status", label: "Status" },
+  { value: "lag", label: "Lag (highest first)" },
+  { value: "lastSync", label: "Last sync (oldest first)" },
+];
 
 interface Listing {
   items: Connector[];
@@ -82,8 +106,7 @@ export function Overview({ appId }: { appId: string }) {
         {shown.length !== listing.items.length && ` · ${shown.length.toLocaleString("en-US")} shown`}
       </p>
       <div class="toolbar" role="search" aria-label="Filter connectors">
-        <div class="field">
-          <label for="ov-search">Search connectors</label>
+        <Field id="ov-search" label="Search connectors">
           <input
             id="ov-search"
             type="search"
@@ -91,40 +114,10 @@ export function Overview({ appId }: { appId: string }) {
             placeholder="name, collection, worker, reason…"
             onInput={(e) => set({ search: e.currentTarget.value })}
           />
-        </div>
-        <div class="field">
-          <label for="ov-status">Status</label>
-          <select id="ov-status" value={query.status} onChange={(e) => set({ status: e.currentTarget.value })}>
-            <option value="all">All</option>
-            <option value="running">Running</option>
-            <option value="pending">Pending</option>
-            <option value="paused">Paused</option>
-            <option value="failed">Failed</option>
-          </select>
-        </div>
-        <div class="field">
-          <label for="ov-health">Health</label>
-          <select
-            id="ov-health"
-            value={query.health}
-            onChange={(e) => set({ health: e.currentTarget.value as OverviewQuery["health"] })}
-          >
-            <option value="all">All</option>
-            <option value="green">Healthy</option>
-            <option value="yellow">Warning</option>
-            <option value="red">Unhealthy</option>
-          </select>
-        </div>
-        <div class="field">
-          <label for="ov-sort">Sort by</label>
-          <select id="ov-sort" value={query.sort} onChange={(e) => set({ sort: e.currentTarget.value as OverviewQuery["sort"] })}>
-            <option value="health">Health (worst first)</option>
-            <option value="name">Name</option>
-            <option value="status">Status</option>
-            <option value="lag">Lag (highest first)</option>
-            <option value="lastSync">Last sync (oldest first)</option>
-          </select>
-        </div>
+        </Field>
+        <SelectField id="ov-status" label="Status" value={query.status} options={STATUSES} onValue={(status) => set({ status })} />
+        <SelectField id="ov-health" label="Health" value={query.health} options={HEALTHS} onValue={(health) => set({ health })} />
+        <SelectField id="ov-sort" label="Sort by" value={query.sort} options={SORTS} onValue={(sort) => set({ sort })} />
       </div>
       {listing.error && <ErrorBox error={listing.error} title="Could not load the connectors" />}
       {listing.items.length === 0 && !listing.complete && !listing.error && <Loading what="connectors" />}

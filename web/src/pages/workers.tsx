@@ -4,11 +4,13 @@ import { useState } from "preact/hooks";
 import { api, must, type Schemas } from "../api/client";
 import { ProgressBar, StatusBadge } from "../components/badges";
 import { ConfirmButton } from "../components/confirm";
-import { Async, ErrorBox } from "../components/states";
+import { SelectField, type Option } from "../components/fields";
+import { Async, Outcome } from "../components/states";
+import { ActionsHeader, AgoCell } from "../components/table";
 import { useAction, useAsync } from "../lib/async";
-import { ago, count, when } from "../lib/format";
+import { count, when } from "../lib/format";
 
-const STATES: { value: string; label: string }[] = [
+const STATES: Option[] = [
   { value: "", label: "Current (live, draining, dead, recently gone)" },
   { value: "live", label: "Live" },
   { value: "draining", label: "Draining" },
@@ -37,24 +39,10 @@ export function WorkersPage(_props: object) {
     <>
       <h1>Workers</h1>
       <div class="toolbar">
-        <div class="field">
-          <label for="worker-state">State</label>
-          <select id="worker-state" value={state} onChange={(e) => setState(e.currentTarget.value)}>
-            {STATES.map((s) => (
-              <option key={s.value} value={s.value}>
-                {s.label}
-              </option>
-            ))}
-          </select>
-        </div>
+        <SelectField id="worker-state" label="State" value={state} options={STATES} onValue={setState} />
         <span class="muted small">Refreshed every 5 s.</span>
       </div>
-      {drained && (
-        <p class="notice" role="status">
-          {drained}
-        </p>
-      )}
-      {drain.error && <ErrorBox error={drain.error} title="Could not drain the worker" />}
+      <Outcome done={drained} error={drain.error} errorTitle="Could not drain the worker" />
       <Async
         state={workers}
         what="workers"
@@ -78,9 +66,7 @@ export function WorkersPage(_props: object) {
                 </th>
                 <th scope="col">Last heartbeat</th>
                 <th scope="col">Registered</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
+                <ActionsHeader />
               </tr>
             </thead>
             <tbody>
@@ -103,7 +89,7 @@ export function WorkersPage(_props: object) {
                     </span>
                   </td>
                   <td class="num">{count(w.connectors)}</td>
-                  <td title={when(w.lastHeartbeatAt)}>{ago(w.lastHeartbeatAt)}</td>
+                  <AgoCell at={w.lastHeartbeatAt} />
                   <td>{when(w.registeredAt)}</td>
                   <td>
                     {w.state === "live" && (

@@ -3,13 +3,21 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, must, type Schemas } from "../../api/client";
 import { JsonView, StatusBadge } from "../../components/badges";
-import { Async, ErrorBox } from "../../components/states";
+import { SelectField, type Option } from "../../components/fields";
+import { Async, Outcome } from "../../components/states";
+import { ActionsHeader, AgoCell } from "../../components/table";
 import { useAction, useAsync } from "../../lib/async";
 import { ago, duration, when } from "../../lib/format";
 import { canRetry, lastResult } from "./webhooks";
 
 const PAGE = 20;
 type State = Schemas["DeliveryState"];
+const STATES: Option<State | "">[] = [
+  { value: "", label: "All" },
+  { value: "pending", label: "Pending" },
+  { value: "succeeded", label: "Succeeded" },
+  { value: "failed", label: "Failed" },
+];
 
 export function Deliveries(props: { appId: string; webhookId: string; /** Bumped to reload now. */ tick: number }) {
   const { appId, webhookId } = props;
@@ -52,30 +60,19 @@ export function Deliveries(props: { appId: string; webhookId: string; /** Bumped
     <section aria-labelledby="deliveries-heading">
       <h2 id="deliveries-heading">Deliveries</h2>
       <div class="toolbar">
-        <div class="field">
-          <label for="delivery-state">Delivery state</label>
-          <select
-            id="delivery-state"
-            value={state}
-            onChange={(e) => {
-              setState(e.currentTarget.value as State | "");
-              setCursors([undefined]);
-            }}
-          >
-            <option value="">All</option>
-            <option value="pending">Pending</option>
-            <option value="succeeded">Succeeded</option>
-            <option value="failed">Failed</option>
-          </select>
-        </div>
+        <SelectField
+          id="delivery-state"
+          label="Delivery state"
+          value={state}
+          options={STATES}
+          onValue={(s) => {
+            setState(s);
+            setCursors([undefined]);
+          }}
+        />
         <span class="muted small">Refreshed every 5 s.</span>
       </div>
-      {retried && (
-        <p class="notice" role="status">
-          {retried}
-        </p>
-      )}
-      {retry.error && <ErrorBox error={retry.error} title="Could not retry the delivery" />}
+      <Outcome done={retried} error={retry.error} errorTitle="Could not retry the delivery" />
       <Async
         state={page}
         what="deliveries"
@@ -96,9 +93,7 @@ export function Deliveries(props: { appId: string; webhookId: string; /** Bumped
                   <th scope="col">Last result</th>
                   <th scope="col">Next attempt</th>
                   <th scope="col">Created</th>
-                  <th scope="col">
-                    <span class="sr-only">Actions</span>
-                  </th>
+                  <ActionsHeader />
                 </tr>
               </thead>
               <tbody>
@@ -110,8 +105,8 @@ export function Deliveries(props: { appId: string; webhookId: string; /** Bumped
                     </td>
                     <td class="num">{d.attemptCount}</td>
                     <td>{lastResult(d)}</td>
-                    <td title={d.nextAttemptAt ? when(d.nextAttemptAt) : undefined}>{d.nextAttemptAt ? ago(d.nextAttemptAt) : "—"}</td>
-                    <td title={when(d.createdAt)}>{ago(d.createdAt)}</td>
+                    <AgoCell at={d.nextAttemptAt} none="—" />
+                    <AgoCell at={d.createdAt} />
                     <td>
                       <div class="row">
                       <button

@@ -6,7 +6,7 @@ import { api, etagOf, must, type Schemas } from "../../api/client";
 import type { ApiProblem } from "../../api/problem";
 import { StatusBadge } from "../../components/badges";
 import { ConfirmButton } from "../../components/confirm";
-import { Async, ErrorBox } from "../../components/states";
+import { Async, Outcome } from "../../components/states";
 import { useAction, useAsync } from "../../lib/async";
 import { when } from "../../lib/format";
 import { Deliveries } from "./deliveries";
@@ -119,12 +119,7 @@ export function WebhookDetail({ appId, webhookId }: { appId: string; webhookId: 
                   </p>
                 </ConfirmButton>
               </div>
-              {outcome && (
-                <p class="notice" role="status">
-                  {outcome}
-                </p>
-              )}
-              {action.error && <ErrorBox error={action.error} />}
+              <Outcome done={outcome} error={action.error} />
               <dl class="facts">
                 <dt>State</dt>
                 <dd>

@@ -4,11 +4,10 @@ import { useState } from "preact/hooks";
 import { Link, useLocation } from "wouter-preact";
 import { api, must, type Schemas } from "../../api/client";
 import { ConfirmButton } from "../../components/confirm";
+import { PreflightView } from "../../components/preflight";
 import { ErrorBox } from "../../components/states";
 import { useAction } from "../../lib/async";
-import { duration } from "../../lib/format";
 import type { TabProps } from "./page";
-import { checkOutcome } from "./words";
 
 export function Actions({ appId, connectorId, connector: c, reload }: TabProps) {
   const action = useAction();
@@ -114,52 +113,7 @@ function TestReport({ report, onClose }: { report: Schemas["PreflightReport"]; o
           Hide test results
         </button>
       </div>
-      <p class={report.ok ? "check-pass" : "check-fail"}>
-        <strong>{report.ok ? "No check failed." : "Some checks failed."}</strong>{" "}
-        <span class="muted">Took {duration(report.durationMs)}.</span>
-      </p>
-      <table>
-        <caption class="sr-only">Each check's result</caption>
-        <thead>
-          <tr>
-            <th scope="col">Check</th>
-            <th scope="col">Result</th>
-            <th scope="col">Collection</th>
-            <th scope="col">Code</th>
-            <th scope="col">Message</th>
-            <th scope="col">What to do</th>
-          </tr>
-        </thead>
-        <tbody>
-          {report.checks.map((ch, i) => {
-            const o = checkOutcome(ch.status);
-            return (
-              <tr key={`${ch.check}-${ch.collection ?? ""}-${i}`}>
-                <td>
-                  <code>{ch.check}</code>
-                </td>
-                <td class={o.cls}>
-                  <strong>{o.word}</strong>
-                </td>
-                <td>{ch.collection ?? "—"}</td>
-                <td>{ch.code ? <code>{ch.code}</code> : "—"}</td>
-                <td>{ch.message}</td>
-                <td>{ch.remediation ?? ""}</td>
-              </tr>
-            );
-          })}
-        </tbody>
-      </table>
-      {report.changes.length > 0 && (
-        <>
-          <h3>Changed in MongoDB</h3>
-          <ul>
-            {report.changes.map((ch) => (
-              <li key={ch}>{ch}</li>
-            ))}
-          </ul>
-        </>
-      )}
+      <PreflightView report={report} caption="Each check's result" />
     </section>
   );
 }

@@ -2,10 +2,11 @@
 // to it (its own, the app's, the built-in ones), with its own rules created, changed, deleted.
 import { useState } from "preact/hooks";
 import { api, must, type Schemas } from "../../api/client";
+import { StatusBadge } from "../../components/badges";
 import { ConfirmButton } from "../../components/confirm";
 import { Async, ErrorBox } from "../../components/states";
+import { ActionsHeader, AgoCell } from "../../components/table";
 import { useAction, useAsync } from "../../lib/async";
-import { ago, when } from "../../lib/format";
 import type { TabProps } from "./page";
 import { EditRuleForm, NewRuleForm } from "./rule-form";
 import { applicableRules, kindInfo, measureText, type AlertRule, type RuleRow } from "./rules";
@@ -59,14 +60,14 @@ function AlertTable({ items, caption }: { items: Schemas["Alert"][]; caption: st
           <tr key={a.id}>
             <td>{kindInfo(a.kind).label}</td>
             <td>
-              <span class={`badge alert-${a.state}`}>{a.state}</span>
+              <StatusBadge kind="alert" status={a.state} />
             </td>
             <td>{measureText(a.kind, a.value)}</td>
             <td>{measureText(a.kind, a.threshold)}</td>
             <td>{a.message}</td>
-            <td title={when(a.startedAt)}>{ago(a.startedAt)}</td>
-            <td title={a.firedAt ? when(a.firedAt) : undefined}>{a.firedAt ? ago(a.firedAt) : "—"}</td>
-            <td title={a.resolvedAt ? when(a.resolvedAt) : undefined}>{a.resolvedAt ? ago(a.resolvedAt) : "—"}</td>
+            <AgoCell at={a.startedAt} />
+            <AgoCell at={a.firedAt} none="—" />
+            <AgoCell at={a.resolvedAt} none="—" />
           </tr>
         ))}
       </tbody>
@@ -137,9 +138,7 @@ function RuleTable(props: {
           <th scope="col">Threshold</th>
           <th scope="col">For</th>
           <th scope="col">Window</th>
-          <th scope="col">
-            <span class="sr-only">Actions</span>
-          </th>
+          <ActionsHeader />
         </tr>
       </thead>
       <tbody>

@@ -73,12 +73,12 @@ function Charts({ cols }: { cols: Columns }) {
   }, [cols]);
   return (
     <div class="charts">
-      <TimeChart title="Lag, MongoDB → edge" times={cols.times} series={s.lagIn} format={duration} />
-      <TimeChart title="Lag, edge → MongoDB" times={cols.times} series={s.lagOut} format={duration} />
-      <TimeChart title="Throughput, MongoDB → edge" times={cols.times} series={s.inRate} format={rate} />
-      <TimeChart title="Throughput, edge → MongoDB" times={cols.times} series={s.outRate} format={rate} />
-      <TimeChart title="Pending writes, edge → MongoDB" times={cols.times} series={s.pending} format={countText} />
-      <TimeChart title="Errors and unsynced documents" times={cols.times} series={s.problems} format={countText} />
+      <TimeChart title="Lag, MongoDB → edge" times={cols.times} series={s.lagIn} format={duration} floor={1000} />
+      <TimeChart title="Lag, edge → MongoDB" times={cols.times} series={s.lagOut} format={duration} floor={1000} />
+      <TimeChart title="Throughput, MongoDB → edge" times={cols.times} series={s.inRate} format={rate} floor={1} />
+      <TimeChart title="Throughput, edge → MongoDB" times={cols.times} series={s.outRate} format={rate} floor={1} />
+      <TimeChart title="Pending writes, edge → MongoDB" times={cols.times} series={s.pending} format={countText} floor={4} integer />
+      <TimeChart title="Errors and unsynced documents" times={cols.times} series={s.problems} format={countText} floor={4} integer />
     </div>
   );
 }

@@ -2,6 +2,7 @@
 // level, collection, document and text; live (new events on top every 3 s) and paged back.
 import { useEffect, useState } from "preact/hooks";
 import { JsonView } from "../../components/badges";
+import { Field, nameOptions, SelectField } from "../../components/fields";
 import { Empty, ErrorBox, Loading } from "../../components/states";
 import { ago, count, when } from "../../lib/format";
 import type { TabProps } from "./page";
@@ -33,42 +34,23 @@ export function EventsTab({ appId, connectorId, connector }: TabProps) {
           setFilters((f) => ({ ...f, ...text }));
         }}
       >
-        <div class="field">
-          <label for="events-level">Level</label>
-          <select id="events-level" value={filters.level} onChange={(e) => setFilters({ ...filters, level: e.currentTarget.value })}>
-            {LEVELS.map((l) => (
-              <option key={l.id} value={l.id}>
-                {l.label}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div class="field">
-          <label for="events-collection">Collection</label>
-          <select
-            id="events-collection"
-            value={filters.collection}
-            onChange={(e) => setFilters({ ...filters, collection: e.currentTarget.value })}
-          >
-            <option value="">All collections</option>
-            {collections.map((c) => (
-              <option key={c} value={c}>
-                {c}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div class="field">
-          <label for="events-document">Document id</label>
+        <SelectField id="events-level" label="Level" value={filters.level} options={LEVELS} onValue={(level) => setFilters({ ...filters, level })} />
+        <SelectField
+          id="events-collection"
+          label="Collection"
+          value={filters.collection}
+          options={[{ value: "", label: "All collections" }, ...nameOptions(collections)]}
+          onValue={(collection) => setFilters({ ...filters, collection })}
+        />
+        <Field id="events-document" label="Document id">
           <input
             id="events-document"
             value={text.documentId}
             placeholder='p01 or {"sku":"a"}'
             onInput={(e) => setText({ ...text, documentId: e.currentTarget.value })}
           />
-        </div>
-        <div class="field">
-          <label for="events-search">Search</label>
+        </Field>
+        <Field id="events-search" label="Search">
           <input
             id="events-search"
             type="search"
@@ -76,7 +58,7 @@ export function EventsTab({ appId, connectorId, connector }: TabProps) {
             placeholder="code or message"
             onInput={(e) => setText({ ...text, q: e.currentTarget.value })}
           />
-        </div>
+        </Field>
         <button type="submit" class="secondary">
           Apply filters
         </button>

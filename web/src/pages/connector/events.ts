@@ -12,10 +12,10 @@ export interface EventFilters {
 export const DEFAULT_FILTERS: EventFilters = { level: "info", collection: "", documentId: "", q: "" };
 
 export const LEVELS = [
-  { id: "debug", label: "Debug and above" },
-  { id: "info", label: "Info and above" },
-  { id: "warn", label: "Warnings and errors" },
-  { id: "error", label: "Errors only" },
+  { value: "debug", label: "Debug and above" },
+  { value: "info", label: "Info and above" },
+  { value: "warn", label: "Warnings and errors" },
+  { value: "error", label: "Errors only" },
 ];
 
 /** Events per page the tab asks for. */

@@ -2,9 +2,10 @@
 // resync per collection), the resume point, the connector's totals and its configuration.
 import { Fragment } from "preact";
 import { api, must, type Connector, type Schemas } from "../../api/client";
-import { ProgressBar } from "../../components/badges";
+import { ProgressBar, StatusBadge } from "../../components/badges";
 import { ConfirmButton } from "../../components/confirm";
 import { Empty, ErrorBox } from "../../components/states";
+import { ActionsHeader, AgoCell } from "../../components/table";
 import { useAction } from "../../lib/async";
 import { ago, count, duration, rate, when } from "../../lib/format";
 import type { TabProps } from "./page";
@@ -62,9 +63,7 @@ function Collections({ appId, connectorId, connector: c, reload }: TabProps) {
                 <th scope="col">Throughput</th>
                 <th scope="col">Totals</th>
                 <th scope="col">Last synced</th>
-                <th scope="col">
-                  <span class="sr-only">Actions</span>
-                </th>
+                <ActionsHeader />
               </tr>
             </thead>
             <tbody>
@@ -100,7 +99,7 @@ function CollectionRow(props: { name: string; s: Schemas["CollectionStatus"]; bu
     <tr>
       <th scope="row">{name}</th>
       <td>
-        <span class={`badge phase-${s.phase}`}>{s.phase.replace(/_/g, " ")}</span>
+        <StatusBadge kind="phase" status={s.phase} />
         {s.code && (
           <div>
             <code class="code">{s.code}</code>
@@ -119,7 +118,7 @@ function CollectionRow(props: { name: string; s: Schemas["CollectionStatus"]; bu
       <td>
         <Totals totals={s.totals} compact />
       </td>
-      <td title={s.lastSyncedAt ? when(s.lastSyncedAt) : undefined}>{ago(s.lastSyncedAt)}</td>
+      <AgoCell at={s.lastSyncedAt} />
       <td>
         <ConfirmButton label={`Resync ${name}`} title={`Resync ${name}?`} disabled={props.busy} onConfirm={props.onResync}>
           <p>

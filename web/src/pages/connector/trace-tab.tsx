@@ -3,6 +3,7 @@
 import { Fragment } from "preact";
 import { useState } from "preact/hooks";
 import { api, must, type Schemas } from "../../api/client";
+import { Field, nameOptions, SelectField } from "../../components/fields";
 import { Empty, ErrorBox, Loading } from "../../components/states";
 import { useAction } from "../../lib/async";
 import { ago, count, when } from "../../lib/format";
@@ -47,18 +48,15 @@ function DocumentTrace({ appId, connectorId, connector }: TabProps) {
           if (t) setTrace(t);
         }}
       >
-        <div class="field">
-          <label for="trace-collection">Collection</label>
-          <select id="trace-collection" value={collection} onChange={(e) => setCollection(e.currentTarget.value)} required>
-            {collections.map((c) => (
-              <option key={c} value={c}>
-                {c}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div class="field">
-          <label for="trace-document">Document id</label>
+        <SelectField
+          id="trace-collection"
+          label="Collection"
+          value={collection}
+          options={nameOptions(collections)}
+          onValue={setCollection}
+          required
+        />
+        <Field id="trace-document" label="Document id">
           <input
             id="trace-document"
             value={id}
@@ -67,7 +65,7 @@ function DocumentTrace({ appId, connectorId, connector }: TabProps) {
             aria-describedby="trace-document-hint"
             onInput={(e) => setId(e.currentTarget.value)}
           />
-        </div>
+        </Field>
         <button type="submit" class="primary" disabled={load.busy || !collection || id.trim() === ""}>
           Show trace
         </button>

@@ -4,9 +4,11 @@
 import { useState } from "preact/hooks";
 import { api, must, type Schemas } from "../../api/client";
 import { ConfirmButton } from "../../components/confirm";
+import { Field, nameOptions, SelectField } from "../../components/fields";
 import { Empty, ErrorBox, Loading } from "../../components/states";
+import { ActionsHeader, AgoCell } from "../../components/table";
 import { useAction, useAsync } from "../../lib/async";
-import { ago, count, docId, when } from "../../lib/format";
+import { ago, count, docId } from "../../lib/format";
 import type { TabProps } from "./page";
 import { UnsyncedDetail } from "./unsynced-detail";
 import { rowName } from "./words";
@@ -66,28 +68,19 @@ export function UnsyncedTab({ appId, connectorId, connector }: TabProps) {
           setAppliedCode(code);
         }}
       >
-        <div class="field">
-          <label for="unsynced-collection">Collection</label>
-          <select
-            id="unsynced-collection"
-            value={collection}
-            onChange={(e) => {
-              reset();
-              setCollection(e.currentTarget.value);
-            }}
-          >
-            <option value="">All collections</option>
-            {collections.map((c) => (
-              <option key={c} value={c}>
-                {c}
-              </option>
-            ))}
-          </select>
-        </div>
-        <div class="field">
-          <label for="unsynced-code">Code</label>
+        <SelectField
+          id="unsynced-collection"
+          label="Collection"
+          value={collection}
+          options={[{ value: "", label: "All collections" }, ...nameOptions(collections)]}
+          onValue={(c) => {
+            reset();
+            setCollection(c);
+          }}
+        />
+        <Field id="unsynced-code" label="Code">
           <input id="unsynced-code" value={code} placeholder="schema_validation" onInput={(e) => setCode(e.currentTarget.value)} />
-        </div>
+        </Field>
         <button type="submit" class="secondary">
           Apply filters
         </button>
@@ -130,9 +123,7 @@ export function UnsyncedTab({ appId, connectorId, connector }: TabProps) {
               </th>
               <th scope="col">First seen</th>
               <th scope="col">Last seen</th>
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
+              <ActionsHeader />
             </tr>
           </thead>
           <tbody>
@@ -151,8 +142,8 @@ export function UnsyncedTab({ appId, connectorId, connector }: TabProps) {
                     {r.retriedAt && <div class="muted small">retried {ago(r.retriedAt)}</div>}
                   </td>
                   <td class="num">{count(r.attempts)}</td>
-                  <td title={when(r.firstSeenAt)}>{ago(r.firstSeenAt)}</td>
-                  <td title={when(r.lastSeenAt)}>{ago(r.lastSeenAt)}</td>
+                  <AgoCell at={r.firstSeenAt} />
+                  <AgoCell at={r.lastSeenAt} />
                   <td>
                     <div class="row nowrap">
                       <button

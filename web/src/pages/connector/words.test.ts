@@ -1,14 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { checkOutcome, copyText, resumeText, rowName, secs } from "./words";
-
-describe("checkOutcome", () => {
-  it("maps statuses to words and classes", () => {
-    expect(checkOutcome("passed")).toEqual({ word: "pass", cls: "check-pass" });
-    expect(checkOutcome("warning")).toEqual({ word: "warn", cls: "check-warn" });
-    expect(checkOutcome("failed")).toEqual({ word: "fail", cls: "check-fail" });
-    expect(checkOutcome("skipped").word).toBe("skipped");
-  });
-});
+import { copyText, resumeText, rowName, secs } from "./words";
 
 describe("copyText", () => {
   it("describes a running copy", () => {

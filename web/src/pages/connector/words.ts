@@ -1,19 +1,7 @@
-// Small pieces of the connector page in words: check outcomes, copy progress, resume point, and
+// Small pieces of the connector page in words: copy progress, resume point, and
 // the names that tell table rows apart for screen readers and tests.
 import type { Schemas } from "../../api/client";
 import { count, docId, duration, percent, rate } from "../../lib/format";
-
-const CHECKS: Record<string, { word: string; cls: string }> = {
-  passed: { word: "pass", cls: "check-pass" },
-  warning: { word: "warn", cls: "check-warn" },
-  failed: { word: "fail", cls: "check-fail" },
-  skipped: { word: "skipped", cls: "muted" },
-};
-
-/** A check's outcome as a word and its class (`check-pass`, `check-warn`, `check-fail`). */
-export function checkOutcome(status: string): { word: string; cls: string } {
-  return CHECKS[status] ?? { word: status, cls: "" };
-}
 
 export interface CopyText {
   percent: string;

@@ -9,6 +9,7 @@ import { ConfirmButton } from "../../components/confirm";
 import { ErrorBox } from "../../components/states";
 import { useAction } from "../../lib/async";
 import { replaceBody, type Parsed } from "./editor-logic";
+import { FixFirst } from "./fields";
 import type { ConnectorSpec } from "./form";
 import { PlanView } from "./plan-view";
 
@@ -97,18 +98,7 @@ export function ReviewPanel(props: {
   return (
     <>
       <p>Review shows what saving does to the sync of each collection; nothing is saved until you press Save changes.</p>
-      {tried && blockers.length > 0 && (
-        <div class="error-box" role="alert">
-          <p>
-            <strong>Fix these first:</strong>
-          </p>
-          <ul class="violations">
-            {blockers.map((b) => (
-              <li key={b}>{b}</li>
-            ))}
-          </ul>
-        </div>
-      )}
+      {tried && <FixFirst messages={blockers} />}
       <div class="row">
         <button type="button" class="primary" disabled={review.busy || save.busy} onClick={() => runReview(props.etag)}>
           Review changes

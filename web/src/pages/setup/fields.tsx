@@ -1,6 +1,7 @@
 // Labelled form fields whose problems show under them: the input is aria-invalid and described by
 // its hint and its messages.
 import type { ComponentChildren } from "preact";
+import { Field, Options, type Option } from "../../components/fields";
 import { errorId, hintId } from "./fields-ids";
 
 interface Base {
@@ -15,8 +16,27 @@ function describedBy(id: string, hint: unknown, errors: string[] | undefined): s
   return ids.length > 0 ? ids.join(" ") : undefined;
 }
 
-function invalid(errors: string[] | undefined): true | undefined {
-  return errors && errors.length > 0 ? true : undefined;
+/** The id and state a field's control carries: invalid while it has problems, described by its hint and them. */
+function aria(props: Base) {
+  const invalid = props.errors && props.errors.length > 0 ? true : undefined;
+  return { id: props.id, "aria-invalid": invalid, "aria-describedby": describedBy(props.id, props.hint, props.errors) };
+}
+
+/** What to fix before going on (problems that have no field of their own to show under). */
+export function FixFirst({ messages }: { messages: string[] }) {
+  if (messages.length === 0) return null;
+  return (
+    <div class="error-box" role="alert">
+      <p>
+        <strong>Fix these first:</strong>
+      </p>
+      <ul class="violations">
+        {messages.map((m, i) => (
+          <li key={`${i}-${m}`}>{m}</li>
+        ))}
+      </ul>
+    </div>
+  );
 }
 
 /** The messages of a field (or of a group), with the id its control points at. */
@@ -41,6 +61,17 @@ function Hint({ id, hint }: { id: string; hint?: ComponentChildren }) {
   ) : null;
 }
 
+/** The label, the hint, the control (`children`) and its messages. */
+function Labelled(props: Base & { children: ComponentChildren }) {
+  return (
+    <Field id={props.id} label={props.label}>
+      <Hint id={props.id} hint={props.hint} />
+      {props.children}
+      <FieldMessages id={props.id} errors={props.errors} />
+    </Field>
+  );
+}
+
 export function TextField(
   props: Base & {
     value: string;
@@ -52,11 +83,9 @@ export function TextField(
   },
 ) {
   return (
-    <div class="field">
-      <label for={props.id}>{props.label}</label>
-      <Hint id={props.id} hint={props.hint} />
+    <Labelled {...props}>
       <input
-        id={props.id}
+        {...aria(props)}
         type="text"
         class={props.mono ? "mono" : undefined}
         value={props.value}
@@ -64,32 +93,24 @@ export function TextField(
         placeholder={props.placeholder}
         required={props.required}
         spellcheck={false}
-        aria-invalid={invalid(props.errors)}
-        aria-describedby={describedBy(props.id, props.hint, props.errors)}
         onInput={(e) => props.onValue(e.currentTarget.value)}
       />
-      <FieldMessages id={props.id} errors={props.errors} />
-    </div>
+    </Labelled>
   );
 }
 
 export function TextArea(props: Base & { value: string; onValue: (v: string) => void; rows?: number; placeholder?: string }) {
   return (
-    <div class="field">
-      <label for={props.id}>{props.label}</label>
-      <Hint id={props.id} hint={props.hint} />
+    <Labelled {...props}>
       <textarea
-        id={props.id}
+        {...aria(props)}
         rows={props.rows ?? 4}
         value={props.value}
         placeholder={props.placeholder}
         spellcheck={false}
-        aria-invalid={invalid(props.errors)}
-        aria-describedby={describedBy(props.id, props.hint, props.errors)}
         onInput={(e) => props.onValue(e.currentTarget.value)}
       />
-      <FieldMessages id={props.id} errors={props.errors} />
-    </div>
+    </Labelled>
   );
 }
 
@@ -98,11 +119,9 @@ export function Checkbox(props: Base & { checked: boolean; onValue: (v: boolean)
     <div class="field field-check">
       <div class="row">
         <input
-          id={props.id}
+          {...aria(props)}
           type="checkbox"
           checked={props.checked}
-          aria-invalid={invalid(props.errors)}
-          aria-describedby={describedBy(props.id, props.hint, props.errors)}
           onChange={(e) => props.onValue(e.currentTarget.checked)}
         />
         <label for={props.id}>{props.label}</label>
@@ -113,46 +132,24 @@ export function Checkbox(props: Base & { checked: boolean; onValue: (v: boolean)
   );
 }
 
-export interface Choice<T extends string> {
-  value: T;
-  label: string;
+export interface Choice<T extends string> extends Option<T> {
   hint?: string;
 }
 
 export function Select<T extends string>(props: Base & { value: T; choices: Choice<T>[]; onValue: (v: T) => void }) {
   return (
-    <div class="field">
-      <label for={props.id}>{props.label}</label>
-      <Hint id={props.id} hint={props.hint} />
-      <select
-        id={props.id}
-        value={props.value}
-        aria-invalid={invalid(props.errors)}
-        aria-describedby={describedBy(props.id, props.hint, props.errors)}
-        onChange={(e) => props.onValue(e.currentTarget.value as T)}
-      >
-        {props.choices.map((c) => (
-          <option key={c.value} value={c.value}>
-            {c.label}
-          </option>
-        ))}
+    <Labelled {...props}>
+      <select {...aria(props)} value={props.value} onChange={(e) => props.onValue(e.currentTarget.value as T)}>
+        <Options options={props.choices} />
       </select>
-      <FieldMessages id={props.id} errors={props.errors} />
-    </div>
+    </Labelled>
   );
 }
 
 /** Radio buttons in a fieldset whose legend names the choice; ids are `<id>--<value>`. */
 export function RadioGroup<T extends string>(props: Base & { value: T; choices: Choice<T>[]; onValue: (v: T) => void }) {
   return (
-    <fieldset
-      id={props.id}
-      class="radio-group"
-      role="radiogroup"
-      aria-labelledby={`${props.id}-legend`}
-      aria-invalid={invalid(props.errors)}
-      aria-describedby={describedBy(props.id, props.hint, props.errors)}
-    >
+    <fieldset {...aria(props)} class="radio-group" role="radiogroup" aria-labelledby={`${props.id}-legend`}>
       <legend id={`${props.id}-legend`}>{props.label}</legend>
       <Hint id={props.id} hint={props.hint} />
       {props.choices.map((c) => {

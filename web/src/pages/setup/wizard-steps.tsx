@@ -2,16 +2,16 @@
 import type { Violation } from "../../api/problem";
 import { api, must } from "../../api/client";
 import { JsonView } from "../../components/badges";
+import { PreflightView } from "../../components/preflight";
 import { ErrorBox } from "../../components/states";
 import { useAction } from "../../lib/async";
+import type { PreflightReport } from "../../lib/checks";
 import type { Errs } from "./connection-fields";
-import { RadioGroup } from "./fields";
+import { FixFirst, RadioGroup } from "./fields";
 import { F } from "./fields-ids";
 import { redactedSpec, type ConnectorSpec, type DesiredState, type LocalProblem } from "./form";
-import { PreflightView } from "./preflight-view";
 import { STEPS, stepOfPointer } from "./steps";
 import type { Validation } from "./use-validation";
-import type { PreflightReport } from "./words";
 
 /** The last connection test, and the spec (as JSON) it ran with. */
 export interface Tested {
@@ -142,18 +142,7 @@ export function ReviewStep(props: {
         onValue={props.onDesired}
         errors={props.errs(F.desiredState)}
       />
-      {props.showLocal && local.length > 0 && (
-        <div class="error-box" role="alert">
-          <p>
-            <strong>Fix these first:</strong>
-          </p>
-          <ul class="violations">
-            {local.map((p) => (
-              <li key={p.field + p.message}>{p.message}</li>
-            ))}
-          </ul>
-        </div>
-      )}
+      {props.showLocal && <FixFirst messages={local.map((p) => p.message)} />}
       <div class="row">
         <button type="button" class="primary" disabled={props.creating} onClick={props.onCreate}>
           Create connector

@@ -1,5 +1,6 @@
 // Result rows as a table (columns: the union of the rows' keys) with a "View" button per row.
 import { useMemo } from "preact/hooks";
+import { ActionsHeader } from "../../components/table";
 import { buildTable, rowName, type Row } from "./table";
 
 export function ResultTable(props: {
@@ -14,11 +15,7 @@ export function ResultTable(props: {
         <caption class="sr-only">{props.caption}</caption>
         <thead>
           <tr>
-            {props.onView && (
-              <th scope="col">
-                <span class="sr-only">Actions</span>
-              </th>
-            )}
+            {props.onView && <ActionsHeader />}
             {table.columns.map((c) => (
               <th scope="col" key={c} class="mono">
                 {c}

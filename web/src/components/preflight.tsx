@@ -1,8 +1,10 @@
-// A preflight run: each check's outcome in words, with the collection, code, message and what to
-// do about it.
-import { duration } from "../../lib/format";
-import { checkLabel, checkOutcome, preflightSummary, type PreflightReport } from "./words";
+// A connection test (preflight) run: a line summing it up, what it changed in MongoDB, and a
+// table of each check's outcome in words with the collection, code, message and what to do. The
+// wizard's test step and the connector page's "Test connection" both show it.
+import { checkLabel, checkOutcome, preflightSummary, type PreflightReport } from "../lib/checks";
+import { duration } from "../lib/format";
 
+/** `caption` is the table's accessible name. */
 export function PreflightView({ report, caption }: { report: PreflightReport; caption: string }) {
   return (
     <div class="preflight">
