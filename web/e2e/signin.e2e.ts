@@ -16,6 +16,8 @@ describe("signing in", () => {
     await page.goto(`${url()}/`);
     expect(new URL(page.url()).pathname).toBe("/dashboard/");
     await page.getByRole("heading", { name: "Sign in to Edgebridge" }).waitFor();
+    const paint = await page.evaluate(() => performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? -1);
+    console.log(`dashboard_cold_load_first_contentful_paint_ms: ${paint.toFixed(0)} ms`);
     await expectAccessible(page, "the sign-in page");
     await shot(page, "01-sign-in");
     await page.getByLabel("API key", { exact: true }).fill("ebk_not_a_real_key");
