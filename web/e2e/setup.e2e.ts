@@ -149,6 +149,8 @@ describe("setting up a connector", () => {
 
   it("shows the reconfiguration plan of an edit before saving it", async () => {
     await page.getByRole("link", { name: "Edit" }).click();
+    // Validated as an edit of this connector: its own name and collections are no conflict.
+    await page.getByText("The spec is valid").first().waitFor();
     await page.getByLabel("Collection name").fill("customers");
     await page.getByRole("button", { name: "Add collection" }).click();
     await page.getByRole("button", { name: "Review changes" }).click();

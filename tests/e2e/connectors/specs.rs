@@ -6,6 +6,7 @@ use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use uuid::Uuid;
 
 #[sqlx::test(migrations = false)]
 async fn create_fills_defaults_redacts_and_starts_pending(pool: PgPool) {
@@ -199,6 +200,92 @@ async fn validate_checks_without_saving(pool: PgPool) {
         .unwrap();
     assert_eq!(report["valid"], false);
     assert_eq!(error_paths(&report), ["/collections/tasks/mode"]);
+}
+
+#[sqlx::test(migrations = false)]
+async fn validate_checks_an_edit_as_a_replacement_of_its_connector(pool: PgPool) {
+    let app = TestApp::spawn(pool).await;
+    let path = format!("{}/validate", app.connectors_path(app.app_id));
+    let retail = app.create_connector(&connector_spec("retail")).await;
+    let retail_id = id_of(&retail);
+    let other = app.create_connector(&own_connector_spec("other")).await;
+    let with_id = |id: Uuid| format!("{path}?connectorId={id}");
+
+    // Its own name and collections are not conflicts, and the stored connection string stays
+    // (left out, as an editor sends it).
+    let mut edit = connector_spec("retail");
+    edit.as_object_mut().unwrap().remove("connectionString");
+    edit["description"] = json!("edited");
+    let report: Value = app
+        .post(&with_id(retail_id), &app.owner_key, &edit)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["valid"], true, "{report}");
+    assert_eq!(
+        report["connector"]["connectionString"],
+        retail["connectionString"]
+    );
+    assert!(!report.to_string().contains(PASSWORD));
+
+    // Another connector's name and collections still are, and so is changing the desired state.
+    let mut clash = edit.clone();
+    clash["name"] = other["name"].clone();
+    let theirs = other["collections"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    clash["collections"][&theirs] = json!({"fields": ["_id"]});
+    clash["desiredState"] = json!("paused");
+    let report: Value = app
+        .post(&with_id(retail_id), &app.owner_key, &clash)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["valid"], false);
+    let mut expected = vec![
+        format!("/collections/{theirs}"),
+        "/desiredState".to_owned(),
+        "/name".to_owned(),
+    ];
+    expected.sort();
+    let mut paths = error_paths(&report);
+    paths.sort();
+    assert_eq!(paths, expected);
+
+    // Without connectorId the same edit is a new connector: the connection string is required.
+    let report: Value = app
+        .post(&path, &app.owner_key, &edit)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(error_paths(&report).contains(&"/connectionString".to_owned()));
+
+    // A connector that is not there (or in another app) is a 404.
+    assert_problem(
+        app.post(&with_id(Uuid::now_v7()), &app.owner_key, &edit)
+            .await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
+    let elsewhere = app.create_app(&app.owner_key, "elsewhere").await;
+    let elsewhere_path = format!(
+        "{}/validate?connectorId={retail_id}",
+        app.connectors_path(elsewhere)
+    );
+    assert_problem(
+        app.post(&elsewhere_path, &app.owner_key, &edit).await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
 }
 
 #[sqlx::test(migrations = false)]

@@ -6,7 +6,7 @@ pub(crate) use super::lifecycle::connector_visible;
 use super::lifecycle::reconfigured_events;
 use super::model::{
     ConnectorDraft, ConnectorIn, ConnectorOut, ConnectorPage, ConnectorUpdate, DesiredState,
-    DryRunParams, NormalizedConnector, ValidationReport,
+    DryRunParams,
 };
 use super::repo::{self, ConnectorRow, SealedSecret};
 use crate::apps;
@@ -176,73 +176,6 @@ pub async fn create_connector(
     Ok(with_etag(&state, StatusCode::CREATED, row, true))
 }
 
-/// Validate a connector spec
-///
-/// Checks a spec without saving it: the answer says whether it is valid, lists every problem with
-/// its JSON pointer, and shows the spec with defaults filled in. Also reports a name already
-/// taken in the app, and collections another connector of the app already writes.
-#[utoipa::path(post, path = "/v1/apps/{appId}/connectors/validate", operation_id = "validateConnector", tag = "connectors",
-    params(("appId" = Uuid, Path, description = "The app's id")),
-    request_body(content = ConnectorDraft, description = "A connector spec as for create; it may be incomplete: every problem is reported"),
-    responses(
-        (status = 200, description = "The validation result", body = ValidationReport),
-        (status = 404, description = "No such app", body = Problem, content_type = "application/problem+json"),
-    ))]
-pub async fn validate_connector(
-    State(state): State<AppState>,
-    auth: AuthContext,
-    ApiPath(app_id): ApiPath<Uuid>,
-    ApiJson(body): ApiJson<Value>,
-) -> Result<Json<ValidationReport>> {
-    require_app(&state, &auth, app_id).await?;
-    let report = match parse_connector(&body, SecretRule::Required) {
-        Err(errors) => ValidationReport {
-            valid: false,
-            errors,
-            connector: None,
-        },
-        Ok(draft) => {
-            let mut errors = Vec::new();
-            let names = collection_names(&draft.spec);
-            let names: Vec<&String> = names.iter().collect();
-            for taken in
-                edge_collections::taken_by_others(&state.pool, app_id, Uuid::nil(), &names).await?
-            {
-                errors.push(Violation {
-                    path: format!(
-                        "/collections/{}",
-                        taken.collection.replace('~', "~0").replace('/', "~1")
-                    ),
-                    message: edge_collections::taken_message(&taken),
-                });
-            }
-            if repo::name_exists(&state.pool, auth.org_id, app_id, &draft.spec.name).await? {
-                errors.push(Violation {
-                    path: "/name".into(),
-                    message: format!(
-                        "a connector named `{}` already exists in this app; choose another name",
-                        draft.spec.name
-                    ),
-                });
-            }
-            ValidationReport {
-                valid: errors.is_empty(),
-                errors,
-                connector: Some(NormalizedConnector {
-                    name: draft.spec.name,
-                    description: draft.spec.description,
-                    connection_string: draft.connection_string.map(|uri| uri.redacted()),
-                    database: draft.spec.database,
-                    collections: draft.spec.collections,
-                    auto_configure: draft.spec.auto_configure,
-                    on_history_lost: draft.spec.on_history_lost,
-                }),
-            }
-        }
-    };
-    Ok(Json(report))
-}
-
 /// Get a connector
 #[utoipa::path(get, path = "/v1/apps/{appId}/connectors/{connectorId}", operation_id = "getConnector", tag = "connectors",
     params(("appId" = Uuid, Path, description = "The app's id"), ("connectorId" = Uuid, Path, description = "The connector's id")),
@@ -263,13 +196,16 @@ pub async fn get_connector(
     Ok(with_etag(&state, StatusCode::OK, row, false))
 }
 
-fn collection_names(spec: &ConnectorSpec) -> Vec<String> {
+pub(super) fn collection_names(spec: &ConnectorSpec) -> Vec<String> {
     spec.collections.keys().cloned().collect()
 }
 
 /// `desiredState` in a replace or patch: ignored when it is the current state (a body read with
 /// GET and sent back), refused otherwise: pause and resume are their own operations.
-fn check_desired_state(current: &ConnectorRow, asked: Option<DesiredState>) -> Result<()> {
+pub(super) fn check_desired_state(
+    current: &ConnectorRow,
+    asked: Option<DesiredState>,
+) -> Result<()> {
     let now = DesiredState::parse(&current.desired_state).unwrap_or_default();
     match asked {
         Some(asked) if asked != now => Err(ApiError::Validation(vec![Violation {

@@ -8,6 +8,7 @@ pub mod model;
 pub mod repo;
 pub mod stats;
 pub mod unsynced;
+pub mod validate;
 pub mod view;
 
 use crate::state::AppState;
@@ -16,6 +17,7 @@ use handlers::*;
 use lifecycle::*;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+use validate::*;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -1,13 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { emptyForm, newCollection } from "./form";
 import {
-  editorViolations,
   formToJson,
   jsonToForm,
   keepsSecret,
   parseSpecJson,
   replaceBody,
-  validationBody,
 } from "./editor-logic";
 
 describe("parseSpecJson", () => {
@@ -70,29 +68,9 @@ describe("the connection string", () => {
     expect(keepsSecret({ connectionString: "  " })).toBe(true);
     expect(keepsSecret({ connectionString: "mongodb://h/" })).toBe(false);
   });
-  it("validates with the stored one standing in", () => {
-    expect(validationBody({ name: "x" }, "mongodb://u:****@h/")).toEqual({ name: "x", connectionString: "mongodb://u:****@h/" });
-    expect(validationBody({ connectionString: "mongodb://new@h/" }, "s")).toEqual({ connectionString: "mongodb://new@h/" });
-  });
   it("leaves a blank one out of the replace", () => {
     expect(replaceBody({ name: "x", connectionString: "" })).toEqual({ name: "x" });
     expect(replaceBody({ name: "x" })).toEqual({ name: "x" });
     expect(replaceBody({ connectionString: "mongodb://h/" })).toEqual({ connectionString: "mongodb://h/" });
-  });
-});
-
-describe("editorViolations", () => {
-  const self = { id: "42", name: "retail" };
-  const vs = [
-    { path: "/name", message: "a connector named `retail` already exists in this app; choose another name" },
-    { path: "/collections/tasks", message: "edge collection `tasks` is already written by connector `retail` (42) of this app" },
-    { path: "/connectionString", message: "is not a valid MongoDB connection string" },
-    { path: "/database", message: "is required" },
-  ];
-  it("drops what validate reports only because it does not know this connector", () => {
-    expect(editorViolations(vs, self, { name: "retail" })).toEqual([vs[3]]);
-  });
-  it("keeps the connection string's problems when the user typed one", () => {
-    expect(editorViolations(vs, self, { name: "retail", connectionString: "mongodb:/bad" })).toEqual([vs[2], vs[3]]);
   });
 });

@@ -1,9 +1,7 @@
 // The editor's logic apart from the page: its JSON view (text <-> form, both ways, nothing lost
-// silently), the body validate gets (the stored connection string stands in for a blank one),
-// and the violations that validate reports only because it does not know the connector edited.
-import type { Violation } from "../../api/problem";
+// silently), and the body replace and validate get (a blank connection string left out: the
+// stored one stays).
 import { buildSpec, isObject, type ConnectorForm } from "./form";
-import { dropSelfConflicts } from "./pointers";
 import { formFromSpec } from "./reverse";
 
 export type Parsed = { ok: true; value: Record<string, unknown> } | { ok: false; message: string };
@@ -47,31 +45,10 @@ export function keepsSecret(body: Record<string, unknown>): boolean {
   return s === undefined || s === null || (typeof s === "string" && s.trim() === "");
 }
 
-/**
- * The body validate checks: validate requires a connection string, so the stored one (redacted, as
- * read) stands in when the user keeps it, as replace itself accepts.
- */
-export function validationBody(body: Record<string, unknown>, storedRedacted: string): Record<string, unknown> {
-  if (!keepsSecret(body)) return body;
-  return { ...body, connectionString: storedRedacted };
-}
 
 /** The body sent to replace: a blank connection string is left out (the stored one stays). */
 export function replaceBody(body: Record<string, unknown>): Record<string, unknown> {
   if (!keepsSecret(body) || !("connectionString" in body)) return body;
   const { connectionString: _kept, ...rest } = body;
   return rest;
-}
-
-/** Validate's violations as they matter to this edit. */
-export function editorViolations(
-  violations: readonly Violation[],
-  connector: { id: string; name: string },
-  body: Record<string, unknown>,
-): Violation[] {
-  const name = typeof body.name === "string" ? body.name : "";
-  let out = dropSelfConflicts(violations, connector, name);
-  // The stored connection string stood in for a blank one: its problems are not the user's.
-  if (keepsSecret(body)) out = out.filter((v) => v.path !== "/connectionString");
-  return out;
 }

@@ -9,7 +9,7 @@ import { ErrorBox, Loading } from "../../components/states";
 import { useAsync } from "../../lib/async";
 import { CollectionsEditor } from "./collections-editor";
 import { ConnectionFields } from "./connection-fields";
-import { editorViolations, formToJson, jsonToForm, parseSpecJson, specJson, validationBody, type Parsed } from "./editor-logic";
+import { formToJson, jsonToForm, parseSpecJson, replaceBody, specJson, type Parsed } from "./editor-logic";
 import { ReviewPanel } from "./editor-save";
 import { JsonEditor, ViewTabs, type View } from "./editor-views";
 import { buildSpec, type ConnectorForm } from "./form";
@@ -64,13 +64,15 @@ function EditorBody(props: { appId: string; connectorId: string; initial: Loaded
     () => (view === "form" ? { ok: true, value: built.spec as Record<string, unknown> } : parseSpecJson(jsonText)),
     [view, built.spec, jsonText],
   );
-  const validation = useValidation(appId, body.ok ? validationBody(body.value, base.connector.connectionString) : null);
+  // Validated as a replacement of this connector, as saving sends it (a blank connection string
+  // left out: the stored one stays).
+  const validation = useValidation(appId, body.ok ? replaceBody(body.value) : null, base.connector.id);
   const violations = useMemo(() => {
     if (!body.ok) return [];
     const all = [...(validation.report?.errors ?? []), ...serverErrors];
     const unique = all.filter((v, i) => all.findIndex((w) => w.path === v.path && w.message === v.message) === i);
-    return editorViolations(unique, base.connector, body.value);
-  }, [body, validation.report, serverErrors, base.connector]);
+    return unique;
+  }, [body, validation.report, serverErrors]);
   const placed = useMemo(() => placeViolations(violations, form, built.problems), [violations, form, built.problems]);
   const errs = (field: string) => placed.byField[field];
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { emptyForm, newCollection, type ConnectorForm } from "./form";
-import { dropSelfConflicts, fieldOfPointer, parsePointer, placeViolations } from "./pointers";
+import { fieldOfPointer, parsePointer, placeViolations } from "./pointers";
 
 const form: ConnectorForm = {
   ...emptyForm(),
@@ -81,18 +81,5 @@ describe("placeViolations", () => {
       "f-c3-counters": ["quantity: is part of the ID"],
     });
     expect(placed.unmapped).toEqual([{ path: "/extra", message: "unknown field" }]);
-  });
-});
-
-describe("dropSelfConflicts", () => {
-  const self = { id: "1234", name: "retail" };
-  const taken = { path: "/name", message: "a connector named `retail` already exists in this app; choose another name" };
-  const mine = { path: "/collections/tasks", message: "edge collection `tasks` is already written by connector `retail` (1234) of this app" };
-  const theirs = { path: "/collections/users", message: "edge collection `users` is already written by connector `crm` (9999) of this app" };
-  it("drops the connector's own name and collections", () => {
-    expect(dropSelfConflicts([taken, mine, theirs], self, "retail")).toEqual([theirs]);
-  });
-  it("keeps a name taken by another connector", () => {
-    expect(dropSelfConflicts([{ ...taken, message: taken.message.replace("retail", "crm") }], self, "crm")).toHaveLength(1);
   });
 });

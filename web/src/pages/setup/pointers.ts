@@ -97,20 +97,3 @@ export function placeViolations(violations: readonly Violation[], form: Connecto
   }
   return { byField, unmapped };
 }
-
-/**
- * Validate knows no connector being edited: it reports the connector's own name as taken, and its
- * own collections as written by "another" connector (itself). Those two are dropped here.
- */
-export function dropSelfConflicts(
-  violations: readonly Violation[],
-  self: { id: string; name: string },
-  currentName: string,
-): Violation[] {
-  return violations.filter((v) => {
-    if (v.path === "/name" && currentName.trim() === self.name && v.message.includes("already exists")) return false;
-    const tokens = parsePointer(v.path);
-    if (tokens.length === 2 && tokens[0] === "collections" && v.message.includes(`(${self.id})`)) return false;
-    return true;
-  });
-}

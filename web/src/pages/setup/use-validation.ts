@@ -18,8 +18,12 @@ export interface Validation {
 
 export const VALIDATE_DEBOUNCE_MS = 400;
 
-/** Validates `body` (null: nothing to validate) after a pause in its changes. */
-export function useValidation(appId: string, body: unknown | null): Validation {
+/**
+ * Validates `body` (null: nothing to validate) after a pause in its changes; with `connectorId`,
+ * as a replacement of that connector (its own name and collections are not conflicts, the stored
+ * connection string may be kept).
+ */
+export function useValidation(appId: string, body: unknown | null, connectorId?: string): Validation {
   const json = body === null ? null : JSON.stringify(body);
   const [state, setState] = useState<Validation>({ report: null, error: null, checking: false, checked: null });
   const generation = useRef(0);
@@ -34,7 +38,7 @@ export function useValidation(appId: string, body: unknown | null): Validation {
       try {
         const report = await must(
           api.POST("/v1/apps/{appId}/connectors/validate", {
-            params: { path: { appId } },
+            params: { path: { appId }, query: connectorId ? { connectorId } : {} },
             body: JSON.parse(json) as Schemas["ConnectorDraft"],
           }),
         );
@@ -44,7 +48,7 @@ export function useValidation(appId: string, body: unknown | null): Validation {
       }
     }, VALIDATE_DEBOUNCE_MS);
     return () => clearTimeout(timer);
-  }, [appId, json]);
+  }, [appId, json, connectorId]);
   useEffect(
     () => () => {
       generation.current++;
