@@ -113,6 +113,43 @@ describe("a connector's page", () => {
     await shot(page, "24-connector-events");
   });
 
+  it("sets, changes and deletes an alert rule of its own", async () => {
+    await page.getByRole("navigation", { name: "Connector sections" }).getByRole("link", { name: "Alerts" }).click();
+    const lagRow = page.getByRole("row", { name: /^Lag\b/ }).first();
+    await lagRow.waitFor();
+    expect(await lagRow.textContent()).toMatch(/Built-in|The app's default/);
+    await page.getByLabel("Kind").selectOption("lag");
+    await page.getByLabel("Threshold (seconds)").first().fill("600");
+    await page.getByLabel("For (seconds)").first().fill("120");
+    await page.getByRole("button", { name: "Create rule" }).click();
+    await expect.poll(() => lagRow.textContent(), { timeout: 10_000 }).toMatch(/This connector/);
+    const rules = await call<{ items: { kind: string; connectorId?: string | null; threshold?: number | null }[] }>(
+      "GET",
+      `/v1/apps/${appId}/alert-rules`,
+    );
+    expect(rules.items.find((r) => r.kind === "lag" && r.connectorId === shop.id)?.threshold).toBe(600);
+    await expectAccessible(page, "the alerts tab");
+    await shot(page, "26-connector-alert-rule");
+
+    await page.getByRole("button", { name: "Edit rule Lag" }).click();
+    const edit = page.getByRole("form", { name: /Change the .Lag. rule/ });
+    await edit.getByLabel("Threshold (seconds)").fill("900");
+    await edit.getByRole("button", { name: "Save rule" }).click();
+    await expect
+      .poll(async () => {
+        const r = await call<{ items: { kind: string; connectorId?: string | null; threshold?: number | null }[] }>(
+          "GET",
+          `/v1/apps/${appId}/alert-rules`,
+        );
+        return r.items.find((x) => x.kind === "lag" && x.connectorId === shop.id)?.threshold;
+      })
+      .toBe(900);
+
+    await page.getByRole("button", { name: "Delete rule Lag" }).click();
+    await page.getByRole("dialog").getByRole("button", { name: "Delete" }).click();
+    await expect.poll(() => lagRow.textContent(), { timeout: 10_000 }).not.toMatch(/This connector/);
+  });
+
   it("traces one document changed in MongoDB", async () => {
     const client = await mongo();
     try {

@@ -174,7 +174,7 @@ describe("setting up a connector", () => {
     });
   });
 
-  it("retries an unsynced document once its cause is fixed", async () => {
+  it("retries an unsynced document once its cause is fixed, and discards another", async () => {
     const db = client.db("shop");
     await db.command({ collMod: "orders", validator: { $jsonSchema: { properties: { total: { bsonType: "double" } } } } });
     await call("POST", `/v1/apps/${appId}/store/execute`, {
@@ -194,6 +194,16 @@ describe("setting up a connector", () => {
     60_000);
     await expect.poll(() => page.getByRole("button", { name: "Retry bad1" }).count(), { timeout: 30_000 }).toBe(0);
     await shot(page, "41-unsynced-retried");
+
+    // Another refused document, discarded instead: it leaves the list (the edge keeps it).
+    await db.command({ collMod: "orders", validator: { $jsonSchema: { properties: { total: { bsonType: "double" } } } } });
+    await call("POST", `/v1/apps/${appId}/store/execute`, {
+      statement: 'INSERT INTO orders DOCUMENTS ({_id: "bad2", total: "still not a number"})',
+    });
+    await page.getByRole("button", { name: "Discard bad2" }).click({ timeout: 60_000 });
+    await page.getByRole("dialog").getByRole("button", { name: /Discard/ }).click();
+    await expect.poll(() => page.getByRole("button", { name: "Discard bad2" }).count(), { timeout: 30_000 }).toBe(0);
+    await db.command({ collMod: "orders", validator: {} });
     expect(pageProblems(page)).toEqual([]);
   });
   it("shows a failed connector's code and what to do about it", async () => {
